@@ -1,0 +1,36 @@
+# `make demo` and `make test` each build .venv from nothing, then run.
+# CPU by default: TORCH_SPEC pins the local CPU build. GPU users pass their own, e.g.
+#   make test TORCH_SPEC="torch --index-url https://download.pytorch.org/whl/cu124" EXTRAS=dev,gpu
+PYTHON ?= python3
+VENV ?= .venv
+TORCH_SPEC ?= torch==2.13.0
+EXTRAS ?= dev
+PYTEST_ARGS ?=
+PLUGIN_DIRS := $(patsubst %/pyproject.toml,%,$(wildcard plugins/*/pyproject.toml))
+STAMP := $(VENV)/.genkit-installed
+
+.PHONY: demo test test-all install bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml $(wildcard plugins/*/pyproject.toml)
+	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install -q 'setuptools>=68' wheel
+	$(VENV)/bin/python -m pip install -q $(TORCH_SPEC)
+	$(VENV)/bin/python -m pip install -q --no-build-isolation -e '.[$(EXTRAS)]' $(addprefix -e ,$(PLUGIN_DIRS))
+	touch $(STAMP)
+
+test: $(STAMP)
+	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+
+test-all: $(STAMP)
+	$(VENV)/bin/python -m pytest -m '' $(PYTEST_ARGS)
+
+demo: $(STAMP)
+	$(VENV)/bin/genkit run shapes/demo --out runs/demo
+
+bench: $(STAMP)
+	for b in benchmarks/bench_*.py; do $(VENV)/bin/python $$b || exit 1; done
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache .hypothesis

@@ -1,0 +1,22 @@
+"""genkit: two-stage discrete generative models (DALL-E), built from plugins.
+
+The public API. Plugins import only the names listed in ``__all__``.
+"""
+
+from genkit.context import BuildContext
+from genkit.errors import ExportError, GenkitError, InputError, PluginError, RecipeError, UnknownComponentError
+from genkit.export import load_component, read_component_config, save_component
+from genkit.hookspecs import hookimpl
+from genkit.plugins import get_plugins, get_registry
+from genkit.recipe import LoadedRecipe, load_recipe
+from genkit.registry import ROLES, ComponentSpec, Params
+from genkit.roles import Autoencoder, Dataset, Example, Prior, Reranker, TokenBatch, Tokenizer
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Autoencoder", "BuildContext", "ComponentSpec", "Dataset", "Example", "ExportError", "GenkitError",
+    "InputError", "LoadedRecipe", "Params", "PluginError", "Prior", "ROLES", "RecipeError", "Reranker",
+    "TokenBatch", "Tokenizer", "UnknownComponentError", "__version__", "get_plugins", "get_registry", "hookimpl",
+    "load_component", "load_recipe", "read_component_config", "save_component",
+]

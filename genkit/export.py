@@ -1,0 +1,180 @@
+"""The export format every stage writes and every later stage reads.
+
+::
+
+    EXPORT_DIR/
+      model_index.json          {"autoencoder": {"kind": "dvae", "plugin": "dvae", "plugin_version": "genkit-dvae 0.1.0"}, ...}
+      autoencoder/config.json   {"kind": ..., "params": {...}, "context": {...}, "genkit_version": ...}
+      autoencoder/model.safetensors
+      tokenizer/config.json + the tokenizer's own files (written by its save_files)
+
+Loading rebuilds the component through the registry from the kind and params, then loads tensors with
+safetensors. Nothing is imported from a path in a file and nothing is unpickled.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from pydantic import BaseModel, ValidationError
+
+from genkit.context import BuildContext
+from genkit.errors import ExportError, UnknownComponentError
+from genkit.plugins import Plugins, get_plugins
+from genkit.registry import ROLES
+
+INDEX = "model_index.json"
+CONFIG = "config.json"
+WEIGHTS = "model.safetensors"
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Write JSON to ``path`` through a temporary file and a rename: readers never see half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(data, handle, indent=2, sort_keys=True)
+            handle.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ExportError(f"{path}: no such file") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ExportError(f"{path}: not valid JSON ({exc})") from None
+
+
+def save_component(
+    export_dir: str | Path, role: str, component: Any, params: BaseModel, context: BuildContext,
+    plugins: Plugins | None = None,
+) -> Path:
+    """Save ``component`` (built from ``params``, whose ``kind`` names it) as ``role`` in ``export_dir``.
+
+    The role's directory is written beside the old one and swapped in by renames, so an interrupted save leaves
+    the previous export intact. Returns the role directory.
+    """
+    if role not in ROLES:
+        raise ValueError(f"unknown role {role!r}")
+    plugins = plugins or get_plugins()
+    kind = getattr(params, "kind", None)
+    spec = plugins.registry.get(role, kind)
+    export_dir = Path(export_dir)
+    export_dir.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=export_dir, prefix=f".{role}."))
+    try:
+        from genkit import __version__
+
+        config = {
+            "kind": kind,
+            "params": params.model_dump(mode="json", exclude={"kind"}),
+            "context": context.to_json(),
+            "genkit_version": __version__,
+        }
+        write_json_atomic(staging / CONFIG, config)
+        if isinstance(component, torch.nn.Module):
+            from safetensors.torch import save_model
+
+            save_model(component, str(staging / WEIGHTS))
+        if hasattr(component, "save_files"):
+            component.save_files(staging)
+        final = export_dir / role
+        old = export_dir / f".{role}.old"
+        shutil.rmtree(old, ignore_errors=True)
+        if final.exists():
+            os.replace(final, old)
+        os.replace(staging, final)
+        shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    index_path = export_dir / INDEX
+    index = read_json(index_path) if index_path.exists() else {}
+    info = plugins.infos.get(spec.owner)
+    index[role] = {
+        "kind": kind,
+        "plugin": spec.owner,
+        "plugin_version": f"{info.distribution} {info.version}" if info else "?",
+    }
+    write_json_atomic(index_path, index)
+    return export_dir / role
+
+
+def read_component_config(
+    export_dir: str | Path, role: str, plugins: Plugins | None = None
+) -> tuple[BaseModel, BuildContext]:
+    """The validated params (with ``kind``) and build context of ``role`` in ``export_dir``."""
+    from genkit.recipe.schema import kind_model
+
+    plugins = plugins or get_plugins()
+    export_dir = Path(export_dir)
+    index = read_json(export_dir / INDEX)
+    if not isinstance(index, dict) or role not in index:
+        present = ", ".join(sorted(index)) if isinstance(index, dict) else "none"
+        raise ExportError(f"{export_dir / INDEX}: no {role!r} in this export (it has: {present})")
+    config = read_json(export_dir / role / CONFIG)
+    kind = config.get("kind") if isinstance(config, dict) else None
+    try:
+        spec = plugins.registry.get(role, kind)
+    except UnknownComponentError as exc:
+        entry = index[role]
+        raise ExportError(
+            f"{export_dir / role / CONFIG}: needs {role} kind {kind!r} from plugin {entry.get('plugin')!r} "
+            f"({entry.get('plugin_version')}), which is not loaded: {exc}"
+        ) from None
+    try:
+        params = kind_model(spec).model_validate({**config.get("params", {}), "kind": kind})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        key = ".".join(str(p) for p in first["loc"])
+        raise ExportError(f"{export_dir / role / CONFIG}: params.{key}: {first['msg']}") from None
+    return params, BuildContext.from_json(config.get("context", {}))
+
+
+def load_component(
+    export_dir: str | Path, role: str, plugins: Plugins | None = None, device: str | torch.device = "cpu"
+) -> Any:
+    """Rebuild ``role`` from ``export_dir`` through the registry and load its weights and files (eval mode)."""
+    plugins = plugins or get_plugins()
+    export_dir = Path(export_dir)
+    params, context = read_component_config(export_dir, role, plugins)
+    component = plugins.registry.get(role, params.kind).build(params, context)
+    role_dir = export_dir / role
+    if isinstance(component, torch.nn.Module):
+        load_weights(component, role_dir / WEIGHTS)
+        component.to(device).eval()
+    if hasattr(component, "load_files"):
+        component.load_files(role_dir)
+    return component
+
+
+def load_weights(module: torch.nn.Module, path: Path) -> None:
+    """Load a safetensors file into ``module`` (strict), with one-line errors for every way it can be wrong."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_model
+
+    if not path.exists():
+        raise ExportError(f"{path}: no such file")
+    try:
+        missing, unexpected = load_model(module, str(path), strict=False)
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise ExportError(f"{path}: truncated or corrupt safetensors file ({exc})") from None
+    except RuntimeError as exc:
+        raise ExportError(f"{path}: weights do not fit the model built from config.json ({str(exc).splitlines()[0]})") from None
+    if missing or unexpected:
+        raise ExportError(
+            f"{path}: weights do not match config.json (missing: {', '.join(sorted(missing)[:5]) or 'none'}; "
+            f"unexpected: {', '.join(sorted(unexpected)[:5]) or 'none'})"
+        )

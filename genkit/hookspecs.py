@@ -1,0 +1,89 @@
+"""Every hook a genkit plugin can implement. The docstring of each hookspec is its contract.
+
+A plugin is a module (or object) with functions decorated by ``genkit.hookimpl`` whose names match the specs
+below. It is found through the entry-point group ``genkit`` (``[project.entry-points.genkit] NAME = "module"``)
+or registered directly with ``genkit.plugins.get_plugin_manager().register(module)``.
+
+Hook names follow ``genkit_<verb>_<noun>``. Hooks called for every plugin return ``None``; the ``firstresult``
+hook stops at the first non-``None`` answer (``tryfirst``/``trylast`` order the candidates).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pluggy
+
+hookspec = pluggy.HookspecMarker("genkit")
+hookimpl = pluggy.HookimplMarker("genkit")
+
+
+@hookspec
+def genkit_register_components(register: Any) -> None:
+    """Register the components this plugin provides.
+
+    Call ``register(role, kind, params=ParamsModel, build=fn, description="...")`` once per component:
+
+    - ``role``: one of ``dataset``, ``tokenizer``, ``autoencoder``, ``prior``, ``reranker``.
+    - ``kind``: the name recipes use (``kind: dvae``); lowercase letters, digits, ``_``. Two plugins claiming the
+      same (role, kind) is an error that names both.
+    - ``params``: a subclass of ``genkit.Params`` (pydantic, ``extra="forbid"``); every field has a default and a
+      ``description``. Do not declare ``kind``.
+    - ``build(params, context) -> component``: pure construction on the CPU, no I/O, no training; ``context`` is a
+      ``genkit.BuildContext``. The component must satisfy the role's Protocol in ``genkit.roles``.
+
+    Must not raise for a healthy install; if it does, the plugin is reported and skipped (an error in strict mode).
+    """
+
+
+@hookspec
+def genkit_register_commands(cli: Any) -> None:
+    """Add subcommands to the ``genkit`` command line.
+
+    ``cli.add_command(name, help=..., setup=fn(parser), run=fn(args) -> int | None, description=...)`` adds
+    ``genkit NAME``. ``setup`` adds ``argparse`` arguments; ``run`` does the work and returns the exit code
+    (``None`` = 0). Raise ``genkit.InputError`` for bad input: the CLI prints its message on one line, exits 2.
+    A name already taken is an error naming both plugins.
+    """
+
+
+@hookspec
+def genkit_train_start(stage: str, run_dir: Any, model: Any, settings: Any, start_step: int) -> None:
+    """Observe the start (or resumption, ``start_step > 0``) of a training stage.
+
+    ``stage`` is the stage name (``autoencoder``, ``prior``, ``reranker``), ``run_dir`` the stage's output
+    directory (``pathlib.Path``), ``model`` the component being trained, ``settings`` its validated stage settings.
+    Observers must not modify the model or the settings. Called on every rank.
+    """
+
+
+@hookspec
+def genkit_step_end(stage: str, step: int, metrics: dict) -> None:
+    """Observe the end of optimizer step ``step`` (1-based) with its scalar ``metrics`` (floats).
+
+    Called on rank 0 only, after the metrics are logged. Must be cheap: it runs every step.
+    """
+
+
+@hookspec
+def genkit_checkpoint_saved(stage: str, step: int, path: Any) -> None:
+    """Observe that a complete, resumable checkpoint for ``step`` now exists at ``path`` (already renamed
+    into place, so it is safe to copy). Called on rank 0 only."""
+
+
+@hookspec
+def genkit_train_end(stage: str, run_dir: Any, metrics: dict, export_dir: Any) -> None:
+    """Observe the successful end of a stage: final validation ``metrics`` and the ``export_dir`` written.
+    Not called when the stage fails or is interrupted. Called on rank 0 only."""
+
+
+@hookspec(firstresult=True)
+def genkit_select_attention(device: Any, dtype: Any, layout: Any) -> Any:
+    """Choose the attention backend for one attention layer.
+
+    ``device`` (``torch.device``) and ``dtype`` are where the layer runs; ``layout`` describes the attention
+    pattern (``genkit.attention.AttentionLayout``: text length, image grid, layer type). Return an object with
+    ``__call__(q, k, v) -> out`` (tensors ``[batch, heads, seq, head_dim]``) that computes exactly the attention
+    ``layout`` defines, or ``None`` to let another plugin answer. The first non-``None`` answer wins; genkit's
+    own dense SDPA backend answers last, so every layout always has a backend.
+    """

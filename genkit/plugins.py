@@ -1,0 +1,202 @@
+"""The plugin manager: built-in plugins first, then the ``genkit`` entry-point group.
+
+Environment switches (read when plugins load):
+
+- ``GENKIT_LOAD_PLUGINS=a,b``: load only these entry-point plugins (built-ins always load). Empty = none.
+- ``GENKIT_DISABLE_PLUGINS=a,b``: skip these entry-point plugins.
+- ``GENKIT_STRICT_PLUGINS=1``: a plugin that fails to import or register is an error instead of a warning.
+
+A plugin that fails is reported (name and reason, on stderr and in ``genkit plugins``) and skipped: nothing it
+registered stays in the registry. Two plugins registering the same (role, kind) is always an error.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from dataclasses import dataclass, field
+from importlib import metadata
+from typing import Any, Callable, Mapping
+
+import pluggy
+
+from genkit import hookspecs
+from genkit.errors import PluginError
+from genkit.registry import ComponentSpec, Registry
+
+#: Modules inside genkit that are plugins too (pytest-style: the core eats its own dog food).
+BUILTIN_PLUGINS: tuple[str, ...] = ()
+
+ENTRY_POINT_GROUP = "genkit"
+
+
+@dataclass
+class PluginInfo:
+    """One loaded plugin, as ``genkit plugins`` shows it."""
+
+    name: str
+    distribution: str
+    version: str
+    builtin: bool
+    components: list[ComponentSpec] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class PluginFailure:
+    name: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str
+    help: str
+    setup: Callable[[Any], None]
+    run: Callable[[Any], int | None]
+    description: str
+    owner: str
+
+
+class CommandRegistry:
+    """What ``genkit_register_commands(cli)`` receives."""
+
+    def __init__(self) -> None:
+        self.commands: dict[str, Command] = {}
+        self._owner = ""
+
+    def add_command(
+        self,
+        name: str,
+        *,
+        help: str,
+        setup: Callable[[Any], None],
+        run: Callable[[Any], int | None],
+        description: str = "",
+    ) -> None:
+        if name in self.commands:
+            raise PluginError(
+                f"command {name!r} is added by both {self.commands[name].owner!r} and {self._owner!r}"
+            )
+        self.commands[name] = Command(name, help, setup, run, description or help, self._owner)
+
+
+class Plugins:
+    """The loaded plugins: the pluggy manager, the component registry and what failed."""
+
+    def __init__(self, env: Mapping[str, str] | None = None) -> None:
+        self.env = dict(os.environ if env is None else env)
+        self.strict = self.env.get("GENKIT_STRICT_PLUGINS", "").strip().lower() in {"1", "true", "yes", "on"}
+        self.manager = pluggy.PluginManager("genkit")
+        self.manager.add_hookspecs(hookspecs)
+        self.registry = Registry()
+        self.infos: dict[str, PluginInfo] = {}
+        self.failures: list[PluginFailure] = []
+        self._commands: CommandRegistry | None = None
+
+    # -- loading ---------------------------------------------------------------------------------------
+    def load(self) -> "Plugins":
+        for module_name in BUILTIN_PLUGINS:
+            self._add(module_name, lambda m=module_name: importlib.import_module(m), "genkit", _version("genkit"), True)
+        allow = _names(self.env.get("GENKIT_LOAD_PLUGINS"))
+        deny = _names(self.env.get("GENKIT_DISABLE_PLUGINS")) or set()
+        for ep in sorted(metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
+            if (allow is not None and ep.name not in allow) or ep.name in deny or ep.name in self.infos:
+                continue
+            dist = getattr(ep, "dist", None)
+            dist_name = dist.metadata["Name"] if dist is not None else "?"
+            dist_version = dist.version if dist is not None else "?"
+            self._add(ep.name, ep.load, dist_name, dist_version, False)
+        return self
+
+    def register_plugin(self, plugin: Any, name: str, *, distribution: str = "?", version: str = "?") -> None:
+        """Register an already-imported plugin object (tests, notebooks)."""
+        self._add(name, lambda: plugin, distribution, version, False)
+        self._commands = None
+
+    def _add(self, name: str, load: Callable[[], Any], dist: str, version: str, builtin: bool) -> None:
+        try:
+            plugin = load()
+            self.manager.register(plugin, name=name)
+        except Exception as exc:  # noqa: BLE001 - any failure of a plugin's import is reported, not fatal
+            self._fail(name, f"failed to import: {type(exc).__name__}: {exc}")
+            return
+        info = PluginInfo(name, dist, version, builtin)
+        specs: list[ComponentSpec] = []
+
+        def register(role: str, kind: str, *, params: Any, build: Callable, description: str = "") -> None:
+            specs.append(ComponentSpec(role, kind, params, build, name, description))
+
+        try:
+            for impl in self.manager.hook.genkit_register_components.get_hookimpls():
+                if impl.plugin_name == name:
+                    impl.function(register=register)
+            staged = Registry()
+            for spec in specs:
+                staged.add(spec)  # validates each spec without touching the real registry
+        except Exception as exc:  # noqa: BLE001
+            self.manager.unregister(name=name)
+            self._fail(name, f"failed to register: {type(exc).__name__}: {exc}")
+            return
+        for spec in specs:
+            self.registry.add(spec)  # duplicates across plugins raise PluginError, always fatal
+        info.components = specs
+        self.infos[name] = info
+
+    def _fail(self, name: str, reason: str) -> None:
+        if self.strict:
+            raise PluginError(f"plugin {name!r} {reason} (GENKIT_STRICT_PLUGINS is set)")
+        self.failures.append(PluginFailure(name, reason))
+        print(f"genkit: warning: plugin {name!r} skipped: {reason}", file=sys.stderr)
+
+    # -- queries ---------------------------------------------------------------------------------------
+    @property
+    def hook(self) -> Any:
+        return self.manager.hook
+
+    def commands(self) -> dict[str, Command]:
+        if self._commands is None:
+            cli = CommandRegistry()
+            for impl in self.manager.hook.genkit_register_commands.get_hookimpls():
+                cli._owner = impl.plugin_name
+                impl.function(cli=cli)
+            self._commands = cli
+        return self._commands.commands
+
+    def versions(self) -> dict[str, str]:
+        """``{plugin name: "distribution version"}`` for every loaded plugin."""
+        return {name: f"{info.distribution} {info.version}" for name, info in sorted(self.infos.items())}
+
+
+def _names(value: str | None) -> set[str] | None:
+    if value is None:
+        return None
+    return {part.strip() for part in value.split(",") if part.strip()}
+
+
+def _version(dist: str) -> str:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return "0+unknown"
+
+
+_loaded: Plugins | None = None
+
+
+def get_plugins() -> Plugins:
+    """The process's plugins, loaded on first use from the current environment."""
+    global _loaded
+    if _loaded is None:
+        _loaded = Plugins().load()
+    return _loaded
+
+
+def set_plugins(plugins: Plugins | None) -> None:
+    """Replace the process's plugins (``None``: reload from the environment on next use). For tests and embedding."""
+    global _loaded
+    _loaded = plugins
+
+
+def get_registry() -> Registry:
+    return get_plugins().registry

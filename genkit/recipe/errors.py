@@ -1,0 +1,111 @@
+"""Turn pydantic validation errors into one line per problem: ``FILE: dotted.key: message``."""
+
+from __future__ import annotations
+
+import types
+import typing
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from genkit.recipe.overrides import ROLE_SECTIONS, Override
+from genkit.registry import ROLES, Registry, suggest, unknown_kind_message
+
+_SECTION_ROLE = {section: role for role, section in ROLES.items()}
+
+
+def format_validation_error(
+    error: ValidationError, source: str, data: dict[str, Any], model: type[BaseModel], registry: Registry,
+    overrides: list[Override],
+) -> list[str]:
+    problems: list[str] = []
+    for item in error.errors():
+        loc = _clean_loc(tuple(item["loc"]), data)
+        key = ".".join(str(part) for part in loc) or "(top level)"
+        message = _message(item, loc, data, model, registry)
+        where = source
+        for override in overrides:
+            if tuple(loc[: len(override.path)]) == override.path or tuple(override.path[: len(loc)]) == tuple(loc):
+                where = f"{source} (override {override.text})"
+        line = f"{where}: {key}: {message}"
+        if line not in problems:
+            problems.append(line)
+    return problems
+
+
+def _clean_loc(loc: tuple, data: dict[str, Any]) -> tuple:
+    """Drop the tag pydantic inserts after a discriminated-union section: ``prior.sparse_transformer.depth``
+    -> ``prior.depth``."""
+    if len(loc) >= 2 and loc[0] in ROLE_SECTIONS:
+        node = data.get(loc[0])
+        if isinstance(node, dict) and node.get("kind") == loc[1]:
+            return (loc[0],) + loc[2:]
+    return loc
+
+
+def _message(item: dict, loc: tuple, data: dict, model: type[BaseModel], registry: Registry) -> str:
+    kind = item["type"]
+    section = loc[0] if loc else None
+    if kind == "extra_forbidden":
+        allowed = _fields_at(model, loc[:-1], data, registry)
+        hint = suggest(str(loc[-1]), allowed)
+        return f"unknown key{hint}" if hint or not allowed else f"unknown key (valid keys: {', '.join(allowed)})"
+    if kind in {"union_tag_invalid", "union_tag_not_found"} and section in _SECTION_ROLE:
+        role = _SECTION_ROLE[section]
+        kinds = registry.kinds(role)
+        if kind == "union_tag_not_found":
+            return f"missing 'kind' (valid kinds: {', '.join(kinds)})"
+        return unknown_kind_message(role, item["input"].get("kind") if isinstance(item["input"], dict) else None, kinds)
+    if kind == "model_attributes_type" or kind == "model_type" or kind == "dict_type":
+        return f"expected a section (mapping of keys), got {_short(item.get('input'))}"
+    if kind == "missing":
+        return "required key is missing"
+    if kind == "none_required" and section in _SECTION_ROLE and len(loc) == 1:
+        return f"no installed plugin registers a {_SECTION_ROLE[section]} (see `genkit plugins`)"
+    return f"{item['msg']} (got {_short(item.get('input'))})"
+
+
+def _fields_at(model: Any, loc: tuple, data: Any, registry: Registry) -> list[str]:
+    """Field names of the model found by walking ``loc`` from ``model`` (following the data for unions)."""
+    current: Any = model
+    node: Any = data
+    for depth, part in enumerate(loc):
+        if depth == 0 and part in _SECTION_ROLE:
+            kind = node.get(part, {}).get("kind") if isinstance(node, dict) else None
+            try:
+                spec = registry.get(_SECTION_ROLE[part], kind)
+            except Exception:  # noqa: BLE001 - no known kind: nothing to suggest
+                return []
+            current, node = spec.params, node.get(part)
+            continue
+        annotation = _model_of(current, part)
+        if annotation is None:
+            return []
+        current = annotation
+        node = node.get(part) if isinstance(node, dict) else None
+    if depth_is_role(loc):
+        return ["kind", *sorted(current.model_fields)]
+    return sorted(current.model_fields) if isinstance(current, type) and issubclass(current, BaseModel) else []
+
+
+def depth_is_role(loc: tuple) -> bool:
+    return len(loc) == 1 and loc[0] in _SECTION_ROLE
+
+
+def _model_of(model: Any, field: Any) -> type[BaseModel] | None:
+    if not (isinstance(model, type) and issubclass(model, BaseModel)) or field not in model.model_fields:
+        return None
+    annotation = model.model_fields[field].annotation
+    candidates = [annotation]
+    while candidates:
+        candidate = candidates.pop()
+        if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+            return candidate
+        if typing.get_origin(candidate) in (typing.Union, types.UnionType, typing.Annotated):
+            candidates.extend(typing.get_args(candidate))
+    return None
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."

@@ -1,0 +1,127 @@
+"""Load a recipe: YAML file -> overrides -> validated recipe model."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from genkit.errors import InputError, RecipeError
+from genkit.plugins import Plugins, get_plugins
+from genkit.recipe.errors import format_validation_error
+from genkit.recipe.overrides import Override, apply_overrides, parse_override
+from genkit.recipe.schema import build_recipe_model
+
+#: Where built-in recipes live (the ``recipes/`` folder of a genkit checkout), plus ``GENKIT_RECIPES_PATH``.
+_BUILTIN_DIR = Path(__file__).resolve().parents[2] / "recipes"
+
+
+def recipe_dirs() -> list[Path]:
+    extra = [Path(p) for p in os.environ.get("GENKIT_RECIPES_PATH", "").split(os.pathsep) if p]
+    return [*extra, _BUILTIN_DIR]
+
+
+def builtin_recipes() -> dict[str, Path]:
+    """``{"shapes/demo": path}`` for every ``*.yaml`` under the recipe directories (first directory wins)."""
+    found: dict[str, Path] = {}
+    for directory in recipe_dirs():
+        if directory.is_dir():
+            for path in sorted(directory.rglob("*.yaml")):
+                found.setdefault(path.relative_to(directory).with_suffix("").as_posix(), path)
+    return found
+
+
+def find_recipe(name_or_path: str) -> Path:
+    """A recipe file path, or the built-in recipe of that name (``shapes/demo``)."""
+    path = Path(name_or_path)
+    if path.exists():
+        return path
+    known = builtin_recipes()
+    if name_or_path in known:
+        return known[name_or_path]
+    from genkit.registry import suggest
+
+    raise InputError(
+        f"{name_or_path}: no such recipe file or built-in recipe{suggest(name_or_path, list(known))} "
+        "(see `genkit ls`)"
+    )
+
+
+@dataclass(frozen=True)
+class LoadedRecipe:
+    """A validated recipe and where it came from."""
+
+    recipe: Any  # instance of the model from build_recipe_model
+    source: str
+    data: dict[str, Any]  # the raw mapping after overrides
+
+    @property
+    def name(self) -> str:
+        return self.recipe.name or Path(self.source).stem
+
+
+def read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: cannot read: {exc}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise InputError(f"{where}: YAML syntax error: {problem}") from None
+    if data is None:
+        raise InputError(f"{path}: the recipe is empty (it needs at least a data: section)")
+    if not isinstance(data, dict):
+        raise InputError(f"{path}: a recipe is a mapping of sections, got a {type(data).__name__}")
+    return data
+
+
+def validate_recipe(
+    data: dict[str, Any], source: str, overrides: Sequence[str] = (), plugins: Plugins | None = None
+) -> LoadedRecipe:
+    plugins = plugins or get_plugins()
+    parsed: list[Override] = [parse_override(text) for text in overrides]
+    merged = apply_overrides(data, parsed)
+    model = recipe_model(plugins)
+    try:
+        recipe = model.model_validate(merged)
+    except ValidationError as exc:
+        raise RecipeError(format_validation_error(exc, source, merged, model, plugins.registry, parsed)) from None
+    return LoadedRecipe(recipe, source, merged)
+
+
+def load_recipe(name_or_path: str | Path, overrides: Sequence[str] = (), plugins: Plugins | None = None) -> LoadedRecipe:
+    """Read, override and validate a recipe. Raises ``InputError``/``RecipeError`` with one line per problem."""
+    path = find_recipe(str(name_or_path))
+    return validate_recipe(read_yaml(path), str(path), overrides, plugins)
+
+
+_models: dict[int, type[BaseModel]] = {}
+
+
+def recipe_model(plugins: Plugins | None = None) -> type[BaseModel]:
+    """The recipe model for these plugins (built once per plugin set)."""
+    plugins = plugins or get_plugins()
+    key = id(plugins.registry)
+    if key not in _models:
+        _models[key] = build_recipe_model(plugins.registry)
+    return _models[key]
+
+
+def dump_recipe(loaded: LoadedRecipe, plugins: Plugins | None = None) -> str:
+    """YAML of the fully resolved recipe (every default filled in), stamped with genkit and plugin versions."""
+    from genkit import __version__
+
+    plugins = plugins or get_plugins()
+    data = loaded.recipe.model_dump(mode="json", exclude={"resolved_with"})
+    data["resolved_with"] = {"genkit": __version__, "source": loaded.source, "plugins": plugins.versions()}
+    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)

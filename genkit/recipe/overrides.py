@@ -1,0 +1,100 @@
+"""Command-line overrides: ``prior.depth=8``, ``autoencoder=vqvae``, ``stages.sample.prompts=[a, b]``.
+
+The value is read as YAML (so ``8`` is an int, ``[a, b]`` a list, ``null`` is None) and typed for good by the
+recipe's schema when the recipe validates. Setting a role section to a kind (``autoencoder=vqvae``, or
+``autoencoder.kind=vqvae`` with a different kind) replaces the whole section with that kind's defaults.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+from genkit.errors import InputError
+from genkit.registry import ROLES
+
+_SEGMENT = re.compile(r"^(?:[A-Za-z_][A-Za-z0-9_-]*|\d+)$")
+ROLE_SECTIONS = frozenset(ROLES.values())
+
+
+@dataclass(frozen=True)
+class Override:
+    """One parsed ``key.path=value``."""
+
+    text: str
+    path: tuple[str | int, ...]
+    value: Any
+
+
+def parse_override(text: str) -> Override:
+    key, sep, raw = text.partition("=")
+    if not sep:
+        raise InputError(f"override {text!r}: expected KEY=VALUE, e.g. prior.depth=8 or autoencoder=vqvae")
+    key = key.strip()
+    parts = key.split(".")
+    if not key or not all(_SEGMENT.match(part) for part in parts):
+        raise InputError(f"override {text!r}: {key!r} is not a dotted key like prior.depth or stages.prior.lr")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError as exc:
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise InputError(f"override {text!r}: value is not valid YAML: {problem}") from None
+    path = tuple(int(p) if p.isdigit() else p for p in parts)
+    if isinstance(path[0], int):
+        raise InputError(f"override {text!r}: a key path starts with a section name, not an index")
+    return Override(text, path, value)
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[Override]) -> dict[str, Any]:
+    """A copy of ``data`` with ``overrides`` applied in order. Never modifies ``data``."""
+    result = copy.deepcopy(data)
+    for override in overrides:
+        _apply(result, override)
+    return result
+
+
+def _apply(root: dict[str, Any], override: Override) -> None:
+    path, value = override.path, copy.deepcopy(override.value)
+    head = path[0]
+    if head in ROLE_SECTIONS and len(path) == 1 and isinstance(value, str):
+        root[head] = {"kind": value}  # swap the component: that kind's defaults, no old key leaks
+        return
+    if head in ROLE_SECTIONS and len(path) == 2 and path[1] == "kind":
+        node = root.get(head)
+        if not isinstance(node, dict) or node.get("kind") != value:
+            root[head] = {"kind": value}
+        return
+    node: Any = root
+    for depth, part in enumerate(path[:-1]):
+        where = ".".join(map(str, path[: depth + 1]))
+        if isinstance(node, dict):
+            if node.get(part) is None:
+                node[part] = {}
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int):
+            if part >= len(node):
+                raise InputError(f"override {override.text!r}: {where}: index {part} is out of range (length {len(node)})")
+            node = node[part]
+        else:
+            raise InputError(f"override {override.text!r}: {where}: cannot go into a {_type(node)}")
+        if not isinstance(node, (dict, list)):
+            raise InputError(
+                f"override {override.text!r}: {where} is a value ({node!r}), not a section"
+            )
+    last = path[-1]
+    if isinstance(node, dict):
+        node[last] = value
+    elif isinstance(node, list) and isinstance(last, int):
+        if last >= len(node):
+            raise InputError(f"override {override.text!r}: index {last} is out of range (length {len(node)})")
+        node[last] = value
+    else:
+        raise InputError(f"override {override.text!r}: cannot set key {last!r} in a {_type(node)}")
+
+
+def _type(value: Any) -> str:
+    return {dict: "section", list: "list"}.get(type(value), type(value).__name__)

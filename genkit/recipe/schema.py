@@ -1,0 +1,63 @@
+"""The recipe model, built from whatever the loaded plugins registered.
+
+Each role section is a pydantic discriminated union on ``kind`` over the registered ``Params`` models (with a
+``kind: Literal[...]`` field added here, so plugins never declare it).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, Optional, Union
+
+from pydantic import BaseModel, ConfigDict, Field, create_model
+
+from genkit.recipe.stages import Stages
+from genkit.registry import ROLES, ComponentSpec, Registry
+
+
+class RecipeBase(BaseModel):
+    """Top-level keys shared by every recipe."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, protected_namespaces=())
+
+    name: str | None = Field(None, description="A short name for the run (default: the file's name).")
+    description: str | None = Field(None, description="What this recipe is for.")
+    seed: int = Field(0, description="Seed for every stage that does not set its own.")
+    stages: Stages = Field(default_factory=Stages, description="Which stages run and how they train.")
+    resolved_with: dict[str, Any] | None = Field(
+        None, description="Written by genkit into recipe.resolved.yaml: genkit and plugin versions (informational)."
+    )
+
+
+def kind_model(spec: ComponentSpec) -> type[BaseModel]:
+    """``spec.params`` with a ``kind: Literal[spec.kind]`` field in front (what a recipe section validates against)."""
+    name = "".join(part.capitalize() for part in spec.kind.split("_")) + spec.role.capitalize()
+    return create_model(
+        name,
+        __base__=spec.params,
+        __doc__=spec.description or spec.params.__doc__,
+        kind=(Literal[spec.kind], Field(description=f"{spec.role} kind (plugin {spec.owner})")),
+    )
+
+
+def build_recipe_model(registry: Registry) -> type[RecipeBase]:
+    fields: dict[str, Any] = {}
+    for role, section in ROLES.items():
+        members = tuple(kind_model(registry.get(role, kind)) for kind in registry.kinds(role))
+        required = role == "dataset"
+        if not members:
+            fields[section] = (Optional[None], Field(None, description=f"No plugin registers a {role}."))
+            continue
+        union = Annotated[Union[members], Field(discriminator="kind")]
+        if required:
+            fields[section] = (union, Field(description=f"The {role}: one of {', '.join(registry.kinds(role))}."))
+        else:
+            fields[section] = (
+                Optional[union],
+                Field(None, description=f"The {role}: one of {', '.join(registry.kinds(role))}."),
+            )
+    return create_model("Recipe", __base__=RecipeBase, **fields)
+
+
+def section_params(recipe: BaseModel, role: str) -> BaseModel | None:
+    """The validated params of ``role`` in ``recipe`` (with their ``kind``), or ``None``."""
+    return getattr(recipe, ROLES[role])

@@ -1,0 +1,73 @@
+"""Settings of the pipeline's stages (the ``stages:`` section of a recipe). Owned by the core, not by plugins."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TrainStage(_Section):
+    """How one component is trained (``stages.autoencoder``, ``stages.prior``, ``stages.reranker``)."""
+
+    steps: int = Field(1000, ge=1, description="Optimizer steps.")
+    batch: int = Field(32, ge=1, description="Global batch size (summed over ranks and accumulation).")
+    lr: float = Field(3e-4, gt=0, description="Peak learning rate.")
+    min_lr: float = Field(0.0, ge=0, description="Final learning rate of the cosine schedule.")
+    warmup: int = Field(0, ge=0, description="Linear warm-up steps from 0 to lr.")
+    schedule: Literal["constant", "cosine", "plateau"] = Field(
+        "cosine",
+        description="cosine: lr -> min_lr after warm-up; plateau: halve lr when validation loss stops improving "
+        "(the paper's prior schedule); constant: lr after warm-up.",
+    )
+    plateau_patience: int = Field(3, ge=1, description="Validations without improvement before a plateau halving.")
+    weight_decay: float = Field(0.0, ge=0, description="AdamW decoupled weight decay (not applied to gains, biases, embeddings).")
+    betas: tuple[float, float] = Field((0.9, 0.999), description="AdamW (beta1, beta2); the paper's prior uses beta2 0.96.")
+    eps: float = Field(1e-8, gt=0, description="AdamW epsilon.")
+    optim: Literal["adamw", "adamw8bit"] = Field(
+        "adamw", description="adamw (fused where available) or adamw8bit (bitsandbytes, optional dependency)."
+    )
+    grad_clip: float | None = Field(None, gt=0, description="Clip the global gradient norm to this value.")
+    accumulate: int = Field(1, ge=1, description="Micro-batches accumulated per optimizer step.")
+    ema: float | None = Field(None, gt=0, lt=1, description="Parameter EMA decay (e.g. 0.999); the export uses the EMA weights.")
+    precision: Literal["fp32", "bf16", "fp16"] = Field("fp32", description="Compute precision.")
+    loss_scaling: Literal["dynamic", "per_resblock"] = Field(
+        "dynamic", description="fp16 only: torch GradScaler, or the paper's one scale per residual block."
+    )
+    distributed: Literal["fsdp", "ddp"] = Field("fsdp", description="Under torchrun: FSDP2 fully_shard or DDP.")
+    powersgd_rank: int | None = Field(None, ge=1, description="DDP only: PowerSGD gradient compression rank.")
+    seed: int | None = Field(None, description="Seed for this stage; default: the recipe's seed.")
+    log_every: int = Field(10, ge=1, description="Steps between metric lines in metrics.jsonl.")
+    validate_every: int = Field(250, ge=1, description="Steps between validations.")
+    validation_batches: int = Field(4, ge=1, description="Batches per validation.")
+    checkpoint_every: int = Field(500, ge=1, description="Steps between resumable checkpoints.")
+    tensorboard: bool = Field(False, description="Also write TensorBoard events (needs the tensorboard package).")
+
+
+class SampleStage(_Section):
+    """``stages.sample``: prompts drawn at the end of a run (and the defaults of ``genkit sample``)."""
+
+    prompts: list[str] = Field(default_factory=list, description="Captions to draw images for.")
+    candidates: int = Field(32, ge=1, description="Candidates drawn per prompt (the paper reranks 512).")
+    keep: int = Field(4, ge=1, description="Best candidates kept per prompt after reranking.")
+    temperature: float = Field(1.0, gt=0, description="Sampling temperature.")
+    top_k: int | None = Field(None, ge=1, description="Keep only the k most likely image tokens.")
+    top_p: float | None = Field(None, gt=0, le=1, description="Nucleus sampling mass.")
+    guidance: float = Field(0.0, ge=0, description="Classifier-free guidance scale (needs caption dropout in training).")
+    seed: int | None = Field(None, description="Sampling seed; default: the recipe's seed.")
+
+
+class Stages(_Section):
+    """Which stages run, in this order: autoencoder, tokenizer (trained with the prior), prior, reranker, sample."""
+
+    autoencoder: TrainStage | None = Field(None, description="Train the image autoencoder (stage 1).")
+    prior: TrainStage | None = Field(None, description="Train the prior on frozen image tokens (stage 2).")
+    reranker: TrainStage | None = Field(None, description="Train the contrastive reranker.")
+    sample: SampleStage | None = Field(None, description="Draw, rerank and save samples for the prompts.")
+
+    def names(self) -> list[str]:
+        return [name for name in ("autoencoder", "prior", "reranker", "sample") if getattr(self, name) is not None]
