@@ -3,6 +3,7 @@
 The public API. Plugins import only the names listed in ``__all__``.
 """
 
+from genkit.build import build_component, make_params
 from genkit.context import BuildContext
 from genkit.errors import ExportError, GenkitError, InputError, PluginError, RecipeError, UnknownComponentError
 from genkit.export import load_component, read_component_config, save_component
@@ -17,6 +18,6 @@ __version__ = "0.1.0"
 __all__ = [
     "Autoencoder", "BuildContext", "ComponentSpec", "Dataset", "Example", "ExportError", "GenkitError",
     "InputError", "LoadedRecipe", "Params", "PluginError", "Prior", "ROLES", "RecipeError", "Reranker",
-    "TokenBatch", "Tokenizer", "UnknownComponentError", "__version__", "get_plugins", "get_registry", "hookimpl",
-    "load_component", "load_recipe", "read_component_config", "save_component",
+    "TokenBatch", "Tokenizer", "UnknownComponentError", "__version__", "build_component", "get_plugins", "get_registry", "hookimpl",
+    "load_component", "load_recipe", "make_params", "read_component_config", "save_component",
 ]

@@ -1,0 +1,37 @@
+"""Build components by kind, outside a recipe (tests, notebooks, plugin commands)."""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from pydantic import BaseModel, ValidationError
+
+from genkit.context import BuildContext
+from genkit.errors import InputError
+from genkit.plugins import Plugins, get_plugins
+
+
+def make_params(role: str, kind: str, values: Mapping[str, Any] | None = None, plugins: Plugins | None = None) -> BaseModel:
+    """Validated params for ``(role, kind)``, carrying ``kind`` exactly as a recipe section would.
+
+    ``make_params("tokenizer", "bpe", {"vocab_size": 512})``. Bad values raise ``InputError`` naming the key.
+    """
+    from genkit.recipe.schema import kind_model
+
+    plugins = plugins or get_plugins()
+    spec = plugins.registry.get(role, kind)
+    try:
+        return kind_model(spec).model_validate({**dict(values or {}), "kind": kind})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        key = ".".join(str(part) for part in first["loc"])
+        raise InputError(f"{role} {kind}: {key}: {first['msg']}") from None
+
+
+def build_component(
+    role: str, params: BaseModel, context: BuildContext | None = None, plugins: Plugins | None = None
+) -> Any:
+    """Build ``role`` from validated ``params`` (from a recipe or :func:`make_params`) through the registry."""
+    plugins = plugins or get_plugins()
+    spec = plugins.registry.get(role, getattr(params, "kind", None))
+    return spec.build(params, context or BuildContext())
