@@ -15,6 +15,7 @@ from genkit.plugins import Plugins, get_plugins
 from genkit.recipe.errors import format_validation_error
 from genkit.recipe.overrides import Override, apply_overrides, parse_override
 from genkit.recipe.schema import build_recipe_model
+from genkit.recipe.yaml_io import load_yaml
 
 #: Where built-in recipes live (the ``recipes/`` folder of a genkit checkout), plus ``GENKIT_RECIPES_PATH``.
 _BUILTIN_DIR = Path(__file__).resolve().parents[2] / "recipes"
@@ -72,7 +73,7 @@ def read_yaml(path: Path) -> dict[str, Any]:
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"{path}: cannot read: {exc}") from None
     try:
-        data = yaml.safe_load(text)
+        data = load_yaml(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)

@@ -14,6 +14,8 @@ from typing import Any
 
 import yaml
 
+from genkit.recipe.yaml_io import load_yaml
+
 from genkit.errors import InputError
 from genkit.registry import ROLES
 
@@ -39,7 +41,7 @@ def parse_override(text: str) -> Override:
     if not key or not all(_SEGMENT.match(part) for part in parts):
         raise InputError(f"override {text!r}: {key!r} is not a dotted key like prior.depth or stages.prior.lr")
     try:
-        value = yaml.safe_load(raw) if raw.strip() else None
+        value = load_yaml(raw) if raw.strip() else None
     except yaml.YAMLError as exc:
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise InputError(f"override {text!r}: value is not valid YAML: {problem}") from None

@@ -1,0 +1,48 @@
+"""``genkit validate RECIPE [KEY=VALUE ...] [--params]``."""
+
+from __future__ import annotations
+
+import argparse
+
+from genkit.plugins import get_plugins
+from genkit.recipe import load_recipe
+from genkit.registry import ROLES
+
+NAME = "validate"
+HELP = "check a recipe (and overrides) against the installed plugins"
+DESCRIPTION = """\
+Validate a recipe file (or built-in recipe name) with optional KEY=VALUE overrides. Prints one line per
+problem as FILE: dotted.key: message (with a did-you-mean hint) and exits 2, or prints the components and
+stages and exits 0.
+
+examples:
+  genkit validate recipes/shapes/demo.yaml
+  genkit validate shapes/demo prior.depth=8 autoencoder=vqvae
+  genkit validate dalle/paper_12b --params     parameter count and a per-GPU memory plan (meta device)
+"""
+
+
+def setup(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("recipe", help="recipe file or built-in recipe name (see `genkit ls`)")
+    parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="overrides, e.g. prior.depth=8")
+    parser.add_argument(
+        "--params", action="store_true",
+        help="build the prior on the meta device and print `parameters: N` and a per-GPU memory plan",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    plugins = get_plugins()
+    loaded = load_recipe(args.recipe, args.overrides, plugins)
+    parts = []
+    for role, section in ROLES.items():
+        params = getattr(loaded.recipe, section)
+        if params is not None:
+            parts.append(f"{section}={params.kind}")
+    stages = loaded.recipe.stages.names()
+    print(f"ok: {loaded.source}: {', '.join(parts)}; stages: {', '.join(stages) or 'none'}")
+    if args.params:
+        from genkit.sizing import memory_plan_report
+
+        print(memory_plan_report(loaded, plugins))
+    return 0
