@@ -26,7 +26,7 @@ from genkit.errors import PluginError
 from genkit.registry import ComponentSpec, Registry
 
 #: Modules inside genkit that are plugins too (pytest-style: the core eats its own dog food).
-BUILTIN_PLUGINS: tuple[str, ...] = ("genkit.attention.plugin",)
+BUILTIN_PLUGINS: tuple[str, ...] = ("genkit.attention.plugin", "genkit.data.plugin")
 
 ENTRY_POINT_GROUP = "genkit"
 

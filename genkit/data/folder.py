@@ -1,0 +1,163 @@
+"""The ``folder`` dataset: a directory with ``captions.jsonl`` and image files.
+
+Each line of ``captions.jsonl`` is a JSON object with ``file`` (path relative to the directory), ``caption`` and an
+optional ``split`` (``train`` or ``validation``); other keys are kept as ``Example.meta``. Images are loaded with
+Pillow on first use of a split, converted to RGB (alpha on white), resized on the short side and square-cropped
+(centre for validation, random for training when ``random_crop`` is set). Unreadable images are skipped, counted
+in ``skipped`` and named in the ``genkit.data`` log.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+from pydantic import Field
+
+from genkit.context import BuildContext
+from genkit.data.preprocess import UnreadableImage, load_rgb, resize_short_side, square_crop, to_uint8
+from genkit.data.split import hash_split
+from genkit.errors import InputError
+from genkit.registry import Params
+from genkit.roles.dataset import Example
+
+log = logging.getLogger("genkit.data")
+
+CAPTIONS = "captions.jsonl"
+SPLITS = ("train", "validation")
+
+
+class FolderParams(Params):
+    """A directory of images with a ``captions.jsonl`` index."""
+
+    path: str = Field("", description="Directory holding captions.jsonl and the images (relative paths in it).")
+    size: int = Field(256, ge=8, description="Side of the square images fed to the models, in pixels.")
+    validation_fraction: float = Field(
+        0.05, gt=0, lt=1, description="Share of items hashed into validation when captions.jsonl has no split key."
+    )
+    random_crop: bool = Field(True, description="Random square crop for training (validation is always centred).")
+    cache: bool = Field(True, description="Keep the resized images in memory after the first load.")
+
+
+class _Record:
+    __slots__ = ("file", "caption", "meta")
+
+    def __init__(self, file: str, caption: str, meta: dict[str, Any]):
+        self.file, self.caption, self.meta = file, caption, meta
+
+
+class FolderSplit(Sequence[Example]):
+    """The readable items of one split; ``__getitem__`` returns a fresh crop each time (random for training)."""
+
+    def __init__(self, dataset: "FolderDataset", name: str, records: list[_Record], arrays: list[np.ndarray | None]):
+        self.dataset, self.name, self.records, self._arrays = dataset, name, records, arrays
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __getitem__(self, index: int) -> Example:  # type: ignore[override]
+        if not -len(self) <= index < len(self):
+            raise IndexError(index)
+        record = self.records[index]
+        array = self._arrays[index]
+        if array is None:  # not cached: read again (it was readable when the split was indexed)
+            array = self.dataset._load(record)
+        random = self.name == "train" and self.dataset.params.random_crop
+        image = square_crop(array, self.dataset.image_size, torch.default_generator if random else None)
+        return Example(image, record.caption, dict(record.meta))
+
+
+class FolderDataset:
+    """Images and captions from a directory (see the module docstring)."""
+
+    def __init__(self, params: FolderParams):
+        self.params = params
+        self.image_size = params.size
+        self.skipped: list[tuple[str, str]] = []
+        self._records: dict[str, list[_Record]] | None = None
+        self._splits: dict[str, FolderSplit] = {}
+
+    @property
+    def root(self) -> Path:
+        if not self.params.path:
+            raise InputError("data.path: the folder dataset needs a directory (data.path=DIR)")
+        return Path(self.params.path).expanduser()
+
+    # -- index ---------------------------------------------------------------------------------------------
+    def _index(self) -> dict[str, list[_Record]]:
+        if self._records is not None:
+            return self._records
+        index_path = self.root / CAPTIONS
+        if not index_path.is_file():
+            raise InputError(f"{index_path}: no such file (a folder dataset needs {CAPTIONS})")
+        records: list[_Record] = []
+        split_of: list[str | None] = []
+        for number, line in enumerate(index_path.read_text(encoding="utf-8").splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                item = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise InputError(f"{index_path}:{number}: not valid JSON ({exc.msg})") from None
+            if not isinstance(item, dict) or not isinstance(item.get("file"), str) or not isinstance(item.get("caption"), str):
+                raise InputError(f"{index_path}:{number}: each line needs string keys 'file' and 'caption'")
+            split = item.get("split")
+            if split is not None and split not in SPLITS:
+                raise InputError(f"{index_path}:{number}: split {split!r} must be 'train' or 'validation'")
+            meta = {k: v for k, v in item.items() if k not in ("file", "caption", "split")}
+            records.append(_Record(item["file"], item["caption"], meta))
+            split_of.append(split)
+        if not records:
+            raise InputError(f"{index_path}: no items")
+        if "validation" in split_of:
+            self._records = {
+                "train": [r for r, s in zip(records, split_of) if s != "validation"],
+                "validation": [r for r, s in zip(records, split_of) if s == "validation"],
+            }
+        else:
+            train, validation = hash_split([r.file for r in records], self.params.validation_fraction)
+            self._records = {"train": [records[i] for i in train], "validation": [records[i] for i in validation]}
+        return self._records
+
+    def _load(self, record: _Record) -> np.ndarray:
+        return to_uint8(resize_short_side(load_rgb(self.root / record.file), self.image_size))
+
+    # -- the Dataset protocol -------------------------------------------------------------------------------
+    def captions(self, name: str) -> list[str]:
+        return [r.caption for r in self._index()[_check_split(name)]]
+
+    def split(self, name: str) -> FolderSplit:
+        name = _check_split(name)
+        if name not in self._splits:
+            readable: list[_Record] = []
+            arrays: list[np.ndarray | None] = []
+            for record in self._index()[name]:
+                try:
+                    array = self._load(record)
+                except UnreadableImage as exc:
+                    self.skipped.append((record.file, str(exc)))
+                    log.warning("genkit data: skipping %s: %s", self.root / record.file, exc)
+                    continue
+                readable.append(record)
+                arrays.append(array if self.params.cache else None)
+            bad = sum(1 for _ in self._index()[name]) - len(readable)
+            if bad:
+                log.warning("genkit data: %s split of %s: %d unreadable image(s) skipped", name, self.root, bad)
+            if not readable:
+                raise InputError(f"{self.root / CAPTIONS}: the {name} split has no readable image ({bad} skipped)")
+            self._splits[name] = FolderSplit(self, name, readable, arrays)
+        return self._splits[name]
+
+
+def _check_split(name: str) -> str:
+    if name not in SPLITS:
+        raise InputError(f"unknown split {name!r}; splits are: train, validation")
+    return name
+
+
+def build_folder(params: FolderParams, context: BuildContext) -> FolderDataset:
+    return FolderDataset(params)

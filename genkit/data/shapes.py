@@ -1,0 +1,201 @@
+"""The ``shapes`` dataset: synthetic images of one or two coloured shapes with template captions.
+
+Deterministic: item ``i`` of a split depends only on ``(seed, split, i)``. Images are drawn with Pillow at 4x and
+box-filtered down (anti-aliased), cached in memory as ``uint8`` once drawn. Each ``Example.meta`` holds the ground
+truth: ``{"shapes": [{"shape", "color", "size", "position", "center": [x, y], "extent"}], "template": k}`` with
+``center``/``extent`` as fractions of the image side, so that generated images can be judged later
+(:mod:`genkit.data.shapes_judge`).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+from PIL import Image, ImageDraw
+from pydantic import Field, field_validator
+
+from genkit.context import BuildContext
+from genkit.data.shapes_palette import BACKGROUND, COLORS, POSITION_PHRASES, POSITIONS, SHAPES, SIZES
+from genkit.errors import InputError
+from genkit.registry import Params
+from genkit.roles.dataset import Example
+
+_SUPERSAMPLE = 4
+_SPLIT_STREAM = {"train": 0, "validation": 1}
+
+
+class ShapesParams(Params):
+    """Synthetic images of coloured shapes with captions (the demo's and the tests' data)."""
+
+    size: int = Field(32, ge=16, description="Side of the square images, in pixels.")
+    count: int = Field(20000, ge=1, description="Number of training items.")
+    validation_count: int = Field(256, ge=1, description="Number of validation items (a separate, fixed stream).")
+    seed: int = Field(0, description="Seed of the generator: same seed, same images and captions.")
+    max_shapes: int = Field(2, ge=1, le=2, description="Most shapes per image (1 or 2).")
+    shapes: tuple[str, ...] = Field(SHAPES, description=f"Shape classes drawn from: {', '.join(SHAPES)}.")
+    colors: tuple[str, ...] = Field(tuple(COLORS), description=f"Colours drawn from: {', '.join(COLORS)}.")
+
+    @field_validator("shapes")
+    @classmethod
+    def _known_shapes(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return _known("shapes", value, SHAPES)
+
+    @field_validator("colors")
+    @classmethod
+    def _known_colors(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        value = _known("colors", value, tuple(COLORS))
+        return value
+
+
+def _known(key: str, value: tuple[str, ...], allowed: Sequence[str]) -> tuple[str, ...]:
+    unknown = [v for v in value if v not in allowed]
+    if unknown or not value:
+        raise ValueError(f"{key} must be a non-empty subset of {', '.join(allowed)} (got {', '.join(unknown) or 'none'})")
+    return tuple(value)
+
+
+def describe_shape(item: dict[str, Any], rng: np.random.Generator) -> str:
+    """One shape as a caption phrase; which attributes are mentioned varies (colour and shape always are)."""
+    size = f"{item['size']} " if rng.random() < 0.5 else ""
+    where = f" {POSITION_PHRASES[item['position']]}" if rng.random() < 0.6 else ""
+    return f"a {size}{item['color']} {item['shape']}{where}"
+
+
+def caption_for(items: list[dict[str, Any]], rng: np.random.Generator) -> str:
+    """A template caption for one or two shapes ("a small red circle at the top left", "a blue square")."""
+    if len(items) == 1:
+        return describe_shape(items[0], rng)
+    a, b = items
+    (ax, ay), (bx, by) = POSITIONS[a["position"]], POSITIONS[b["position"]]
+    style = rng.integers(3)
+    if style == 0 and ax != bx:
+        left, right = (a, b) if ax < bx else (b, a)
+        return f"a {left['color']} {left['shape']} to the left of a {right['color']} {right['shape']}"
+    if style == 1 and ay != by:
+        top, bottom = (a, b) if ay < by else (b, a)
+        return f"a {top['color']} {top['shape']} above a {bottom['color']} {bottom['shape']}"
+    return f"{describe_shape(a, rng)} and {describe_shape(b, rng)}"
+
+
+class ShapesDataset:
+    """See the module docstring."""
+
+    def __init__(self, params: ShapesParams):
+        self.params = params
+        self.image_size = params.size
+        self.skipped: list[tuple[str, str]] = []
+        self._splits: dict[str, ShapesSplit] = {}
+
+    def split(self, name: str) -> "ShapesSplit":
+        if name not in _SPLIT_STREAM:
+            raise InputError(f"unknown split {name!r}; splits are: train, validation")
+        if name not in self._splits:
+            count = self.params.count if name == "train" else self.params.validation_count
+            self._splits[name] = ShapesSplit(self.params, name, count)
+        return self._splits[name]
+
+    def captions(self, name: str) -> list[str]:
+        split = self.split(name)
+        return [split.describe(i)[0] for i in range(len(split))]
+
+
+class ShapesSplit(Sequence[Example]):
+    """One split; items are generated on first access and cached (``uint8``)."""
+
+    def __init__(self, params: ShapesParams, name: str, count: int):
+        self.params, self.name, self.count = params, name, count
+        self._images: dict[int, np.ndarray] = {}
+        self._described: dict[int, tuple[str, dict[str, Any]]] = {}
+
+    def __len__(self) -> int:
+        return self.count
+
+    def _rng(self, index: int, stream: int) -> np.random.Generator:
+        return np.random.default_rng([self.params.seed, _SPLIT_STREAM[self.name], index, stream])
+
+    def describe(self, index: int) -> tuple[str, dict[str, Any]]:
+        """``(caption, meta)`` of item ``index``, without drawing it."""
+        if index not in self._described:
+            rng = self._rng(index, 0)
+            items = self._layout(rng)
+            caption = caption_for(items, self._rng(index, 1))
+            self._described[index] = (caption, {"shapes": items})
+        return self._described[index]
+
+    def _layout(self, rng: np.random.Generator) -> list[dict[str, Any]]:
+        p = self.params
+        n = 1 if p.max_shapes == 1 else int(rng.integers(1, 3))
+        colors = list(rng.choice(len(p.colors), size=n, replace=False)) if n <= len(p.colors) else [0] * n
+        cells = list(POSITIONS)
+        if n == 1:
+            chosen = [cells[int(rng.integers(len(cells)))]]
+            sizes = [list(SIZES)[int(rng.integers(len(SIZES)))]]
+        else:  # two small shapes in cells two apart on some axis: they never touch
+            pairs = [(a, b) for a in cells for b in cells if a < b and max(
+                abs(POSITIONS[a][0] - POSITIONS[b][0]), abs(POSITIONS[a][1] - POSITIONS[b][1])) == 2]
+            chosen = list(pairs[int(rng.integers(len(pairs)))])
+            sizes = ["small", "small"]
+        items = []
+        for k in range(n):
+            extent = SIZES[sizes[k]] * float(rng.uniform(0.9, 1.1))
+            column, row = POSITIONS[chosen[k]]
+            half = extent / 2
+            # centre of the cell, pulled inwards so the shape stays inside the image
+            cx = _place(column, half, float(rng.uniform(-0.03, 0.03)))
+            cy = _place(row, half, float(rng.uniform(-0.03, 0.03)))
+            items.append({
+                "shape": p.shapes[int(rng.integers(len(p.shapes)))],
+                "color": p.colors[int(colors[k])],
+                "size": sizes[k],
+                "position": chosen[k],
+                "center": [round(cx, 4), round(cy, 4)],
+                "extent": round(extent, 4),
+            })
+        return items
+
+    def image(self, index: int) -> np.ndarray:
+        """``uint8[S, S, 3]`` of item ``index`` (drawn once, then cached)."""
+        if index not in self._images:
+            self._images[index] = draw_shapes(self.describe(index)[1]["shapes"], self.params.size)
+        return self._images[index]
+
+    def __getitem__(self, index: int) -> Example:  # type: ignore[override]
+        if not -self.count <= index < self.count:
+            raise IndexError(index)
+        index %= self.count
+        caption, meta = self.describe(index)
+        image = torch.from_numpy(self.image(index)).permute(2, 0, 1).float().div_(255.0)
+        return Example(image, caption, {"shapes": [dict(s) for s in meta["shapes"]]})
+
+
+def _place(cell: int, half: float, jitter: float) -> float:
+    centre = (cell + 0.5) / 3
+    return min(max(centre + jitter, half + 0.02), 1 - half - 0.02)
+
+
+def draw_shapes(items: list[dict[str, Any]], size: int) -> np.ndarray:
+    """Draw ``items`` (as in ``meta["shapes"]``) on the background: ``uint8[size, size, 3]``, anti-aliased."""
+    big = size * _SUPERSAMPLE
+    canvas = Image.new("RGB", (big, big), tuple(round(c * 255) for c in BACKGROUND))
+    draw = ImageDraw.Draw(canvas)
+    for item in items:
+        fill = tuple(round(c * 255) for c in COLORS[item["color"]])
+        cx, cy = item["center"][0] * big, item["center"][1] * big
+        h = item["extent"] * big / 2
+        if item["shape"] == "circle":
+            draw.ellipse([cx - h, cy - h, cx + h, cy + h], fill=fill)
+        elif item["shape"] == "square":
+            draw.rectangle([cx - h, cy - h, cx + h, cy + h], fill=fill)
+        elif item["shape"] == "triangle":
+            draw.polygon([(cx, cy - h), (cx + h, cy + h), (cx - h, cy + h)], fill=fill)
+        elif item["shape"] == "diamond":
+            draw.polygon([(cx, cy - h), (cx + h, cy), (cx, cy + h), (cx - h, cy)], fill=fill)
+        else:
+            raise InputError(f"unknown shape {item['shape']!r}; shapes are: {', '.join(SHAPES)}")
+    return np.asarray(canvas.resize((size, size), Image.BOX), dtype=np.uint8).copy()
+
+
+def build_shapes(params: ShapesParams, context: BuildContext) -> ShapesDataset:
+    return ShapesDataset(params)

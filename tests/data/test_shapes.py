@@ -1,0 +1,61 @@
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings, strategies as st
+
+import genkit
+from genkit.data.shapes import draw_shapes
+from genkit.data.shapes_judge import detect_shapes, judge_image
+
+
+def _dataset(**values):
+    return genkit.build_component("dataset", genkit.make_params("dataset", "shapes", {"count": 64, "validation_count": 16, **values}))
+
+
+def test_shapes_is_deterministic_and_splits_differ():
+    a, b = _dataset(seed=3), _dataset(seed=3)
+    for i in (0, 5, 63):
+        assert torch.equal(a.split("train")[i].image, b.split("train")[i].image)
+        assert a.split("train")[i].caption == b.split("train")[i].caption
+    train = {a.split("train")[i].image.numpy().tobytes() for i in range(64)}
+    validation = {a.split("validation")[i].image.numpy().tobytes() for i in range(16)}
+    assert len(train) > 50 and not train & validation
+    assert _dataset(seed=4).split("train")[0].caption != a.split("train")[0].caption or not torch.equal(
+        _dataset(seed=4).split("train")[0].image, a.split("train")[0].image)
+
+
+def test_shapes_examples_have_truth_in_caption_and_shape():
+    ds = _dataset(size=32)
+    assert ds.image_size == 32
+    for i in range(20):
+        ex = ds.split("train")[i]
+        assert ex.image.shape == (3, 32, 32) and 0 <= ex.image.min() and ex.image.max() <= 1
+        for item in ex.meta["shapes"]:
+            assert item["color"] in ex.caption and item["shape"] in ex.caption
+    assert len(ds.captions("validation")) == 16
+
+
+def test_params_reject_unknown_colour():
+    with pytest.raises(genkit.InputError, match="colors"):
+        genkit.make_params("dataset", "shapes", {"colors": ["mauve"]})
+
+
+def test_judge_agrees_with_generator_on_most_items():
+    ds = _dataset(count=200)
+    scores = [judge_image(ds.split("train")[i].image, ds.split("train")[i].meta) for i in range(200)]
+    assert np.mean([s["color"] for s in scores]) == 1.0
+    assert np.mean([s["all"] for s in scores]) > 0.9
+
+
+@settings(max_examples=20, deadline=None)
+@given(shape=st.sampled_from(["circle", "square", "triangle", "diamond"]), color=st.sampled_from(["red", "blue", "green", "yellow", "purple", "cyan"]))
+def test_judge_reads_large_shapes_exactly(shape, color):
+    item = {"shape": shape, "color": color, "size": "large", "position": "center", "center": [0.5, 0.5], "extent": 0.5}
+    image = torch.from_numpy(draw_shapes([item], 64)).permute(2, 0, 1).float() / 255
+    assert judge_image(image, {"shapes": [item]})["all"] == 1.0
+    wrong = dict(item, color="red" if color != "red" else "blue")
+    assert judge_image(image, {"shapes": [wrong]})["color"] == 0.0
+
+
+def test_judge_sees_a_blank_image_as_nothing():
+    assert detect_shapes(torch.ones(3, 32, 32)) == []
