@@ -1,0 +1,137 @@
+"""The ``contrastive`` reranker: text and image towers, projections to a shared space, symmetric InfoNCE."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+import genkit
+from genkit_contrastive.image_encoder import ImageEncoder
+from genkit_contrastive.params import ContrastiveParams
+from genkit_contrastive.text_encoder import TextEncoder
+
+
+class ContrastiveReranker(nn.Module):
+    """A CLIP-style dual encoder satisfying ``genkit.Reranker``.
+
+    - ``embed_texts(ids, lengths)`` / ``embed_images(images)`` -> unit vectors ``float[B, embed_dim]``.
+    - ``score(ids, lengths, images)`` -> ``float[B]``: cosine similarity of caption ``b`` and image ``b`` (times
+      the learned ``1/T`` when ``score_scaled``); deterministic, batch-independent, no gradient.
+    - ``training_loss(ids, lengths, images)`` -> symmetric InfoNCE over the in-batch pairs, with metrics.
+    - ``validation_metrics(ids, lengths, images)`` -> ``top1_text_to_image``, ``top1_image_to_text``, ``loss``.
+    - ``residual_blocks()``: text attention and MLP branches and image conv branches (each returns the update the
+      caller adds); ``shard_units()``: text blocks and image stages.
+    """
+
+    def __init__(self, params: ContrastiveParams, *, text_vocab_size: int, text_length: int, image_size: int) -> None:
+        super().__init__()
+        self.params = params
+        self.text_vocab_size = int(text_vocab_size)
+        self.text_length = int(text_length)
+        self.image_size = int(image_size)
+        self.text = TextEncoder(
+            self.text_vocab_size, self.text_length, params.width, params.depth, params.heads, params.mlp_ratio
+        )
+        self.image = ImageEncoder(tuple(params.image_widths), params.image_blocks, params.groups)
+        self.text_projection = nn.Linear(params.width, params.embed_dim, bias=False)
+        self.image_projection = nn.Linear(params.image_widths[-1], params.embed_dim, bias=False)
+        self.logit_scale = nn.Parameter(
+            torch.tensor(params.init_logit_scale), requires_grad=params.learn_temperature
+        )
+
+    # -- checks ---------------------------------------------------------------------------------------------
+    def _check_text(self, ids: torch.Tensor, lengths: torch.Tensor) -> None:
+        if ids.dim() != 2 or ids.dtype not in (torch.int64, torch.int32):
+            raise genkit.InputError(f"contrastive reranker: text ids must be an integer [B, T] tensor, got {tuple(ids.shape)} {ids.dtype}")
+        if ids.shape[1] > self.text_length:
+            raise genkit.InputError(
+                f"contrastive reranker: text ids have length {ids.shape[1]} > text_length {self.text_length} it was built for"
+            )
+        if lengths.shape != (ids.shape[0],):
+            raise genkit.InputError(f"contrastive reranker: lengths must have shape [{ids.shape[0]}], got {tuple(lengths.shape)}")
+        if ids.numel() and bool(((lengths < 0) | (lengths > ids.shape[1])).any()):
+            raise genkit.InputError(f"contrastive reranker: lengths must lie in [0, {ids.shape[1]}]")
+        real = torch.arange(ids.shape[1], device=ids.device)[None, :] < lengths[:, None]
+        used = ids[real]
+        if used.numel() and bool(((used < 0) | (used >= self.text_vocab_size)).any()):
+            raise genkit.InputError(f"contrastive reranker: text ids must lie in [0, text_vocab_size={self.text_vocab_size})")
+
+    def _check_images(self, images: torch.Tensor, batch: int | None = None) -> None:
+        if images.dim() != 4 or images.shape[1] != 3 or not images.is_floating_point():
+            raise genkit.InputError(f"contrastive reranker: images must be float [B, 3, H, W], got {tuple(images.shape)} {images.dtype}")
+        if batch is not None and images.shape[0] != batch:
+            raise genkit.InputError(f"contrastive reranker: {batch} captions but {images.shape[0]} images")
+
+    # -- embeddings -----------------------------------------------------------------------------------------
+    def embed_texts(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """Unit-norm caption embeddings ``float[B, embed_dim]`` (padding positions ignored)."""
+        self._check_text(ids, lengths)
+        return F.normalize(self.text_projection(self.text(ids.long(), lengths.long())), dim=-1)
+
+    def embed_images(self, images: torch.Tensor) -> torch.Tensor:
+        """Unit-norm image embeddings ``float[B, embed_dim]`` of images in ``[0, 1]``."""
+        self._check_images(images)
+        return F.normalize(self.image_projection(self.image(images)), dim=-1)
+
+    def scale(self) -> torch.Tensor:
+        """The learned inverse temperature ``1/T``, clamped to ``[1, max_logit_scale]``."""
+        return self.logit_scale.clamp(0.0, math.log(self.params.max_logit_scale)).exp()
+
+    def similarity(self, ids: torch.Tensor, lengths: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
+        """Cosine similarities ``float[B_text, B_image]`` of every caption with every image (with gradient)."""
+        return self.embed_texts(ids, lengths) @ self.embed_images(images).T
+
+    # -- the Reranker role ----------------------------------------------------------------------------------
+    @torch.no_grad()
+    def score(self, text_ids: torch.Tensor, text_lengths: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
+        self._check_images(images, text_ids.shape[0])
+        text = self.embed_texts(text_ids, text_lengths)
+        image = self.embed_images(images)
+        cosine = (text * image).sum(dim=-1)
+        return cosine * self.scale() if self.params.score_scaled else cosine
+
+    def training_loss(
+        self, text_ids: torch.Tensor, text_lengths: torch.Tensor, images: torch.Tensor
+    ) -> tuple[torch.Tensor, dict[str, float]]:
+        self._check_images(images, text_ids.shape[0])
+        cosine = self.similarity(text_ids, text_lengths, images)
+        loss = self._infonce(cosine * self.scale())
+        metrics = {"loss": float(loss.detach()), "temperature": float(1.0 / self.scale().detach())}
+        metrics.update(_retrieval(cosine.detach()))
+        return loss, metrics
+
+    @torch.no_grad()
+    def validation_metrics(
+        self, text_ids: torch.Tensor, text_lengths: torch.Tensor, images: torch.Tensor
+    ) -> dict[str, float]:
+        self._check_images(images, text_ids.shape[0])
+        cosine = self.similarity(text_ids, text_lengths, images)
+        metrics = {"loss": float(self._infonce(cosine * self.scale()))}
+        metrics.update(_retrieval(cosine))
+        return metrics
+
+    @staticmethod
+    def _infonce(logits: torch.Tensor) -> torch.Tensor:
+        target = torch.arange(logits.shape[0], device=logits.device)
+        return 0.5 * (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target))
+
+    # -- engine hooks ---------------------------------------------------------------------------------------
+    def residual_blocks(self) -> list[nn.Module]:
+        """Residual branches: ``forward(x, ...)`` returns the update the caller adds to ``x``."""
+        return [*self.text.residual_blocks(), *self.image.residual_blocks()]
+
+    def shard_units(self) -> list[nn.Module]:
+        """Modules to ``fully_shard`` one by one before the root: text blocks and image stages."""
+        return [*self.text.blocks, *self.image.stages]
+
+
+def _retrieval(cosine: torch.Tensor) -> dict[str, float]:
+    """Top-1 in-batch retrieval accuracy both ways from a square similarity matrix (text rows, image columns)."""
+    target = torch.arange(cosine.shape[0], device=cosine.device)
+    return {
+        "top1_text_to_image": float((cosine.argmax(dim=1) == target).float().mean()),
+        "top1_image_to_text": float((cosine.argmax(dim=0) == target).float().mean()),
+    }
