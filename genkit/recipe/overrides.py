@@ -73,6 +73,8 @@ def _apply(root: dict[str, Any], override: Override) -> None:
     node: Any = root
     for depth, part in enumerate(path[:-1]):
         where = ".".join(map(str, path[: depth + 1]))
+        if isinstance(node, dict) and isinstance(part, int):
+            raise InputError(f"override {override.text!r}: {where}: index into a section; {part} must address a list")
         if isinstance(node, dict):
             if node.get(part) is None:
                 node[part] = {}
@@ -88,6 +90,11 @@ def _apply(root: dict[str, Any], override: Override) -> None:
                 f"override {override.text!r}: {where} is a value ({node!r}), not a section"
             )
     last = path[-1]
+    if isinstance(node, dict) and isinstance(last, int):
+        parent = ".".join(map(str, path[:-1]))
+        raise InputError(
+            f"override {override.text!r}: {parent} is not a list in this recipe; set the whole list ({parent}=[...])"
+        )
     if isinstance(node, dict):
         node[last] = value
     elif isinstance(node, list) and isinstance(last, int):
