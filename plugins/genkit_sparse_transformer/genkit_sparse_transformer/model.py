@@ -1,0 +1,168 @@
+"""SparseTransformerPrior: DALL-E's decoder-only transformer over one stream [text (T) ; image (h*w)].
+
+Stream positions ``p in [0, S)``, ``S = T + h*w``. The target stream ``y`` is the caption (positions ``>= length``
+replaced by the learned pad of that position: id ``text_vocab + t``) followed by the image tokens in raster
+order. Position ``p`` reads ``y[p-1]`` (a learned start token at ``p = 0``) plus the embedding of position ``p``
+(text position, or image row + column), and predicts ``y[p]``: text positions over the text vocabulary (with its
+pads), image positions over the image vocabulary. No padding mask: pads are ordinary tokens.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from genkit.attention import AttentionLayout
+from genkit_sparse_transformer.blocks import Block, KVCache
+from genkit_sparse_transformer.params import SparseTransformerParams
+
+
+class SparseTransformerPrior(nn.Module):
+    """The ``prior`` role (see ``genkit.roles.Prior``); built by ``build_prior``."""
+
+    def __init__(
+        self, params: SparseTransformerParams, text_vocab_size: int, text_length: int, image_vocab_size: int,
+        image_grid: tuple[int, int],
+    ) -> None:
+        super().__init__()
+        self.params = params
+        self.text_vocab_size, self.text_length = int(text_vocab_size), int(text_length)
+        self.image_vocab_size, self.grid = int(image_vocab_size), (int(image_grid[0]), int(image_grid[1]))
+        h, w = self.grid
+        width, heads, head_dim = params.width, params.heads, params.resolved_head_dim
+        self.layouts = [
+            AttentionLayout(self.text_length, self.grid, kind, params.conv_kernel) for kind in params.layer_types()
+        ]
+        # text table: real tokens, then one pad per position, then the start token
+        self.text_embedding = nn.Embedding(self.text_vocab_size + self.text_length + 1, width)
+        self.text_position = nn.Embedding(max(self.text_length, 1), width)
+        self.image_embedding = nn.Embedding(self.image_vocab_size, width)
+        self.image_row = nn.Embedding(h, width)
+        self.image_column = nn.Embedding(w, width)
+        hidden = int(round(params.mlp_ratio * width))
+        self.blocks = nn.ModuleList(Block(width, heads, head_dim, hidden, layout) for layout in self.layouts)
+        self.final_norm = nn.LayerNorm(width)
+        self.text_head = nn.Linear(width, self.text_vocab_size + self.text_length)
+        self.image_head = nn.Linear(width, self.image_vocab_size)
+        self.reset_parameters()
+
+    # -- structure -------------------------------------------------------------------------------------
+    @property
+    def sequence_length(self) -> int:
+        return self.text_length + self.grid[0] * self.grid[1]
+
+    def residual_blocks(self) -> list[nn.Module]:
+        """Attention and MLP branches, in order: ``x = x + branch(x)``."""
+        return [branch for block in self.blocks for branch in (block.attention, block.mlp)]
+
+    def shard_units(self) -> list[nn.Module]:
+        return list(self.blocks)
+
+    def reset_parameters(self) -> None:
+        std = self.params.init_std
+        for module in self.modules():
+            if isinstance(module, (nn.Linear, nn.Embedding)):
+                nn.init.normal_(module.weight, 0.0, std)
+            if isinstance(module, nn.Linear) and module.bias is not None:
+                nn.init.zeros_(module.bias)
+        for block in self.blocks:  # GPT-2: scale the branch outputs by depth
+            nn.init.normal_(block.attention.out.weight, 0.0, std / math.sqrt(2 * len(self.blocks)))
+            nn.init.normal_(block.mlp.proj.weight, 0.0, std / math.sqrt(2 * len(self.blocks)))
+
+    # -- inputs ----------------------------------------------------------------------------------------
+    def fill_text(self, text_ids: torch.Tensor, text_lengths: torch.Tensor) -> torch.Tensor:
+        """``text_ids`` with every position ``t >= length`` replaced by that position's pad id (a new tensor)."""
+        t = self.text_length
+        if text_ids.shape[-1] != t:
+            raise ValueError(f"text_ids has {text_ids.shape[-1]} positions; this prior was built for text_length {t}")
+        positions = torch.arange(t, device=text_ids.device)
+        pads = self.text_vocab_size + positions
+        return torch.where(positions[None, :] < text_lengths.to(text_ids.device)[:, None], text_ids, pads[None, :])
+
+    def null_text(self, batch: int, device: torch.device) -> torch.Tensor:
+        """The empty caption (all pads): the unconditional input of classifier-free guidance."""
+        return (self.text_vocab_size + torch.arange(self.text_length, device=device)).expand(batch, -1)
+
+    def position_embeddings(self) -> torch.Tensor:
+        """``[S, width]``: text positions, then image row + column in raster order."""
+        h, w = self.grid
+        image = (self.image_row.weight[:, None, :] + self.image_column.weight[None, :, :]).reshape(h * w, -1)
+        return torch.cat([self.text_position.weight[: self.text_length], image], dim=0)
+
+    def embed(self, text_full: torch.Tensor, image_flat: torch.Tensor, start: int, stop: int) -> torch.Tensor:
+        """Input vectors of stream positions ``[start, stop)``: embedding of ``y[p-1]`` plus position ``p``.
+
+        ``text_full [B, T]`` (pads filled); ``image_flat [B, >= stop - T - 1]`` (only the tokens read are needed).
+        """
+        t = self.text_length
+        batch = text_full.shape[0]
+        parts = []
+        if start == 0:
+            bos = self.text_embedding.weight[self.text_vocab_size + t]
+            parts.append(bos.expand(batch, 1, -1))
+        lo, hi = max(start - 1, 0), stop - 1  # source tokens y[lo:hi]
+        if lo < t and hi > lo:
+            parts.append(self.text_embedding(text_full[:, lo:min(hi, t)]))
+        if hi > t:
+            parts.append(self.image_embedding(image_flat[:, max(lo, t) - t:hi - t]))
+        tokens = torch.cat(parts, dim=1) if len(parts) > 1 else parts[0]
+        return tokens + self.position_embeddings()[start:stop]
+
+    # -- computation -----------------------------------------------------------------------------------
+    def hidden(
+        self, text_full: torch.Tensor, image_flat: torch.Tensor, start: int = 0, stop: int | None = None,
+        caches: list[KVCache] | None = None,
+    ) -> torch.Tensor:
+        """Final-norm hidden states of positions ``[start, stop)`` (with ``caches``, earlier positions come from
+        the caches, which this call extends)."""
+        stop = self.sequence_length if stop is None else stop
+        x = self.embed(text_full, image_flat, start, stop)
+        for i, block in enumerate(self.blocks):
+            x = block(x, start, caches[i] if caches is not None else None)
+        return self.final_norm(x)
+
+    def forward(self, text_ids: torch.Tensor, text_lengths: torch.Tensor, image_ids: torch.Tensor):
+        """``(text_logits [B, T, text_vocab + T], image_logits [B, h*w, image_vocab])`` for the whole stream."""
+        h = self.hidden(self.fill_text(text_ids, text_lengths), image_ids.flatten(1))
+        t = self.text_length
+        return self.text_head(h[:, :t]), self.image_head(h[:, t:])
+
+    def loss(self, text_ids: torch.Tensor, text_lengths: torch.Tensor, image_ids: torch.Tensor):
+        """``text_weight`` x text CE + ``image_weight`` x image CE, each averaged over its own tokens.
+
+        In training mode, each caption is replaced by all pads with probability ``caption_dropout``.
+        """
+        h, w = self.grid
+        if tuple(image_ids.shape[1:]) != (h, w):
+            raise ValueError(f"image_ids has shape {tuple(image_ids.shape)}; this prior expects [B, {h}, {w}]")
+        lengths = text_lengths
+        if self.training and self.params.caption_dropout > 0:
+            drop = torch.rand(lengths.shape, device=lengths.device) < self.params.caption_dropout
+            lengths = torch.where(drop, torch.zeros_like(lengths), lengths)
+        text_full = self.fill_text(text_ids, lengths)
+        image_flat = image_ids.flatten(1)
+        hidden = self.hidden(text_full, image_flat)
+        t = self.text_length
+        image_logits = self.image_head(hidden[:, t:])
+        image_loss = F.cross_entropy(image_logits.float().flatten(0, 1), image_flat.flatten())
+        if t > 0:
+            text_logits = self.text_head(hidden[:, :t])
+            text_loss = F.cross_entropy(text_logits.float().flatten(0, 1), text_full.flatten())
+        else:
+            text_loss = image_loss.new_zeros(())
+        loss = self.params.text_weight * text_loss + self.params.image_weight * image_loss
+        metrics = {"text_loss": float(text_loss.detach()), "image_loss": float(image_loss.detach())}
+        return loss, metrics
+
+    def new_caches(self, batch: int, device: torch.device, dtype: torch.dtype) -> list[KVCache]:
+        p = self.params
+        return [KVCache(batch, p.heads, self.sequence_length, p.resolved_head_dim, device, dtype) for _ in self.blocks]
+
+    def sample(self, text_ids, text_lengths, **options) -> torch.Tensor:
+        """See ``genkit.roles.Prior.sample`` and :func:`genkit_sparse_transformer.sampling.sample`."""
+        from genkit_sparse_transformer.sampling import sample
+
+        return sample(self, text_ids, text_lengths, **options)

@@ -1,0 +1,55 @@
+"""Parameters of the sparse-attention prior (the ``prior:`` section of a recipe with ``kind: sparse_transformer``)."""
+
+from __future__ import annotations
+
+from typing import Literal, Union
+
+from pydantic import Field, model_validator
+
+import genkit
+from genkit.attention import paper_schedule
+
+LayerType = Literal["full", "row", "column", "conv"]
+
+
+class SparseTransformerParams(genkit.Params):
+    """A decoder-only pre-LN transformer over [text ; image tokens] with DALL-E's sparse attention masks."""
+
+    width: int = Field(512, ge=8, description="Model width d (residual stream size).")
+    depth: int = Field(8, ge=1, description="Number of transformer blocks (attention + MLP).")
+    heads: int = Field(8, ge=1, description="Attention heads per layer.")
+    head_dim: int | None = Field(None, ge=1, description="Size of each head; default width // heads.")
+    mlp_ratio: float = Field(4.0, gt=0, description="MLP hidden size as a multiple of width.")
+    attention: Union[Literal["paper", "full"], list[LayerType]] = Field(
+        "paper",
+        description="Layer types: 'paper' (layer i is column if (i-2) % 4 == 0 else row, the last is conv), "
+        "'full' (every layer causal over everything), or an explicit list of full/row/column/conv, one per layer.",
+    )
+    conv_kernel: int = Field(11, ge=1, description="Kernel size k of conv layers (causal k x k neighbourhood; odd).")
+    text_weight: float = Field(0.125, ge=0, description="Weight of the text cross-entropy in the loss.")
+    image_weight: float = Field(0.875, ge=0, description="Weight of the image cross-entropy in the loss.")
+    caption_dropout: float = Field(
+        0.0, ge=0, lt=1, description="Training only: probability of replacing a caption by all pads (enables guidance)."
+    )
+    init_std: float = Field(0.02, gt=0, description="Std of the normal weight initialisation.")
+
+    @model_validator(mode="after")
+    def _check(self) -> "SparseTransformerParams":
+        if self.head_dim is None and self.width % self.heads:
+            raise ValueError(f"width {self.width} is not divisible by heads {self.heads} (or set head_dim)")
+        if isinstance(self.attention, list) and len(self.attention) != self.depth:
+            raise ValueError(f"attention lists {len(self.attention)} layer types but depth is {self.depth}")
+        if self.conv_kernel % 2 == 0:
+            raise ValueError(f"conv_kernel must be odd, got {self.conv_kernel}")
+        return self
+
+    @property
+    def resolved_head_dim(self) -> int:
+        return self.head_dim if self.head_dim is not None else self.width // self.heads
+
+    def layer_types(self) -> list[str]:
+        if self.attention == "paper":
+            return paper_schedule(self.depth)
+        if self.attention == "full":
+            return ["full"] * self.depth
+        return list(self.attention)

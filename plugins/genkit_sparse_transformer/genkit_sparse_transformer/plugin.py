@@ -1,0 +1,44 @@
+"""Plugin entry point (``[project.entry-points.genkit] sparse_transformer``): registers the prior and, on CUDA,
+the xformers attention backend."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import genkit
+from genkit_sparse_transformer.params import SparseTransformerParams
+
+
+def build_prior(params: SparseTransformerParams, context: genkit.BuildContext):
+    """Build the prior for the recipe's tokenizer (text vocab and length) and autoencoder (image vocab and grid)."""
+    from genkit_sparse_transformer.model import SparseTransformerPrior
+
+    return SparseTransformerPrior(
+        params,
+        text_vocab_size=context.require("text_vocab_size"),
+        text_length=context.require("text_length"),
+        image_vocab_size=context.require("image_vocab_size"),
+        image_grid=tuple(context.require("image_grid")),
+    )
+
+
+@genkit.hookimpl
+def genkit_register_components(register: Any) -> None:
+    register(
+        "prior", "sparse_transformer", params=SparseTransformerParams, build=build_prior,
+        description="DALL-E's decoder-only transformer over [text ; image tokens] with row/column/conv sparse "
+        "attention, KV-cache sampling, classifier-free guidance and completion.",
+    )
+
+
+@genkit.hookimpl
+def genkit_select_attention(device: Any, dtype: Any, layout: Any) -> Any:
+    """xformers memory-efficient attention on CUDA when xformers is installed; otherwise let genkit's SDPA answer.
+    xformers is imported only here, only for a CUDA device."""
+    if getattr(device, "type", None) != "cuda":
+        return None
+    try:
+        from genkit_sparse_transformer.xformers_backend import XFormersAttention
+    except ImportError:
+        return None
+    return XFormersAttention(layout)

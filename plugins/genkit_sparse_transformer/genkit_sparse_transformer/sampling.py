@@ -1,0 +1,135 @@
+"""Autoregressive sampling of image tokens: KV cache, candidates, temperature/top-k/top-p, classifier-free
+guidance, completion from primed rows."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+
+from genkit import InputError
+
+
+def filter_logits(logits: torch.Tensor, temperature: float, top_k: int | None, top_p: float | None) -> torch.Tensor:
+    """``logits / temperature`` with everything outside the top-k / nucleus set to ``-inf`` (a new tensor)."""
+    logits = logits / temperature
+    if top_k is not None and top_k < logits.shape[-1]:
+        kth = logits.topk(top_k, dim=-1).values[..., -1:]
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    if top_p is not None and top_p < 1.0:
+        sorted_logits, order = logits.sort(dim=-1, descending=True)
+        probs = sorted_logits.softmax(dim=-1)
+        before = probs.cumsum(dim=-1) - probs  # mass of the strictly more likely tokens
+        drop_sorted = before >= top_p  # the most likely token always stays
+        drop = torch.zeros_like(drop_sorted).scatter(-1, order, drop_sorted)
+        logits = logits.masked_fill(drop, float("-inf"))
+    return logits
+
+
+def decode(
+    model, text_full: torch.Tensor, image: torch.Tensor, first: int,
+    choose: Callable[[torch.Tensor, int], torch.Tensor], use_cache: bool = True,
+) -> None:
+    """Fill ``image[:, first:]`` (``LongTensor[M, h*w]``, in place) one token at a time.
+
+    ``choose(image_logits [M, V], n)`` returns the tokens of image position ``n``. With ``use_cache`` the prefix
+    (text and the ``first`` given tokens) runs once and each step runs one position against the KV caches;
+    without it every step recomputes the whole prefix (the reference the cache is tested against).
+    """
+    t, total = model.text_length, image.shape[1]
+    if first >= total:
+        return
+    if not use_cache:
+        for n in range(first, total):
+            hidden = model.hidden(text_full, image, 0, t + n + 1)[:, -1]
+            image[:, n] = choose(model.image_head(hidden), n)
+        return
+    weight = model.image_head.weight
+    caches = model.new_caches(image.shape[0], weight.device, weight.dtype)
+    hidden = model.hidden(text_full, image, 0, t + first + 1, caches)[:, -1]
+    for n in range(first, total):
+        image[:, n] = choose(model.image_head(hidden), n)
+        if n + 1 < total:
+            hidden = model.hidden(text_full, image, t + n + 1, t + n + 2, caches)[:, -1]
+
+
+def _prepare(model, text_ids, text_lengths, candidates, prime_ids):
+    if text_ids.dim() != 2 or text_lengths.shape != text_ids.shape[:1]:
+        raise InputError(f"sample: text_ids must be [B, T] and text_lengths [B], got {tuple(text_ids.shape)} and "
+                         f"{tuple(text_lengths.shape)}")
+    device = model.image_head.weight.device
+    h, w = model.grid
+    text_full = model.fill_text(text_ids.to(device), text_lengths.to(device)).repeat_interleave(candidates, 0)
+    image = torch.zeros(text_full.shape[0], h * w, dtype=torch.long, device=device)
+    first = 0
+    if prime_ids is not None:
+        if prime_ids.dim() != 3 or prime_ids.shape[0] != text_ids.shape[0] or prime_ids.shape[2] != w \
+                or prime_ids.shape[1] > h:
+            raise InputError(f"sample: prime_ids must be [B, r <= {h}, {w}], got {tuple(prime_ids.shape)}")
+        first = prime_ids.shape[1] * w
+        image[:, :first] = prime_ids.to(device).flatten(1).repeat_interleave(candidates, 0)
+    return text_full, image, first
+
+
+@torch.no_grad()
+def sample(
+    model, text_ids: torch.Tensor, text_lengths: torch.Tensor, *, candidates: int = 1, temperature: float = 1.0,
+    top_k: int | None = None, top_p: float | None = None, guidance: float = 0.0,
+    prime_ids: torch.Tensor | None = None, generator: torch.Generator | None = None, use_cache: bool = True,
+) -> torch.Tensor:
+    """``LongTensor[B * candidates, h, w]``; candidates of caption ``b`` are rows ``b*candidates ...``.
+
+    - ``temperature``, ``top_k``, ``top_p`` act on the image vocabulary only (the image head).
+    - ``guidance`` g > 0: classifier-free guidance with the all-pads caption as the null condition; both passes
+      run as one batch and the next token is drawn from ``cond + g * (cond - uncond)`` (log-probabilities).
+    - ``prime_ids [B, r, w]``: the first ``r`` rows are given (completion) and returned unchanged.
+    - ``generator`` makes it reproducible; the caller's tensors are never modified.
+    """
+    if candidates < 1 or temperature <= 0 or guidance < 0 or (top_k is not None and top_k < 1) \
+            or (top_p is not None and not 0 < top_p <= 1):
+        raise InputError(f"sample: bad options (candidates={candidates}, temperature={temperature}, "
+                         f"top_k={top_k}, top_p={top_p}, guidance={guidance})")
+    text_full, image, first = _prepare(model, text_ids, text_lengths, candidates, prime_ids)
+    rows = text_full.shape[0]
+    if guidance > 0:
+        text_full = torch.cat([text_full, model.null_text(rows, text_full.device)])
+        image = torch.cat([image, image])
+
+    def choose(logits: torch.Tensor, n: int) -> torch.Tensor:
+        logp = logits.float().log_softmax(dim=-1)
+        if guidance > 0:
+            cond, uncond = logp[:rows], logp[rows:]
+            logp = cond + guidance * (cond - uncond)
+        probs = filter_logits(logp, temperature, top_k, top_p).softmax(dim=-1)
+        token = torch.multinomial(probs, 1, generator=generator).squeeze(1)
+        return torch.cat([token, token]) if guidance > 0 else token
+
+    was_training = model.training
+    model.eval()
+    try:
+        decode(model, text_full, image, first, choose, use_cache)
+    finally:
+        model.train(was_training)
+    h, w = model.grid
+    return image[:rows].view(rows, h, w)
+
+
+@torch.no_grad()
+def teacher_forced_logits(
+    model, text_ids: torch.Tensor, text_lengths: torch.Tensor, image_ids: torch.Tensor, prime_rows: int = 0,
+    use_cache: bool = True,
+) -> torch.Tensor:
+    """Image logits ``[B, h*w - prime_rows*w, V]`` produced by the sampling loop when it is fed ``image_ids``
+    (for checking the KV cache against a full forward pass)."""
+    h, w = model.grid
+    prime = image_ids[:, :prime_rows] if prime_rows else None
+    text_full, image, first = _prepare(model, text_ids, text_lengths, 1, prime)
+    truth = image_ids.flatten(1).to(image.device)
+    logits: list[torch.Tensor] = []
+
+    def choose(step_logits: torch.Tensor, n: int) -> torch.Tensor:
+        logits.append(step_logits)
+        return truth[:, n]
+
+    decode(model, text_full, image, first, choose, use_cache)
+    return torch.stack(logits, dim=1)

@@ -1,0 +1,137 @@
+"""The sparse-transformer prior: registration, params, loss, pads, residual branches, meta build, conformance."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+import genkit
+from genkit.testing.prior import check_prior
+
+CONTEXT = genkit.BuildContext(text_vocab_size=40, text_length=6, image_vocab_size=24, image_grid=(3, 4))
+SMALL = {"width": 32, "depth": 4, "heads": 4, "conv_kernel": 3}
+
+
+def build(values=SMALL, context=CONTEXT):
+    torch.manual_seed(0)
+    params = genkit.make_params("prior", "sparse_transformer", values)
+    return genkit.build_component("prior", params, context), params
+
+
+def batch(context=CONTEXT, n=3, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    h, w = context.image_grid
+    text = torch.randint(0, context.text_vocab_size, (n, context.text_length), generator=gen)
+    lengths = torch.tensor([context.text_length, 2, 0][:n])
+    image = torch.randint(0, context.image_vocab_size, (n, h, w), generator=gen)
+    return text, lengths, image
+
+
+def test_registered_through_the_entry_point():
+    spec = genkit.get_registry().get("prior", "sparse_transformer")
+    assert spec.owner == "sparse_transformer"
+
+
+def test_conformance_suite(tmp_path):
+    prior, params = build()
+    check_prior(prior, CONTEXT, params=params, tmp_path=tmp_path)
+
+
+@pytest.mark.parametrize(
+    "values, key", [({"attention": ["row", "column"], "depth": 3}, "attention"), ({"width": 30, "heads": 4}, "width"),
+                    ({"conv_kernel": 4}, "conv_kernel"), ({"attention": ["diagonal"] * 8}, "attention")]
+)
+def test_bad_params_name_the_key(values, key):
+    with pytest.raises(genkit.InputError, match=key):
+        genkit.make_params("prior", "sparse_transformer", values)
+
+
+def test_paper_schedule_and_layer_types():
+    prior, _ = build({**SMALL, "depth": 6})
+    assert [layout.layer_type for layout in prior.layouts] == ["row", "column", "row", "row", "row", "conv"]
+    prior, _ = build({**SMALL, "attention": "full"})
+    assert {layout.layer_type for layout in prior.layouts} == {"full"}
+
+
+def test_loss_is_weighted_mean_of_per_modality_cross_entropies():
+    prior, _ = build({**SMALL, "text_weight": 0.3, "image_weight": 0.7})
+    prior.eval()
+    text, lengths, image = batch()
+    loss, metrics = prior.loss(text, lengths, image)
+    text_logits, image_logits = prior(text, lengths, image)
+    full_text = prior.fill_text(text, lengths)
+    text_ce = F.cross_entropy(text_logits.flatten(0, 1), full_text.flatten())
+    image_ce = F.cross_entropy(image_logits.flatten(0, 1), image.flatten())
+    assert text_logits.shape[-1] == CONTEXT.text_vocab_size + CONTEXT.text_length
+    assert image_logits.shape[-1] == CONTEXT.image_vocab_size
+    assert metrics["text_loss"] == pytest.approx(text_ce.item(), rel=1e-5)
+    assert metrics["image_loss"] == pytest.approx(image_ce.item(), rel=1e-5)
+    assert loss.item() == pytest.approx(0.3 * text_ce.item() + 0.7 * image_ce.item(), rel=1e-5)
+
+
+def test_each_text_position_gets_its_own_pad_and_ignores_what_the_tokenizer_put_there():
+    prior, _ = build()
+    text, lengths, _ = batch()
+    full = prior.fill_text(text, lengths)
+    v, t = CONTEXT.text_vocab_size, CONTEXT.text_length
+    assert torch.equal(full[0], text[0])
+    assert torch.equal(full[1, :2], text[1, :2]) and full[1, 2:].tolist() == [v + i for i in range(2, t)]
+    assert full[2].tolist() == [v + i for i in range(t)]
+    garbage = text.clone()
+    garbage[1, 2:] = 7
+    prior.eval()
+    a, _ = prior.loss(text, lengths, batch()[2])
+    b, _ = prior.loss(garbage, lengths, batch()[2])
+    assert torch.equal(a, b)
+
+
+def test_caption_dropout_replaces_captions_by_pads_in_training_only():
+    prior, _ = build({**SMALL, "caption_dropout": 0.999})
+    text, lengths, image = batch()
+    prior.eval()
+    kept, _ = prior.loss(text, lengths, image)
+    null, _ = prior.loss(text, torch.zeros_like(lengths), image)
+    prior.train()
+    torch.manual_seed(0)
+    dropped, _ = prior.loss(text, lengths, image)
+    assert torch.allclose(dropped, null) and not torch.allclose(kept, null)
+
+
+def test_residual_branches_reproduce_the_forward_pass():
+    prior, _ = build()
+    prior.eval()
+    text, lengths, image = batch()
+    x = prior.embed(prior.fill_text(text, lengths), image.flatten(1), 0, prior.sequence_length)
+    branches = prior.residual_blocks()
+    assert len(branches) == 2 * len(prior.shard_units())
+    for branch in branches:
+        x = x + branch(x)
+    expected = prior.hidden(prior.fill_text(text, lengths), image.flatten(1))
+    torch.testing.assert_close(prior.final_norm(x), expected)
+
+
+@pytest.mark.parametrize("context", [
+    genkit.BuildContext(text_vocab_size=9, text_length=0, image_vocab_size=5, image_grid=(2, 3)),
+    genkit.BuildContext(text_vocab_size=9, text_length=1, image_vocab_size=5, image_grid=(1, 1)),
+    genkit.BuildContext(text_vocab_size=9, text_length=3, image_vocab_size=5, image_grid=(5, 2)),
+])
+def test_any_text_length_and_grid(context):
+    prior, _ = build(context=context)
+    text, lengths, image = batch(context, n=2)
+    loss, _ = prior.loss(text, lengths.clamp(max=context.text_length), image)
+    assert torch.isfinite(loss)
+    out = prior.sample(text, lengths.clamp(max=context.text_length), candidates=2)
+    assert out.shape == (4, *context.image_grid)
+
+
+def test_builds_on_the_meta_device_without_memory():
+    params = genkit.make_params("prior", "sparse_transformer", {"width": 4096, "depth": 8, "heads": 32})
+    with torch.device("meta"):
+        prior = genkit.build_component("prior", params, CONTEXT)
+    assert all(p.is_meta for p in prior.parameters())
+    assert sum(p.numel() for p in prior.parameters()) > 8 * 12 * 4096**2
+
+
+def test_missing_context_is_an_input_error():
+    params = genkit.make_params("prior", "sparse_transformer", SMALL)
+    with pytest.raises(genkit.InputError, match="text_vocab_size"):
+        genkit.build_component("prior", params, genkit.BuildContext(image_vocab_size=4, image_grid=(2, 2)))
