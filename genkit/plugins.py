@@ -93,6 +93,7 @@ class Plugins:
         self.infos: dict[str, PluginInfo] = {}
         self.failures: list[PluginFailure] = []
         self._commands: CommandRegistry | None = None
+        self.recipe_model: Any = None  # built by genkit.recipe on first use
 
     # -- loading ---------------------------------------------------------------------------------------
     def load(self) -> "Plugins":
@@ -113,6 +114,7 @@ class Plugins:
         """Register an already-imported plugin object (tests, notebooks)."""
         self._add(name, lambda: plugin, distribution, version, False)
         self._commands = None
+        self.recipe_model = None
 
     def _add(self, name: str, load: Callable[[], Any], dist: str, version: str, builtin: bool) -> None:
         try:

@@ -106,16 +106,12 @@ def load_recipe(name_or_path: str | Path, overrides: Sequence[str] = (), plugins
     return validate_recipe(read_yaml(path), str(path), overrides, plugins)
 
 
-_models: dict[int, type[BaseModel]] = {}
-
-
 def recipe_model(plugins: Plugins | None = None) -> type[BaseModel]:
-    """The recipe model for these plugins (built once per plugin set)."""
+    """The recipe model for these plugins (built once per plugin set, rebuilt when a plugin is added)."""
     plugins = plugins or get_plugins()
-    key = id(plugins.registry)
-    if key not in _models:
-        _models[key] = build_recipe_model(plugins.registry)
-    return _models[key]
+    if plugins.recipe_model is None:
+        plugins.recipe_model = build_recipe_model(plugins.registry)
+    return plugins.recipe_model
 
 
 def dump_recipe(loaded: LoadedRecipe, plugins: Plugins | None = None) -> str:
