@@ -1,0 +1,134 @@
+"""Sampling: KV cache equals recompute for every layer type, primed and unprimed; guidance; completion; seeds."""
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import genkit
+from genkit_sparse_transformer.sampling import filter_logits, teacher_forced_logits
+
+
+def build(layer_type, text_length=4, grid=(3, 4), seed=0):
+    torch.manual_seed(seed)
+    context = genkit.BuildContext(text_vocab_size=30, text_length=text_length, image_vocab_size=20, image_grid=grid)
+    params = genkit.make_params(
+        "prior", "sparse_transformer", {"width": 32, "depth": 2, "heads": 2, "attention": [layer_type] * 2, "conv_kernel": 3}
+    )
+    return genkit.build_component("prior", params, context).eval(), context
+
+
+def inputs(context, n=2, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    text = torch.randint(0, context.text_vocab_size, (n, context.text_length), generator=gen)
+    lengths = torch.randint(0, context.text_length + 1, (n,), generator=gen)
+    image = torch.randint(0, context.image_vocab_size, (n, *context.image_grid), generator=gen)
+    return text, lengths, image
+
+
+@pytest.mark.parametrize("layer_type", ["full", "row", "column", "conv"])
+@pytest.mark.parametrize("prime_rows", [0, 2])
+def test_cached_logits_equal_full_recompute(layer_type, prime_rows):
+    prior, context = build(layer_type)
+    text, lengths, image = inputs(context)
+    _, full = prior(text, lengths, image)
+    w = context.image_grid[1]
+    cached = teacher_forced_logits(prior, text, lengths, image, prime_rows, use_cache=True)
+    uncached = teacher_forced_logits(prior, text, lengths, image, prime_rows, use_cache=False)
+    torch.testing.assert_close(cached, full[:, prime_rows * w:], atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(uncached, full[:, prime_rows * w:], atol=1e-5, rtol=1e-5)
+
+
+@settings(max_examples=8, deadline=None)
+@given(
+    st.sampled_from(["full", "row", "column", "conv"]), st.integers(0, 5), st.tuples(st.integers(1, 4), st.integers(1, 4)),
+    st.data(),
+)
+def test_cached_logits_equal_recompute_on_random_sizes(layer_type, text_length, grid, data):
+    prior, context = build(layer_type, text_length, grid)
+    prime_rows = data.draw(st.integers(0, grid[0] - 1))
+    text, lengths, image = inputs(context)
+    _, full = prior(text, lengths, image)
+    cached = teacher_forced_logits(prior, text, lengths, image, prime_rows)
+    torch.testing.assert_close(cached, full[:, prime_rows * grid[1]:], atol=1e-5, rtol=1e-5)
+
+
+def test_cache_and_recompute_draw_the_same_samples():
+    prior, context = build("row")
+    text, lengths, _ = inputs(context)
+    a = prior.sample(text, lengths, candidates=2, generator=torch.Generator().manual_seed(3))
+    b = prior.sample(text, lengths, candidates=2, generator=torch.Generator().manual_seed(3), use_cache=False)
+    assert torch.equal(a, b)
+
+
+def test_seeded_and_reproducible():
+    prior, context = build("column")
+    text, lengths, _ = inputs(context)
+    draw = lambda seed: prior.sample(text, lengths, candidates=4, generator=torch.Generator().manual_seed(seed))
+    assert torch.equal(draw(1), draw(1))
+    assert not torch.equal(draw(1), draw(2))
+
+
+def test_candidates_are_grouped_by_caption():
+    prior, context = build("full")
+    text, lengths, _ = inputs(context)
+    together = prior.sample(text, lengths, candidates=3, top_k=1)
+    for b in range(2):
+        alone = prior.sample(text[b:b + 1], lengths[b:b + 1], candidates=1, top_k=1)
+        assert torch.equal(together[3 * b:3 * b + 3], alone.expand(3, -1, -1))
+
+
+def test_top_k_one_is_greedy_decoding():
+    prior, context = build("conv")
+    text, lengths, _ = inputs(context, n=1)
+    out = prior.sample(text, lengths, top_k=1, temperature=5.0)
+    _, logits = prior(text, lengths, out)
+    assert torch.equal(logits.argmax(-1), out.flatten(1))
+
+
+def test_completion_keeps_the_primed_rows_and_conditions_on_them():
+    prior, context = build("row")
+    text, lengths, image = inputs(context)
+    out = prior.sample(text, lengths, candidates=2, prime_ids=image[:, :2], top_k=1)
+    assert torch.equal(out[:, :2], image[:, :2].repeat_interleave(2, 0))
+    _, logits = prior(text.repeat_interleave(2, 0), lengths.repeat_interleave(2, 0), out)
+    assert torch.equal(logits[:, 8:].argmax(-1), out.flatten(1)[:, 8:])
+    with pytest.raises(genkit.InputError, match="prime_ids"):
+        prior.sample(text, lengths, prime_ids=image[:, :2, :3])
+
+
+def test_guidance_uses_the_all_pads_caption_and_never_modifies_inputs():
+    prior, context = build("full")
+    text, lengths, _ = inputs(context)
+    copies = text.clone(), lengths.clone()
+    seed = lambda: torch.Generator().manual_seed(5)
+    plain = prior.sample(text, lengths, candidates=2, generator=seed())
+    guided = prior.sample(text, lengths, candidates=2, guidance=3.0, generator=seed())
+    assert torch.equal(text, copies[0]) and torch.equal(lengths, copies[1])
+    assert not torch.equal(plain, guided)
+    empty = torch.zeros_like(lengths)  # the null caption itself: guidance changes nothing
+    assert torch.equal(
+        prior.sample(text, empty, guidance=3.0, generator=seed()), prior.sample(text, empty, generator=seed())
+    )
+
+
+def test_guided_greedy_token_follows_cond_plus_g_times_difference():
+    prior, context = build("row")
+    text, lengths, _ = inputs(context, n=1)
+    lengths = torch.tensor([context.text_length])
+    g = 2.0
+    out = prior.sample(text, lengths, guidance=g, top_k=1)
+    _, cond = prior(text, lengths, out)
+    _, uncond = prior(text, torch.zeros_like(lengths), out)
+    cond, uncond = cond.log_softmax(-1), uncond.log_softmax(-1)
+    assert torch.equal((cond + g * (cond - uncond)).argmax(-1), out.flatten(1))
+
+
+def test_filter_logits_top_k_top_p_temperature():
+    logits = torch.log(torch.tensor([[0.5, 0.3, 0.15, 0.05]]))
+    assert torch.isinf(filter_logits(logits, 1.0, 2, None)[0, 2:]).all()
+    kept = ~torch.isinf(filter_logits(logits, 1.0, None, 0.7))
+    assert kept.tolist() == [[True, True, False, False]]
+    kept = ~torch.isinf(filter_logits(logits, 1.0, None, 0.1))
+    assert kept.tolist() == [[True, False, False, False]]
+    torch.testing.assert_close(filter_logits(logits, 2.0, None, None), logits / 2)
