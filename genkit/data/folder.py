@@ -59,6 +59,10 @@ class FolderSplit(Sequence[Example]):
     def __len__(self) -> int:
         return len(self.records)
 
+    def captions(self) -> list[str]:
+        """The captions of the readable items, in order (no image is loaded)."""
+        return [record.caption for record in self.records]
+
     def __getitem__(self, index: int) -> Example:  # type: ignore[override]
         if not -len(self) <= index < len(self):
             raise IndexError(index)

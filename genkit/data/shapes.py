@@ -97,8 +97,7 @@ class ShapesDataset:
         return self._splits[name]
 
     def captions(self, name: str) -> list[str]:
-        split = self.split(name)
-        return [split.describe(i)[0] for i in range(len(split))]
+        return self.split(name).captions()
 
 
 class ShapesSplit(Sequence[Example]):
@@ -154,6 +153,10 @@ class ShapesSplit(Sequence[Example]):
                 "extent": round(extent, 4),
             })
         return items
+
+    def captions(self) -> list[str]:
+        """The captions of every item, in order (no image is drawn)."""
+        return [self.describe(i)[0] for i in range(self.count)]
 
     def image(self, index: int) -> np.ndarray:
         """``uint8[S, S, 3]`` of item ``index`` (drawn once, then cached)."""

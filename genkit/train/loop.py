@@ -1,0 +1,307 @@
+"""The one training loop every stage runs: a stage supplies a model, how to make a batch and its loss.
+
+Per optimizer step: the global batch (``settings.batch`` indices from :class:`BatchOrder`) is split over ranks and
+``accumulate`` micro-batches; each micro-batch's loss runs under autocast and is backpropagated through the
+gradient scaler; gradients are unscaled, clipped (``grad_clip``), and the step is applied unless a gradient is
+non-finite (then counted in ``skipped_steps``). Then EMA, metrics (``metrics.jsonl``, averaged over ranks and
+micro-batches), validation every ``validate_every`` steps, a checkpoint every ``checkpoint_every`` steps, and on
+SIGINT/SIGTERM a checkpoint then :class:`InterruptedRun`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+from genkit.distributed.env import DistEnv, all_reduce_mean, broadcast_object, detect
+from genkit.distributed.wrap import is_sharded, wrap_model
+from genkit.errors import GenkitError
+from genkit.precision import get_precision, make_scaler
+from genkit.train import checkpoint as ckpt
+from genkit.train.batches import BatchOrder, local_micro_batches
+from genkit.train.ema import ParameterEMA
+from genkit.train.interrupt import StopRequest
+from genkit.train.metrics import MetricsLog, Progress
+from genkit.train.optim import make_optimizer
+from genkit.train.schedules import LRSchedule
+
+LossFn = Callable[[nn.Module, Any, int], "tuple[torch.Tensor, dict[str, float]]"]
+
+
+class InterruptedRun(GenkitError):
+    """Training stopped by SIGINT/SIGTERM after saving a checkpoint (resume continues from it)."""
+
+    exit_code = 130
+
+
+@dataclass
+class StageJob:
+    """What a stage hands the trainer.
+
+    - ``batch(split, indices, step)`` builds one (micro-)batch of examples ``indices`` of ``split``.
+    - ``loss(model, batch, step)`` -> ``(scalar loss, float metrics)``; it runs inside the model wrapper.
+    - ``validate_extra(call, step)`` (optional) adds validation metrics; ``call(fn, *args)`` runs
+      ``fn(model, *args)`` through the wrapper (needed under FSDP2). Called on every rank, under ``no_grad``.
+    """
+
+    name: str
+    model: nn.Module
+    settings: Any
+    stage_dir: Path
+    train_size: int
+    validation_size: int
+    batch: Callable[[str, list[int], int], Any]
+    loss: LossFn
+    seed: int = 0
+    validate_extra: Callable[[Callable[..., Any], int], dict[str, float]] | None = None
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+class Trainer:
+    """Runs a :class:`StageJob` to ``settings.steps`` (see the module docstring)."""
+
+    def __init__(self, job: StageJob, env: DistEnv | None = None, plugins: Any = None, progress: bool = True) -> None:
+        self.job, self.settings = job, job.settings
+        self.env = env or detect()
+        self.plugins = plugins
+        self.progress_enabled = progress and self.env.is_main
+        self.where = f"stages.{job.name}"
+        s = self.settings
+        self.precision = get_precision(s.precision)
+        self.model = job.model
+        self.scaler = make_scaler(s.precision, s.loss_scaling, self.model, self.env.device,
+                                  world_size=self.env.world_size, sharded=self.env.distributed and s.distributed == "fsdp",
+                                  where=self.where)
+        self.wrapped = wrap_model(self.model, self.env, mode=s.distributed, param_dtype=self.precision.dtype,
+                                  powersgd_rank=s.powersgd_rank, where=self.where)
+        self.sharded = self.env.distributed and is_sharded(self.wrapped)
+        self.optimizer = make_optimizer(self.model, s, sharded=self.env.distributed, where=self.where)
+        self.schedule = LRSchedule(s)
+        self.ema = ParameterEMA(self.model, s.ema) if s.ema else None
+        self.order = BatchOrder(job.train_size, s.batch, job.seed)
+        self.step = 0
+        self.fingerprint = ckpt.fingerprint(self.model, {
+            k: getattr(s, k) for k in ("batch", "accumulate", "optim", "precision", "loss_scaling", "ema")})
+        self.last_validation: dict[str, float] = {}
+
+    # -- calls through the wrapper ---------------------------------------------------------------------------
+    def call(self, fn: Callable[..., Any], *args: Any) -> Any:
+        return self.wrapped(fn, *args)
+
+    # -- state ------------------------------------------------------------------------------------------------
+    def _tensors(self) -> dict[str, Any]:
+        if self.sharded:
+            from torch.distributed.checkpoint.state_dict import get_state_dict
+
+            model_sd, optim_sd = get_state_dict(self.wrapped, self.optimizer)
+            tensors = {"model": model_sd, "optimizer": optim_sd}
+        else:
+            tensors = {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict()}
+        if self.ema is not None:
+            tensors["ema"] = self.ema.state_dict()
+        return tensors
+
+    def _extra(self) -> dict[str, Any]:
+        return {"step": self.step, "rng": ckpt.rng_state(), "scaler": self.scaler.state_dict(),
+                "schedule": self.schedule.state_dict(), "batches": self.order.state_dict(),
+                "last_validation": dict(self.last_validation)}
+
+    def save(self) -> Path:
+        path = ckpt.save_checkpoint(self.job.stage_dir, self.step, self._tensors(), self._extra(),
+                                    {"fingerprint": self.fingerprint, "stage": self.job.name}, self.env, self.sharded)
+        if self.env.is_main:
+            self._hook("genkit_checkpoint_saved", stage=self.job.name, step=self.step, path=path)
+        return path
+
+    def restore(self, path: Path) -> None:
+        template = self._tensors()
+        tensors, extra = ckpt.load_checkpoint(path, template, self.env, self.fingerprint)
+        try:
+            if self.sharded:
+                from torch.distributed.checkpoint.state_dict import set_state_dict
+
+                set_state_dict(self.wrapped, self.optimizer, model_state_dict=tensors["model"],
+                               optim_state_dict=tensors["optimizer"])
+            else:
+                self.model.load_state_dict(tensors["model"])
+                self.optimizer.load_state_dict(tensors["optimizer"])
+            if self.ema is not None:
+                self.ema.load_state_dict(tensors["ema"])
+            self.scaler.load_state_dict(extra["scaler"])
+            self.schedule.load_state_dict(extra["schedule"])
+            self.order.load_state_dict(extra["batches"])
+        except (KeyError, ValueError, RuntimeError) as exc:
+            from genkit.errors import ExportError
+
+            raise ExportError(f"{path}: checkpoint does not fit this run ({str(exc).splitlines()[0]})") from None
+        self.step = int(extra["step"])
+        self.last_validation = dict(extra.get("last_validation", {}))
+        ckpt.set_rng_state(extra["rng"])
+
+    def export_state(self) -> dict[str, torch.Tensor] | None:
+        """The full model state dict to export (EMA weights when enabled), on rank 0; ``None`` on other ranks.
+
+        Collective under FSDP2: every rank must call it."""
+        if self.sharded:
+            from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
+
+            state = get_model_state_dict(self.wrapped, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
+            state = {k.removeprefix("module."): v for k, v in state.items()}
+        else:
+            state = {k: v.detach().cpu() for k, v in self.model.state_dict().items()}
+        if self.ema is not None:
+            for name, shadow in self.ema.shadow.items():
+                full = shadow.full_tensor() if hasattr(shadow, "full_tensor") else shadow
+                state[name] = full.detach().cpu().to(state[name].dtype)
+        return state if self.env.is_main else None
+
+    # -- validation ---------------------------------------------------------------------------------------------
+    @torch.no_grad()
+    def validate(self) -> dict[str, float]:
+        s, env = self.settings, self.env
+        was_training = self.model.training
+        self.model.eval()
+        totals: dict[str, float] = {}
+        count = 0
+        for b in range(s.validation_batches):
+            indices = [(b * s.batch + i) % self.job.validation_size for i in range(s.batch)]
+            mine = local_micro_batches(indices, env.rank, env.world_size, 1, self.where)[0]
+            batch = self.job.batch("validation", mine, self.step)
+            with self.precision.autocast(env.device):
+                loss, metrics = self.call(self.job.loss, batch, max(self.step, 1))
+            for key, value in {"loss": float(loss), **metrics}.items():
+                totals[key] = totals.get(key, 0.0) + float(value)
+            count += 1
+        result = self._mean_over_ranks({k: v / count for k, v in totals.items()})
+        if self.job.validate_extra is not None:
+            with self.precision.autocast(env.device):
+                extra = self.job.validate_extra(self.call, self.step)
+            result.update(self._mean_over_ranks({k: float(v) for k, v in extra.items()}))
+        self.model.train(was_training)
+        self.schedule.observe(result["loss"])
+        self.last_validation = result
+        return result
+
+    def _mean_over_ranks(self, values: dict[str, float]) -> dict[str, float]:
+        if not self.env.distributed or not values:
+            return values
+        keys = sorted(values)
+        tensor = torch.tensor([values[k] for k in keys], dtype=torch.float64, device=self.env.device)
+        all_reduce_mean(tensor, self.env)
+        return dict(zip(keys, tensor.tolist()))
+
+    # -- the loop -----------------------------------------------------------------------------------------------
+    def _hook(self, name: str, **kwargs: Any) -> None:
+        if self.plugins is not None:
+            getattr(self.plugins.hook, name)(**kwargs)
+
+    def _no_sync(self, last: bool):
+        if last or not self.env.distributed:
+            return contextlib.nullcontext()
+        if self.sharded:
+            self.wrapped.set_requires_gradient_sync(False)
+            return _ResetSync(self.wrapped)
+        return self.wrapped.no_sync() if hasattr(self.wrapped, "no_sync") else contextlib.nullcontext()
+
+    def train_step(self) -> dict[str, float]:
+        """One optimizer step (all micro-batches); returns this rank's metrics (not yet averaged over ranks)."""
+        s, env = self.settings, self.env
+        self.step += 1
+        indices = self.order.next()
+        micro = local_micro_batches(indices, env.rank, env.world_size, s.accumulate, self.where)
+        lr = self.schedule.apply(self.optimizer, self.step)
+        self.optimizer.zero_grad(set_to_none=True)
+        sums: dict[str, float] = {}
+        for k, idx in enumerate(micro):
+            batch = self.job.batch("train", idx, self.step)
+            with self._no_sync(k == len(micro) - 1):
+                with self.precision.autocast(env.device):
+                    loss, metrics = self.call(self.job.loss, batch, self.step)
+                self.scaler.backward(loss / s.accumulate)
+            for key, value in {"loss": float(loss.detach()), **metrics}.items():
+                sums[key] = sums.get(key, 0.0) + float(value) / s.accumulate
+        self.scaler.unscale(self.optimizer)
+        norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), s.grad_clip or math.inf)
+        norm = float(norm.full_tensor() if hasattr(norm, "full_tensor") else norm)
+        applied = self.scaler.step(self.optimizer, math.isfinite(norm))
+        if applied and self.ema is not None:
+            self.ema.update()
+        return {**sums, "lr": lr, "grad_norm": norm}
+
+    def fit(self, resume: bool = True) -> dict[str, float]:
+        """Train to ``settings.steps`` (resuming from the newest checkpoint when ``resume``); returns the final
+        validation metrics. Raises :class:`InterruptedRun` after checkpointing on SIGINT/SIGTERM."""
+        s, env, job = self.settings, self.env, self.job
+        seed_everything(job.seed)
+        latest = broadcast_object(ckpt.latest_checkpoint(job.stage_dir) if resume and env.is_main else None, env)
+        if latest is not None:
+            self.restore(Path(latest))
+        log = MetricsLog(job.stage_dir / "metrics.jsonl", tensorboard=s.tensorboard, where=self.where,
+                         resume_step=self.step) if env.is_main else None
+        progress = Progress(job.name, s.steps, self.step, self.progress_enabled)
+        self._hook("genkit_train_start", stage=job.name, run_dir=job.stage_dir, model=self.model, settings=s,
+                   start_step=self.step)
+        self.model.train()
+        smoothed, last_time = None, time.perf_counter()
+        try:
+            with StopRequest() as stop:
+                while self.step < s.steps:
+                    local = self.train_step()
+                    keys = sorted(local)
+                    stats = torch.tensor([local[k] for k in keys] + [1.0 if stop.requested else 0.0],
+                                         dtype=torch.float64, device=env.device)
+                    all_reduce_mean(stats, env)
+                    values = dict(zip(keys, stats[:-1].tolist()))
+                    stop_now = bool(stats[-1] > 0)
+                    now = time.perf_counter()
+                    rate = s.batch / max(now - last_time, 1e-9)
+                    smoothed = rate if smoothed is None else 0.9 * smoothed + 0.1 * rate
+                    last_time = now
+                    values.update(self.scaler.metrics())
+                    values["samples_per_s"] = smoothed
+                    if env.is_main:
+                        if self.step % s.log_every == 0 or self.step == s.steps:
+                            log.write({"step": self.step, "split": "train", **values})
+                        self._hook("genkit_step_end", stage=job.name, step=self.step, metrics=values)
+                        progress.update(self.step, values["loss"], smoothed)
+                    if self.step % s.validate_every == 0 or self.step == s.steps:
+                        result = self.validate()
+                        if env.is_main:
+                            log.write({"step": self.step, "split": "validation", **result})
+                            progress.note(f"{job.name} step {self.step}/{s.steps}: validation "
+                                          + ", ".join(f"{k} {v:.4g}" for k, v in sorted(result.items())))
+                    if self.step % s.checkpoint_every == 0 or self.step == s.steps or stop_now:
+                        path = self.save()
+                        if stop_now:
+                            raise InterruptedRun(
+                                f"{job.name}: interrupted at step {self.step}/{s.steps}; checkpoint saved to {path} "
+                                "(run again with --resume to continue)")
+        finally:
+            progress.close()
+            if log is not None:
+                log.close()
+        if not self.last_validation:
+            self.last_validation = self.validate()
+        return dict(self.last_validation)
+
+
+class _ResetSync(contextlib.AbstractContextManager):
+    def __init__(self, wrapped: Any) -> None:
+        self.wrapped = wrapped
+
+    def __exit__(self, *exc: object) -> None:
+        self.wrapped.set_requires_gradient_sync(True)

@@ -1,0 +1,144 @@
+"""What every stage runner shares: the pipeline's state, the "already done" check, exporting, final metrics."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+
+from genkit.build import build_component
+from genkit.context import BuildContext
+from genkit.distributed.env import DistEnv, barrier
+from genkit.errors import ExportError, InputError
+from genkit.export import CONFIG, INDEX, load_component, save_component, write_json_atomic
+from genkit.registry import ROLES
+
+FINAL = "final.json"
+
+
+@dataclass
+class PipelineState:
+    """Shared by the stage runners of one ``run_pipeline`` call."""
+
+    loaded: Any  # genkit.LoadedRecipe
+    run_dir: Path
+    plugins: Any
+    env: DistEnv
+    resume: bool
+    dataset: Any = None
+    context: BuildContext = field(default_factory=BuildContext)
+    progress: bool = True
+
+    @property
+    def recipe(self) -> Any:
+        return self.loaded.recipe
+
+    @property
+    def export_dir(self) -> Path:
+        return self.run_dir / "export"
+
+    def stage_dir(self, name: str) -> Path:
+        path = self.run_dir / name
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def seed(self, settings: Any) -> int:
+        own = getattr(settings, "seed", None)
+        return self.recipe.seed if own is None else own
+
+    def params(self, role: str, stage: str) -> Any:
+        params = getattr(self.recipe, ROLES[role])
+        if params is None:
+            raise InputError(f"{self.loaded.source}: stages.{stage} needs a {ROLES[role]}: section (which {role} to train)")
+        return params
+
+    def component(self, role: str, needed_by: str) -> Any:
+        """Load ``role`` from this run's export (for a later stage), or say which stage must run first."""
+        if not (self.export_dir / role / CONFIG).is_file():
+            raise InputError(f"{self.export_dir}: no {role} export yet; stage {needed_by} needs it "
+                             f"(run the {role} stage first, e.g. --stage {role})")
+        return load_component(self.export_dir, role, self.plugins, device=self.env.device)
+
+    def build(self, role: str, params: Any, context: BuildContext) -> Any:
+        return build_component(role, params, context, self.plugins)
+
+
+def file_digest(paths: Sequence[Path]) -> str:
+    """A short hash of files' bytes (identifies an export for caches)."""
+    digest = hashlib.sha256()
+    for path in paths:
+        if path.is_file():
+            digest.update(path.name.encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def role_digest(state: PipelineState, role: str) -> str:
+    role_dir = state.export_dir / role
+    return file_digest(sorted(p for p in role_dir.iterdir() if p.is_file())) if role_dir.is_dir() else "none"
+
+
+def stage_fingerprint(state: PipelineState, settings: Any, upstream: dict[str, str] | None = None) -> dict[str, Any]:
+    """What a finished stage must still match to be skipped: settings, data, seed, and upstream exports."""
+    data = state.recipe.data
+    return {
+        "settings": settings.model_dump(mode="json") if hasattr(settings, "model_dump") else settings,
+        "data": data.model_dump(mode="json") if data is not None else None,
+        "seed": state.seed(settings),
+        "upstream": upstream or {},
+    }
+
+
+def finished(state: PipelineState, stage: str, role: str, params: Any, context: BuildContext,
+             fingerprint: dict[str, Any]) -> dict[str, float] | None:
+    """The final metrics of ``stage`` if its export matches ``params`` and ``context`` and its ``final.json``
+    matches ``fingerprint`` (then the stage is not redone); else ``None``."""
+    config_path = state.export_dir / role / CONFIG
+    final_path = state.run_dir / stage / FINAL
+    if not config_path.is_file() or not final_path.is_file() or not (state.export_dir / INDEX).is_file():
+        return None
+    try:
+        config = json.loads(config_path.read_text(encoding="utf-8"))
+        final = json.loads(final_path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return None
+    same = (
+        config.get("kind") == params.kind
+        and config.get("params") == params.model_dump(mode="json", exclude={"kind"})
+        and config.get("context") == context.to_json()
+        and final.get("fingerprint") == json.loads(json.dumps(fingerprint))
+    )
+    return {k: float(v) for k, v in final.get("metrics", {}).items()} if same else None
+
+
+def export(state: PipelineState, stage: str, role: str, params: Any, context: BuildContext,
+           weights: dict[str, torch.Tensor] | None, component: Any, metrics: dict[str, float],
+           fingerprint: dict[str, Any]) -> None:
+    """On rank 0: save ``role`` (a fresh build with ``weights`` loaded, or ``component`` as is) to the run's
+    export and write the stage's ``final.json``; every rank then waits for it."""
+    if state.env.is_main:
+        if weights is not None:
+            fresh = state.build(role, params, context)
+            try:
+                fresh.load_state_dict(weights)
+            except RuntimeError as exc:
+                raise ExportError(f"{stage}: trained weights do not fit a fresh {role} ({str(exc).splitlines()[0]})") from None
+            component = fresh
+        save_component(state.export_dir, role, component, params, context, state.plugins)
+        write_json_atomic(state.run_dir / stage / FINAL, {"metrics": metrics, "fingerprint": fingerprint})
+    barrier(state.env)
+
+
+def split_captions(split: Any) -> list[str]:
+    """Captions of a split's items in order: ``split.captions()`` when it has one, else read item by item."""
+    if hasattr(split, "captions"):
+        return list(split.captions())
+    return [split[i].caption for i in range(len(split))]
+
+
+def stack_images(split: Any, indices: Sequence[int], device: torch.device) -> torch.Tensor:
+    return torch.stack([split[i].image for i in indices]).to(device)
