@@ -1,0 +1,176 @@
+"""``genkit ablate``: run a recipe's variants, reuse identical stages, and compare them in one table.
+
+Each variant is the recipe plus overrides (the cartesian product of the ``--vary`` lists). Every variant gets
+its own run directory under the ablation's; a stage whose inputs are identical to an earlier variant's (same
+data, component and stage settings, same upstream stages) is copied from it, and the training engine's own
+"already finished" check then skips it. Each variant is evaluated with :func:`genkit.evaluate.evaluate_run`.
+"""
+
+from __future__ import annotations
+
+import csv
+import itertools
+import json
+import re
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+from genkit.errors import InputError
+from genkit.export import INDEX, read_json, write_json_atomic
+from genkit.plugins import Plugins, get_plugins
+from genkit.recipe import LoadedRecipe, dump_recipe, load_recipe
+
+#: stage -> (recipe sections it reads, stages it builds on, export roles it writes)
+STAGE_INPUTS: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = {
+    "autoencoder": (("data", "autoencoder", "stages.autoencoder"), (), ("autoencoder",)),
+    "tokenizer": (("data", "tokenizer"), (), ("tokenizer",)),
+    "prior": (("data", "prior", "stages.prior"), ("autoencoder", "tokenizer"), ("prior",)),
+    "reranker": (("data", "reranker", "stages.reranker"), ("tokenizer",), ("reranker",)),
+}
+
+METRICS = ("faithfulness", "faithfulness_first", "val_bits_per_image_token", "psnr", "codebook_usage", "reranker_top1")
+
+
+@dataclass
+class Variant:
+    name: str
+    overrides: list[str]
+    run_dir: Path
+
+
+def parse_vary(items: Sequence[str]) -> list[list[str]]:
+    """``["autoencoder=dvae,vqvae", "prior.depth=2,4"]`` -> ``[["autoencoder=dvae", ...], ["prior.depth=2", ...]]``."""
+    axes = []
+    for item in items:
+        key, sep, values = item.partition("=")
+        choices = [v.strip() for v in _split_top_level(values)]
+        if not sep or not key.strip() or not all(choices):
+            raise InputError(f"--vary {item!r}: expected KEY=V1,V2,... e.g. autoencoder=dvae,vqvae")
+        axes.append([f"{key.strip()}={value}" for value in choices])
+    return axes
+
+
+def _split_top_level(text: str) -> list[str]:
+    """Split on commas outside brackets, so ``prior.attention=[row,column],paper`` has two values."""
+    parts, depth, current = [], 0, ""
+    for char in text:
+        depth += char in "[{"
+        depth -= char in "]}"
+        if char == "," and depth == 0:
+            parts.append(current)
+            current = ""
+        else:
+            current += char
+    parts.append(current)
+    return parts
+
+
+def variant_name(overrides: Sequence[str]) -> str:
+    return "__".join(re.sub(r"[^A-Za-z0-9_.=-]+", "-", o).replace("=", "-") for o in overrides) or "base"
+
+
+def stage_keys(loaded: LoadedRecipe) -> dict[str, str]:
+    data = loaded.recipe.model_dump(mode="json")
+    keys: dict[str, str] = {}
+    for stage, (sections, upstream, _) in STAGE_INPUTS.items():
+        parts = {"seed": data.get("seed")}
+        for section in sections:
+            node: Any = data
+            for part in section.split("."):
+                node = node.get(part) if isinstance(node, dict) else None
+            parts[section] = node
+        parts["upstream"] = [keys[name] for name in upstream]
+        keys[stage] = json.dumps(parts, sort_keys=True)
+    return keys
+
+
+def reuse_stages(source: Path, target: Path, stages: Sequence[str]) -> list[str]:
+    """Copy finished ``stages`` (their stage dirs and export roles) from run ``source`` into ``target``."""
+    copied = []
+    source_index = source / "export" / INDEX
+    if not source_index.exists():
+        return copied
+    index = read_json(source_index)
+    target_index_path = target / "export" / INDEX
+    target_index = read_json(target_index_path) if target_index_path.exists() else {}
+    for stage in stages:
+        roles = STAGE_INPUTS[stage][2]
+        if not all(role in index and (source / "export" / role).is_dir() for role in roles):
+            continue
+        if (source / stage).is_dir():
+            shutil.copytree(source / stage, target / stage, dirs_exist_ok=True)
+        for role in roles:
+            shutil.copytree(source / "export" / role, target / "export" / role, dirs_exist_ok=True)
+            target_index[role] = index[role]
+        copied.append(stage)
+    if copied:
+        write_json_atomic(target_index_path, target_index)
+    return copied
+
+
+def run_ablation(recipe: str, vary: Sequence[str], out: Path, *, steps_scale: float = 1.0, base_overrides: Sequence[str] = (),
+                 eval_captions: int = 64, eval_candidates: int = 16, plugins: Plugins | None = None,
+                 log=print) -> list[dict[str, Any]]:
+    from genkit.evaluate import evaluate_run
+    from genkit.train.pipeline import run_pipeline
+
+    plugins = plugins or get_plugins()
+    axes = parse_vary(vary)
+    if not axes:
+        raise InputError("give at least one --vary KEY=V1,V2")
+    base = load_recipe(recipe, base_overrides, plugins)
+    scale = []
+    if steps_scale != 1.0:
+        for stage in ("autoencoder", "prior", "reranker"):
+            settings = getattr(base.recipe.stages, stage)
+            if settings is not None:
+                scale.append(f"stages.{stage}.steps={max(1, round(settings.steps * steps_scale))}")
+    rows: list[dict[str, Any]] = []
+    seen: dict[str, Path] = {}  # stage key -> run dir that trained it
+    for combo in itertools.product(*axes):
+        overrides = [*base_overrides, *scale, *combo]
+        variant = Variant(variant_name(combo), list(combo), out / variant_name(combo))
+        loaded = load_recipe(recipe, overrides, plugins)
+        variant.run_dir.mkdir(parents=True, exist_ok=True)
+        (variant.run_dir / "recipe.resolved.yaml").write_text(dump_recipe(loaded, plugins), encoding="utf-8")
+        keys = stage_keys(loaded)
+        for stage, key in keys.items():
+            if key in seen and seen[key] != variant.run_dir:
+                for copied in reuse_stages(seen[key], variant.run_dir, [stage]):
+                    log(f"[{variant.name}] reusing stage {copied} from {seen[key].name}")
+        log(f"[{variant.name}] running {' '.join(combo)}")
+        started = time.perf_counter()
+        run_pipeline(loaded, variant.run_dir, plugins=plugins)
+        trained = time.perf_counter() - started
+        for stage, key in keys.items():
+            seen.setdefault(key, variant.run_dir)
+        report = evaluate_run(variant.run_dir, captions=eval_captions, candidates=eval_candidates, plugins=plugins)
+        row = {"variant": " ".join(combo), **{m: report.get(m) for m in METRICS}, "train_seconds": round(trained, 1),
+               "run_dir": str(variant.run_dir)}
+        rows.append(row)
+        log(f"[{variant.name}] " + ", ".join(f"{k}={_fmt(v)}" for k, v in row.items() if k in METRICS))
+    write_table(rows, out)
+    return rows
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def write_table(rows: list[dict[str, Any]], out: Path) -> None:
+    columns = ["variant", *METRICS, "train_seconds"]
+    with open(out / "ablation.csv", "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=columns, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(_fmt(row.get(c)) for c in columns) + " |" for row in rows]
+    (out / "ablation.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    from genkit.ablate_chart import bar_chart
+
+    bar_chart(rows, ["faithfulness", "faithfulness_first", "codebook_usage", "reranker_top1"], out / "ablation.png")

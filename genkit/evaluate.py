@@ -1,0 +1,110 @@
+"""``genkit eval``: one JSON object of quality metrics for a finished run.
+
+- ``faithfulness``: share of held-out captions whose top-1 reranked sample shows the right colour and shape for
+  every object of the caption, judged by the shapes generator's pixel checker (no learned model).
+- ``faithfulness_first``: the same for the first drawn candidate (no reranking), so the reranker's gain shows.
+- ``attributes`` / ``attributes_first``: per-attribute accuracy (colour, shape, position, count).
+- ``val_bits_per_image_token``: the prior's image cross-entropy on the validation split, in bits.
+- ``psnr``, ``codebook_usage``: autoencoder reconstruction of the validation split and share of codes used.
+- ``reranker_top1``: in-batch text->image top-1 retrieval accuracy of the reranker on the validation split.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from genkit.build import build_component
+from genkit.context import BuildContext
+from genkit.errors import InputError
+from genkit.plugins import Plugins, get_plugins
+from genkit.recipe import load_recipe
+from genkit.sample.pipeline import Pipeline
+
+
+def load_validation(run_dir: Path, limit: int, plugins: Plugins) -> list:
+    resolved = run_dir / "recipe.resolved.yaml"
+    if not resolved.exists():
+        raise InputError(f"{run_dir}: no recipe.resolved.yaml (not a `genkit run` directory)")
+    recipe = load_recipe(resolved, (), plugins).recipe
+    dataset = build_component("dataset", recipe.data, BuildContext(), plugins)
+    split = dataset.split("validation")
+    return [split[i] for i in range(min(limit, len(split)))]
+
+
+@torch.no_grad()
+def reconstruction(pipeline: Pipeline, images: torch.Tensor, batch: int = 64) -> dict[str, float]:
+    squared, used = 0.0, torch.zeros(pipeline.autoencoder.vocab_size, dtype=torch.bool)
+    for part in images.split(batch):
+        codes = pipeline.autoencoder.encode(part)
+        used[codes.unique()] = True
+        squared += float(((pipeline.autoencoder.decode(codes).clamp(0, 1) - part) ** 2).sum())
+    mse = squared / images.numel()
+    return {"psnr": 10 * math.log10(1.0 / max(mse, 1e-12)), "mse": mse, "codebook_usage": float(used.float().mean())}
+
+
+@torch.no_grad()
+def prior_bits(pipeline: Pipeline, images: torch.Tensor, captions: list[str], batch: int = 64) -> float:
+    total, count = 0.0, 0
+    for start in range(0, len(captions), batch):
+        part = images[start : start + batch]
+        text = pipeline.tokenizer.encode(captions[start : start + batch])
+        _, metrics = pipeline.prior.loss(text.ids, text.lengths, pipeline.autoencoder.encode(part))
+        total += float(metrics["image_loss"]) * part.shape[0]
+        count += part.shape[0]
+    return total / count / math.log(2)
+
+
+@torch.no_grad()
+def reranker_top1(pipeline: Pipeline, images: torch.Tensor, captions: list[str], batch: int = 64) -> float | None:
+    if pipeline.reranker is None:
+        return None
+    values = []
+    for start in range(0, len(captions) - batch + 1, batch) or [0]:
+        text = pipeline.tokenizer.encode(captions[start : start + batch])
+        metrics = pipeline.reranker.validation_metrics(text.ids, text.lengths, images[start : start + batch])
+        values.append(float(metrics["top1_text_to_image"]))
+    return sum(values) / len(values)
+
+
+def faithfulness(pipeline: Pipeline, examples: list, candidates: int, seed: int, temperature: float = 1.0,
+                 top_k: int | None = None) -> dict[str, Any]:
+    from genkit.data.shapes_judge import judge_image
+
+    results = pipeline.sample([e.caption for e in examples], candidates=candidates, keep=1, seed=seed,
+                              temperature=temperature, top_k=top_k)
+    best = [judge_image(r.images[0], e.meta) for r, e in zip(results, examples)]
+    first = [judge_image(r.first_image, e.meta) for r, e in zip(results, examples)]
+
+    def summary(scores: list[dict[str, float]]) -> tuple[float, dict[str, float]]:
+        correct = sum(s["color"] == 1.0 and s["shape"] == 1.0 for s in scores) / len(scores)
+        attributes = {key: sum(s[key] for s in scores) / len(scores) for key in ("color", "shape", "position", "count", "all")}
+        return correct, attributes
+
+    top, top_attributes = summary(best)
+    plain, plain_attributes = summary(first)
+    return {"faithfulness": top, "faithfulness_first": plain, "attributes": top_attributes,
+            "attributes_first": plain_attributes, "captions": len(examples), "candidates": candidates}
+
+
+def evaluate_run(run_dir: str | Path, *, captions: int = 64, candidates: int = 16, seed: int = 0,
+                 plugins: Plugins | None = None) -> dict[str, Any]:
+    plugins = plugins or get_plugins()
+    run_dir = Path(run_dir)
+    pipeline = Pipeline.from_run(run_dir, plugins)
+    examples = load_validation(run_dir, max(captions, 256), plugins)
+    images = torch.stack([e.image for e in examples])
+    texts = [e.caption for e in examples]
+    report: dict[str, Any] = {"run": str(run_dir)}
+    report.update(reconstruction(pipeline, images))
+    report["val_bits_per_image_token"] = prior_bits(pipeline, images, texts)
+    report["reranker_top1"] = reranker_top1(pipeline, images, texts)
+    judged = [e for e in examples if e.meta.get("shapes")][:captions]
+    if judged:
+        report.update(faithfulness(pipeline, judged, candidates, seed))
+    else:
+        report.update(faithfulness=None, faithfulness_first=None, note="the dataset has no ground truth to judge")
+    return report
