@@ -1,0 +1,156 @@
+"""The encoder/decoder family of OpenAI's released dVAE, with the sizes as arguments.
+
+Public module: genkit-vqvae builds its networks from it too, so that dvae vs vqvae differ only in the bottleneck.
+
+Layout (module and parameter names are OpenAI's, so their checkpoints map key for key):
+
+- ``Encoder``: ``blocks.input`` (7x7 conv), ``blocks.group_g.block_i`` resblocks, ``blocks.group_g.pool`` (2x2
+  max-pool between groups, none after the last), ``blocks.output`` (relu, 1x1 conv to ``out_channels``).
+- ``Decoder``: ``blocks.input`` (1x1 conv from ``in_channels``), groups of resblocks with ``blocks.group_g.upsample``
+  (nearest x2) between groups, ``blocks.output`` (relu, 1x1 conv to ``out_channels``).
+- A resblock is ``id_path(x) + res_path(x)``: ``id_path`` is the identity when the widths agree, else a 1x1 conv;
+  ``res_path`` is relu-conv x4 with hidden width ``n_out // 4`` and multiplies its output by the post-gain
+  ``1 / n_layers**2`` (``n_layers`` = groups x blocks per group). Encoder kernels 3,3,3,1; decoder 1,3,3,3.
+- Every conv is :class:`Conv2d` with parameters ``w`` ``[out, in, k, k]`` and ``b`` ``[out]``, ``w`` drawn from
+  ``N(0, 1 / (in * k * k))``, ``b`` zero, "same" padding.
+
+The downsampling factor is ``2 ** (groups - 1)``: 4 groups (OpenAI) map 256 px to 32x32, 3 groups 32 px to 8x8.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import OrderedDict
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class Conv2d(nn.Module):
+    """A square "same" convolution with OpenAI's parameter names ``w`` and ``b`` and its initialisation."""
+
+    def __init__(self, n_in: int, n_out: int, kw: int) -> None:
+        super().__init__()
+        if kw < 1 or kw % 2 == 0:
+            raise ValueError(f"Conv2d: kernel width must be odd and >= 1, got {kw}")
+        self.n_in, self.n_out, self.kw = n_in, n_out, kw
+        self.w = nn.Parameter(torch.randn(n_out, n_in, kw, kw) / math.sqrt(n_in * kw * kw))
+        self.b = nn.Parameter(torch.zeros(n_out))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.conv2d(x, self.w.to(x.dtype), self.b.to(x.dtype), padding=(self.kw - 1) // 2)
+
+
+class ResidualPath(nn.Module):
+    """relu-conv x4 (``conv_1``..``conv_4``), output multiplied by ``post_gain``. The residual branch of a block."""
+
+    def __init__(self, n_in: int, n_out: int, kernels: Sequence[int], post_gain: float) -> None:
+        super().__init__()
+        n_hid = n_out // 4
+        widths = [n_in, n_hid, n_hid, n_hid, n_out]
+        for i, kw in enumerate(kernels):
+            self.add_module(f"relu_{i + 1}", nn.ReLU())
+            self.add_module(f"conv_{i + 1}", Conv2d(widths[i], widths[i + 1], kw))
+        self.post_gain = post_gain
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for module in self.children():
+            x = module(x)
+        return self.post_gain * x
+
+
+class ResBlock(nn.Module):
+    """``id_path(x) + res_path(x)``; ``has_identity_path`` says whether ``id_path`` is the identity."""
+
+    def __init__(self, n_in: int, n_out: int, n_layers: int, kernels: Sequence[int]) -> None:
+        super().__init__()
+        if n_out % 4:
+            raise ValueError(f"ResBlock: output width {n_out} must be a multiple of 4")
+        self.has_identity_path = n_in == n_out
+        self.id_path = nn.Identity() if self.has_identity_path else Conv2d(n_in, n_out, 1)
+        self.res_path = ResidualPath(n_in, n_out, kernels, 1.0 / n_layers**2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.id_path(x) + self.res_path(x)
+
+
+ENCODER_KERNELS = (3, 3, 3, 1)
+DECODER_KERNELS = (1, 3, 3, 3)
+
+
+def group_widths(hidden: int, multipliers: Sequence[int]) -> list[int]:
+    return [hidden * m for m in multipliers]
+
+
+class Encoder(nn.Module):
+    """Images ``[B, in_channels, H, W]`` -> ``[B, out_channels, H/f, W/f]`` with ``f = 2 ** (groups - 1)``."""
+
+    def __init__(
+        self, *, hidden: int, multipliers: Sequence[int], blocks_per_group: int, out_channels: int,
+        in_channels: int = 3,
+    ) -> None:
+        super().__init__()
+        widths = group_widths(hidden, multipliers)
+        n_layers = len(widths) * blocks_per_group
+        layers: list[tuple[str, nn.Module]] = [("input", Conv2d(in_channels, widths[0], 7))]
+        n_in = widths[0]
+        for g, width in enumerate(widths):
+            group: list[tuple[str, nn.Module]] = []
+            for i in range(blocks_per_group):
+                group.append((f"block_{i + 1}", ResBlock(n_in, width, n_layers, ENCODER_KERNELS)))
+                n_in = width
+            if g < len(widths) - 1:
+                group.append(("pool", nn.MaxPool2d(kernel_size=2)))
+            layers.append((f"group_{g + 1}", nn.Sequential(OrderedDict(group))))
+        layers.append(("output", nn.Sequential(OrderedDict([("relu", nn.ReLU()), ("conv", Conv2d(n_in, out_channels, 1))]))))
+        self.blocks = nn.Sequential(OrderedDict(layers))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.blocks(x)
+
+    def resblocks(self) -> list[ResBlock]:
+        return [m for m in self.modules() if isinstance(m, ResBlock)]
+
+
+class Decoder(nn.Module):
+    """``[B, in_channels, h, w]`` -> ``[B, out_channels, h*f, w*f]``; groups run from the widest to the narrowest."""
+
+    def __init__(
+        self, *, hidden: int, multipliers: Sequence[int], blocks_per_group: int, in_channels: int,
+        init_width: int, out_channels: int,
+    ) -> None:
+        super().__init__()
+        widths = group_widths(hidden, multipliers)[::-1]
+        n_layers = len(widths) * blocks_per_group
+        layers: list[tuple[str, nn.Module]] = [("input", Conv2d(in_channels, init_width, 1))]
+        n_in = init_width
+        for g, width in enumerate(widths):
+            group: list[tuple[str, nn.Module]] = []
+            for i in range(blocks_per_group):
+                group.append((f"block_{i + 1}", ResBlock(n_in, width, n_layers, DECODER_KERNELS)))
+                n_in = width
+            if g < len(widths) - 1:
+                group.append(("upsample", nn.Upsample(scale_factor=2, mode="nearest")))
+            layers.append((f"group_{g + 1}", nn.Sequential(OrderedDict(group))))
+        layers.append(("output", nn.Sequential(OrderedDict([("relu", nn.ReLU()), ("conv", Conv2d(n_in, out_channels, 1))]))))
+        self.blocks = nn.Sequential(OrderedDict(layers))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.blocks(x)
+
+    def resblocks(self) -> list[ResBlock]:
+        return [m for m in self.modules() if isinstance(m, ResBlock)]
+
+
+def default_multipliers(groups: int) -> list[int]:
+    """OpenAI's widths: group ``g`` (0-based) is ``2 ** g`` times the hidden width (1, 2, 4, 8 for 4 groups)."""
+    return [2**g for g in range(groups)]
+
+
+def groups_for_downsample(factor: int, where: str = "downsample") -> int:
+    """Number of groups for a downsampling factor (a power of two >= 1): ``log2(factor) + 1``."""
+    if factor < 1 or factor & (factor - 1):
+        raise ValueError(f"{where}: must be a power of two >= 1, got {factor}")
+    return factor.bit_length()

@@ -1,0 +1,148 @@
+"""The VQ-VAE component (role ``autoencoder``, kind ``vqvae``).
+
+Encoder (dVAE's family, last 1x1 conv -> ``codebook_dim``) -> nearest codebook vector (squared distance) with the
+straight-through gradient -> decoder (dVAE's family, 3 output channels, sigmoid). Training loss, per element::
+
+    loss = mse(x_hat, x) + ||sg(z_e) - e||^2 (codebook_update: loss) + commitment * ||z_e - sg(e)||^2
+
+With ``codebook_update: ema`` the codebook follows EMAs of assigned counts and sums (decay ``ema_decay``) instead
+of the codebook term. Each training call also updates ``code_usage`` (running codes per batch); every
+``restart_every`` steps codes whose usage is below ``dead_code_threshold`` are re-seeded from random encoder
+outputs of the current batch. These updates happen inside :meth:`VQVAE.training_loss` on the local batch: under
+data parallelism each rank updates its own copy (use ``codebook_update: loss`` there).
+
+``residual_blocks``/``shard_units`` follow the dvae convention (see ``genkit_dvae.model``).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from genkit_dvae.common import check_codes, check_images, code_counts, psnr, usage_and_perplexity
+from genkit_dvae.networks import Decoder, Encoder, ResBlock
+from genkit_vqvae.params import VQVAEParams
+
+KIND = "vqvae"
+USAGE_DECAY = 0.99
+
+
+class VQVAE(nn.Module):
+    """Images in ``[0, 1]`` <-> ``grid`` tokens in ``[0, vocab_size)``; see the module docstring for the loss."""
+
+    def __init__(
+        self, params: VQVAEParams, image_size: int, grid: tuple[int, int], factor: int, multipliers: list[int]
+    ) -> None:
+        super().__init__()
+        self.params = params
+        self.image_size, self.grid, self.factor = image_size, grid, factor
+        self.vocab_size = params.codebook_size
+        dim = params.codebook_dim
+        shape = dict(hidden=params.hidden, multipliers=multipliers, blocks_per_group=params.blocks_per_group)
+        self.encoder = Encoder(**shape, out_channels=dim)
+        self.decoder = Decoder(**shape, in_channels=dim, init_width=dim, out_channels=3)
+        ema = params.codebook_update == "ema"
+        self.codebook = nn.Parameter(torch.randn(params.codebook_size, dim) / dim**0.5, requires_grad=not ema)
+        self.register_buffer("code_usage", torch.ones(params.codebook_size))
+        self.register_buffer("ema_count", torch.ones(params.codebook_size))
+        self.register_buffer("ema_sum", self.codebook.detach().clone())
+
+    # -- quantisation ----------------------------------------------------------------------------------
+    def embed(self, images: torch.Tensor) -> torch.Tensor:
+        """Encoder outputs ``z_e`` ``[B, D, h, w]`` for images in ``[0, 1]``."""
+        check_images(images, self.factor, KIND)
+        return self.encoder(images.float() - 0.5)
+
+    def nearest(self, z_e: torch.Tensor) -> torch.Tensor:
+        """Index of the nearest codebook vector for each position: ``LongTensor[B, h, w]``."""
+        flat = z_e.permute(0, 2, 3, 1).reshape(-1, z_e.shape[1])
+        book = self.codebook.detach()
+        dist = flat.pow(2).sum(1, keepdim=True) - 2 * flat @ book.t() + book.pow(2).sum(1)[None]
+        return dist.argmin(dim=1).view(z_e.shape[0], *z_e.shape[2:])
+
+    def lookup(self, codes: torch.Tensor) -> torch.Tensor:
+        """Codebook vectors ``[B, D, h, w]`` for ``codes`` ``[B, h, w]``."""
+        return F.embedding(codes, self.codebook).permute(0, 3, 1, 2)
+
+    def reconstruct(self, z_q: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.decoder(z_q).float())
+
+    # -- the role --------------------------------------------------------------------------------------
+    @torch.no_grad()
+    def encode(self, images: torch.Tensor) -> torch.Tensor:
+        return self.nearest(self.embed(images))
+
+    @torch.no_grad()
+    def decode(self, codes: torch.Tensor) -> torch.Tensor:
+        check_codes(codes, self.vocab_size, KIND)
+        return self.reconstruct(self.lookup(codes.long()))
+
+    def training_loss(self, images: torch.Tensor, step: int) -> tuple[torch.Tensor, dict[str, float]]:
+        z_e = self.embed(images).float()
+        codes = self.nearest(z_e)
+        e = self.lookup(codes)
+        commit = F.mse_loss(z_e, e.detach())
+        z_q = z_e + (e - z_e).detach()  # straight-through
+        recon = self.reconstruct(z_q)
+        mse = F.mse_loss(recon, images.float())
+        loss = mse + self.params.commitment * commit
+        codebook_loss = F.mse_loss(e, z_e.detach())
+        if self.params.codebook_update == "loss":
+            loss = loss + codebook_loss
+        if self.training:
+            self._update_codebook(z_e.detach(), codes, step)
+        usage, perplexity = usage_and_perplexity(code_counts(codes, self.vocab_size))
+        metrics = {
+            "loss": float(loss.detach()), "mse": float(mse.detach()), "psnr": psnr(float(mse.detach())),
+            "commitment": float(commit.detach()), "codebook_loss": float(codebook_loss.detach()),
+            "batch_codebook_usage": usage, "batch_perplexity": perplexity,
+            "live_codes": float((self.code_usage >= self.params.dead_code_threshold).float().mean()),
+        }
+        return loss, metrics
+
+    @torch.no_grad()
+    def _update_codebook(self, z_e: torch.Tensor, codes: torch.Tensor, step: int) -> None:
+        flat = z_e.permute(0, 2, 3, 1).reshape(-1, z_e.shape[1])
+        onehot = F.one_hot(codes.reshape(-1), self.vocab_size).float()
+        counts = onehot.sum(0)
+        self.code_usage.mul_(USAGE_DECAY).add_(counts, alpha=1 - USAGE_DECAY)
+        if self.params.codebook_update == "ema":
+            decay = self.params.ema_decay
+            self.ema_count.mul_(decay).add_(counts, alpha=1 - decay)
+            self.ema_sum.mul_(decay).add_(onehot.t() @ flat, alpha=1 - decay)
+            n = self.ema_count.sum()
+            smoothed = (self.ema_count + 1e-5) / (n + self.vocab_size * 1e-5) * n  # Laplace smoothing
+            self.codebook.data.copy_(self.ema_sum / smoothed[:, None])
+        if self.params.restart_dead_codes and step > 0 and step % self.params.restart_every == 0:
+            dead = (self.code_usage < self.params.dead_code_threshold).nonzero().flatten()
+            if len(dead):
+                picks = flat[torch.randint(0, flat.shape[0], (len(dead),), device=flat.device)]
+                self.codebook.data[dead] = picks
+                self.ema_sum[dead] = picks
+                self.ema_count[dead] = 1.0
+                self.code_usage[dead] = 1.0
+
+    @torch.no_grad()
+    def validation_metrics(self, images: torch.Tensor) -> dict[str, float]:
+        """Metrics of ``decode(encode(x))`` on this batch; codebook usage/perplexity are over this batch's codes
+        (sum :meth:`code_counts` over batches for a whole validation set)."""
+        z_e = self.embed(images).float()
+        codes = self.nearest(z_e)
+        e = self.lookup(codes)
+        mse = float(F.mse_loss(self.reconstruct(e), images.float()))
+        usage, perplexity = usage_and_perplexity(code_counts(codes, self.vocab_size))
+        return {
+            "mse": mse, "psnr": psnr(mse), "commitment": float(F.mse_loss(z_e, e)),
+            "codebook_usage": usage, "perplexity": perplexity,
+        }
+
+    @torch.no_grad()
+    def code_counts(self, images: torch.Tensor) -> torch.Tensor:
+        return code_counts(self.encode(images), self.vocab_size)
+
+    def shard_units(self) -> list[nn.Module]:
+        return [*self.encoder.resblocks(), *self.decoder.resblocks()]
+
+    def residual_blocks(self) -> list[nn.Module]:
+        return [b.res_path for b in self.shard_units() if isinstance(b, ResBlock) and b.has_identity_path]
