@@ -94,8 +94,9 @@ class Trainer:
         self.ema = ParameterEMA(self.model, s.ema) if s.ema else None
         self.order = BatchOrder(job.train_size, s.batch, job.seed)
         self.step = 0
-        self.fingerprint = ckpt.fingerprint(self.model, {
-            k: getattr(s, k) for k in ("batch", "accumulate", "optim", "precision", "loss_scaling", "ema")})
+        resumable = {"steps", "log_every", "validate_every", "validation_batches", "checkpoint_every", "tensorboard"}
+        self.fingerprint = ckpt.fingerprint(self.model, {k: v for k, v in s.model_dump(mode="json").items()
+                                                         if k not in resumable})
         self.last_validation: dict[str, float] = {}
 
     # -- calls through the wrapper ---------------------------------------------------------------------------
