@@ -88,3 +88,18 @@ def test_dropout_changes_segmentation_but_not_text(tok):
     assert not torch.equal(dropped.ids, other.ids), "different seeds gave the same dropout"
     assert int(dropped.lengths.sum()) > int(plain.lengths.sum()), "dropout should make encodings longer"
     assert tok.decode(dropped.ids, dropped.lengths) == tok.decode(plain.ids, plain.lengths)
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(CAPTION.filter(lambda t: "\x00" not in t), min_size=1, max_size=6))
+def test_fast_path_equals_per_caption_word_path(tok, texts):
+    """The joined, space-chunked, cached path gives the same ids as splitting each caption into words."""
+    assert tok._flat_fast(texts).tolist() == tok._flat_each(texts).tolist()
+
+
+def test_tokenizer_pickles_for_data_loader_workers(tok):
+    import pickle
+
+    texts = default_corpus(50, seed=5)
+    clone = pickle.loads(pickle.dumps(tok))
+    assert torch.equal(clone.encode(texts).ids, tok.encode(texts).ids)

@@ -58,6 +58,19 @@ class BPETokenizer:
         self._set_model(eng.byte_vocab(), [])
 
     # -- state -------------------------------------------------------------------------------------------
+    def __getstate__(self) -> dict:
+        """Picklable (data-loader workers): the recipe's params class is generated at run time, so the params
+        travel as a plain :class:`BPEParams`; the engine is rebuilt from the vocabulary and merges, the cache empty."""
+        state = {k: v for k, v in self.__dict__.items() if k not in ("_engine", "_merge_table", "_cache")}
+        state["params"] = BPEParams.model_validate(self.params.model_dump(exclude={"kind"}))
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._engine = eng.make_engine(self._vocab, self._merges)
+        self._merge_table = None
+        self._cache = {}
+
     def _set_model(self, vocab: dict[str, int], merges: list[tuple[str, str]]) -> None:
         if len(vocab) > self.vocab_size:
             raise genkit.InputError(f"bpe: {len(vocab)} tokens exceed the configured vocab_size {self.vocab_size}")
