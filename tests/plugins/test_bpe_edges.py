@@ -128,3 +128,9 @@ def test_iterable_input_and_empty_batch(tok):
     assert tuple(batch.ids.shape) == (2, tok.max_length)
     empty = tok.encode([])
     assert tuple(empty.ids.shape) == (0, tok.max_length) and tuple(empty.lengths.shape) == (0,)
+
+
+def test_merges_never_cross_a_word_boundary(tok):
+    space = "Ġ"  # the byte-level spelling of " "
+    assert tok.trained_vocab_size == 500
+    assert not [t for t in tok._vocab if space in t[1:]], "a learned token contains a space after its start"
