@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import pickle
 import types
+import warnings
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any
@@ -83,6 +84,7 @@ class RestrictedUnpickler(pickle.Unpickler):
     source = "?"
 
     def find_class(self, module: str, name: str) -> Any:
+        module = "builtins" if module == "__builtin__" else module  # protocol-2 pickles name builtins so
         if (module, name) in STAND_INS:
             return STAND_INS[(module, name)]
         if (module, name) in _SAFE_GLOBALS:
@@ -104,7 +106,9 @@ def read_checkpoint(path: str | Path) -> StandIn:
     if not path.is_file():
         raise ExportError(f"{path}: no such file")
     try:
-        root = torch.load(path, map_location="cpu", pickle_module=_restricted_pickle_module(str(path)), weights_only=False)
+        with warnings.catch_warnings():  # the legacy format warns that the stand-ins' source differs from dall_e's
+            warnings.simplefilter("ignore", UserWarning)
+            root = torch.load(path, map_location="cpu", pickle_module=_restricted_pickle_module(str(path)), weights_only=False)
     except ExportError:
         raise
     except Exception as exc:  # noqa: BLE001 - any unreadable file is one line naming it

@@ -1,0 +1,69 @@
+"""vqvae specifics: quantisation, straight-through gradient, EMA codebook, dead-code restart, size errors."""
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import genkit
+
+SMALL = {"codebook_size": 16, "downsample": 4, "hidden": 4, "blocks_per_group": 1, "codebook_dim": 4}
+
+
+def build(image_size, **overrides):
+    params = genkit.make_params("autoencoder", "vqvae", {**SMALL, **overrides})
+    return genkit.build_component("autoencoder", params, genkit.BuildContext(image_size=image_size))
+
+
+@settings(max_examples=6, deadline=None)
+@given(batch=st.integers(1, 5), side=st.integers(1, 4))
+def test_odd_batches_and_allowed_sizes(batch, side):
+    model = build(4 * side)
+    codes = model.encode(torch.rand(batch, 3, 4 * side, 4 * side))
+    assert codes.shape == (batch, side, side)
+    assert model.decode(codes).shape == (batch, 3, 4 * side, 4 * side)
+
+
+def test_size_not_divisible_is_one_line_error():
+    with pytest.raises(genkit.InputError, match="image size 10 is not a multiple of the downsampling factor 4"):
+        build(10)
+
+
+def test_encode_is_the_nearest_codebook_vector():
+    model = build(8)
+    z_e = model.embed(torch.rand(2, 3, 8, 8)).detach()
+    flat = z_e.permute(0, 2, 3, 1).reshape(-1, 4)
+    expected = torch.cdist(flat, model.codebook.detach()).argmin(1).view(2, 2, 2)
+    assert torch.equal(model.nearest(z_e), expected)
+
+
+def test_straight_through_and_codebook_gradients():
+    model = build(8)
+    loss, metrics = model.training_loss(torch.rand(2, 3, 8, 8), 1)
+    loss.backward()
+    assert model.encoder.blocks.input.w.grad.abs().sum() > 0  # reached through the quantiser
+    assert model.codebook.grad is not None and model.codebook.grad.abs().sum() > 0
+    assert {"commitment", "codebook_loss", "mse", "psnr"} <= set(metrics)
+
+
+def test_ema_codebook_moves_without_gradient():
+    model = build(8, codebook_update="ema", restart_dead_codes=False)
+    assert not model.codebook.requires_grad
+    before = model.codebook.detach().clone()
+    model.train()
+    model.training_loss(torch.rand(4, 3, 8, 8), 1)
+    assert not torch.equal(before, model.codebook.detach())
+
+
+def test_dead_codes_restart_from_encoder_outputs():
+    model = build(8, restart_every=1, dead_code_threshold=0.5)
+    model.train()
+    images = torch.rand(4, 3, 8, 8)
+    used_before = model.encode(images).unique().numel()
+    with torch.no_grad():
+        model.code_usage.zero_()  # every code looks dead
+    model.training_loss(images, 1)
+    z_e = model.embed(images).detach().permute(0, 2, 3, 1).reshape(-1, 4)
+    matched = [(torch.cdist(row[None], z_e).min() < 1e-5).item() for row in model.codebook.detach()]
+    assert all(matched), "restarted codes must be copies of encoder outputs"
+    assert model.encode(images).unique().numel() >= used_before
