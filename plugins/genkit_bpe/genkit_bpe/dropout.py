@@ -25,42 +25,49 @@ class MergeTable:
 
     def encode_word(self, word: str, p: float, rng: random.Random) -> list[int]:
         """Ids of ``word`` (byte-level characters) with each merge candidate dropped with probability ``p``."""
-        symbols = list(word)
-        n = len(symbols)
+        ids = self.ids
+        n = len(word)
         if n == 1:
-            return [self.ids[word]]
+            return [ids[word]]
         rank = self.rank
+        draw = rng.random if p > 0.0 else None
+        if n == 2:  # one candidate: merged unless dropped (the general loop would draw exactly once too)
+            if (word[0], word[1]) in rank and (draw is None or draw() >= p):
+                return [ids[word]]
+            return [ids[word[0]], ids[word[1]]]
+        symbols: list[str | None] = list(word)
         nxt = list(range(1, n + 1))
         nxt[-1] = -1
         prv = list(range(-1, n - 1))
-        alive = [True] * n
-        heap = [(r, i) for i in range(n - 1) if (r := rank.get((symbols[i], symbols[i + 1]))) is not None]
+        heap = [(r, i) for i in range(n - 1) if (r := rank.get((word[i], word[i + 1]))) is not None]
         heapq.heapify(heap)
         skipped: list[tuple[int, int]] = []
         while heap:
             top = heapq.heappop(heap)
-            if p > 0.0 and rng.random() < p:
+            if draw is not None and draw() < p:
                 skipped.append(top)
                 continue
-            for item in skipped:
-                heapq.heappush(heap, item)
-            skipped.clear()
+            if skipped:
+                for item in skipped:
+                    heapq.heappush(heap, item)
+                skipped.clear()
             r, i = top
             j = nxt[i]
-            if not alive[i] or j == -1 or rank.get((symbols[i], symbols[j])) != r:
+            left = symbols[i]
+            if left is None or j == -1 or rank.get((left, symbols[j])) != r:
                 continue
-            symbols[i] += symbols[j]
-            alive[j] = False
+            merged = left + symbols[j]
+            symbols[i] = merged
+            symbols[j] = None
             k = nxt[j]
             nxt[i] = k
             if k != -1:
                 prv[k] = i
-                if (rk := rank.get((symbols[i], symbols[k]))) is not None:
+                if (rk := rank.get((merged, symbols[k]))) is not None:
                     heapq.heappush(heap, (rk, i))
             h = prv[i]
-            if h != -1 and (rh := rank.get((symbols[h], symbols[i]))) is not None:
+            if h != -1 and (rh := rank.get((symbols[h], merged))) is not None:
                 heapq.heappush(heap, (rh, h))
-        ids = self.ids
         out = []
         i = 0
         while i != -1:
