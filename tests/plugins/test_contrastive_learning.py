@@ -15,7 +15,7 @@ CLASSES = [(c, s) for c in COLOURS for s in SHAPES]
 WORD_IDS = {"a": 1, **{c: 2 + i for i, c in enumerate(COLOURS)}, **{s: 2 + len(COLOURS) + i for i, s in enumerate(SHAPES)}}
 SIZE, LENGTH = 16, 6
 CONTEXT = genkit.BuildContext(image_size=SIZE, text_vocab_size=len(WORD_IDS) + 1, text_length=LENGTH)
-PARAMS = {"width": 32, "depth": 1, "heads": 2, "image_widths": [16, 32], "groups": 4, "embed_dim": 32}
+PARAMS = {"width": 32, "depth": 1, "heads": 2, "image_widths": [16, 32], "stem_stride": 1, "groups": 4, "embed_dim": 32}
 
 
 def make_pairs(classes: torch.Tensor, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

@@ -25,14 +25,13 @@ class ConvBranch(nn.Module):
 
 
 class ImageStage(nn.Module):
-    """An entry conv from ``in_channels`` (stride 2 when ``downsample``) then ``blocks`` residual conv branches.
+    """An entry conv from ``in_channels`` (with ``stride``) then ``blocks`` residual conv branches.
 
     A shard unit for FSDP2.
     """
 
-    def __init__(self, in_channels: int, channels: int, blocks: int, groups: int, downsample: bool) -> None:
+    def __init__(self, in_channels: int, channels: int, blocks: int, groups: int, stride: int) -> None:
         super().__init__()
-        stride = 2 if downsample else 1
         self.entry = nn.Conv2d(in_channels, channels, 3, stride=stride, padding=1)
         self.branches = nn.ModuleList(ConvBranch(channels, groups) for _ in range(blocks))
 
@@ -44,17 +43,20 @@ class ImageStage(nn.Module):
 
 
 class ImageEncoder(nn.Module):
-    """``float[B, 3, H, W]`` in ``[0, 1]`` -> ``float[B, widths[-1]]``."""
+    """``float[B, 3, H, W]`` in ``[0, 1]`` -> ``float[B, widths[-1]]``.
 
-    def __init__(self, widths: tuple[int, ...], blocks: int, groups: int) -> None:
+    The first stage's entry conv has stride ``stem_stride``; every later stage halves the resolution.
+    """
+
+    def __init__(self, widths: tuple[int, ...], blocks: int, groups: int, stem_stride: int = 1) -> None:
         super().__init__()
         stages, previous = [], 3
         for index, width in enumerate(widths):
-            stages.append(ImageStage(previous, width, blocks, groups, downsample=index > 0))
+            stride = 2 if index > 0 else stem_stride
+            stages.append(ImageStage(previous, width, blocks, groups, stride))
             previous = width
         self.stages = nn.ModuleList(stages)
         self.norm = nn.LayerNorm(widths[-1])
-        self.downsample = 2 ** (len(widths) - 1)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         x = images * 2.0 - 1.0

@@ -35,7 +35,7 @@ class ContrastiveReranker(nn.Module):
         self.text = TextEncoder(
             self.text_vocab_size, self.text_length, params.width, params.depth, params.heads, params.mlp_ratio
         )
-        self.image = ImageEncoder(tuple(params.image_widths), params.image_blocks, params.groups)
+        self.image = ImageEncoder(tuple(params.image_widths), params.image_blocks, params.groups, params.stem_stride)
         self.text_projection = nn.Linear(params.width, params.embed_dim, bias=False)
         self.image_projection = nn.Linear(params.image_widths[-1], params.embed_dim, bias=False)
         self.logit_scale = nn.Parameter(

@@ -69,19 +69,19 @@ class TextEncoder(nn.Module):
         self.max_length = max_length
         self.token = nn.Embedding(vocab_size, width)
         self.summary = nn.Parameter(torch.zeros(width))
-        self.position = nn.Parameter(torch.zeros(max_length + 1, width))
+        self.position_embedding = nn.Parameter(torch.zeros(max_length + 1, width))
         self.blocks = nn.ModuleList(TextBlock(width, heads, mlp_ratio * width) for _ in range(depth))
         self.norm = nn.LayerNorm(width)
         nn.init.normal_(self.token.weight, std=0.02)
         nn.init.normal_(self.summary, std=0.02)
-        nn.init.normal_(self.position, std=0.01)
+        nn.init.normal_(self.position_embedding, std=0.01)
 
     def forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         batch, length = ids.shape
         real = torch.arange(length, device=ids.device)[None, :] < lengths[:, None]  # [B, T]
         # Padding ids carry no meaning (and may be anything): replace them before the lookup.
         tokens = self.token(torch.where(real, ids, torch.zeros_like(ids)))
-        x = torch.cat([self.summary.expand(batch, 1, -1), tokens], dim=1) + self.position[: length + 1]
+        x = torch.cat([self.summary.expand(batch, 1, -1), tokens], dim=1) + self.position_embedding[: length + 1]
         keep = torch.cat([torch.ones_like(real[:, :1]), real], dim=1)[:, None, None, :]  # [B, 1, 1, T+1]
         for block in self.blocks:
             x = block(x, keep)
