@@ -61,7 +61,12 @@ def build_parser(plugins=None) -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         parser = build_parser()
-        args = parser.parse_args(argv)
+        args, extra = parser.parse_known_args(argv)
+        # overrides may come after options (`genkit run R --out D prior.depth=8`): argparse leaves them over
+        if extra and hasattr(args, "overrides") and all("=" in item and not item.startswith("-") for item in extra):
+            args.overrides = [*args.overrides, *extra]
+        elif extra:
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
         if getattr(args, "handler", None) is None:
             parser.print_help()
             return 2

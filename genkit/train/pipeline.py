@@ -1,7 +1,7 @@
 """``run_pipeline``: run a recipe's stages in order, each exporting into ``RUN/export``.
 
 Order: autoencoder -> tokenizer (trained on the captions when the recipe has one and a later stage needs it) ->
-prior -> reranker. Each runner is one module under ``genkit/train/stages/`` listed in :data:`RUNNERS`. A stage
+prior -> reranker -> sample. Each runner is one module under ``genkit/train/stages/`` listed in :data:`RUNNERS`. A stage
 whose export (params + build context) and ``RUN/<stage>/final.json`` (settings, data, seed, upstream exports)
 match the recipe is not redone: its recorded final metrics are returned. Under ``torchrun`` every rank calls
 ``run_pipeline``; rank 0 writes the exports.
@@ -17,15 +17,16 @@ from genkit.context import BuildContext
 from genkit.distributed.env import detect
 from genkit.errors import GenkitError, InputError
 from genkit.plugins import get_plugins
-from genkit.train.stages import autoencoder, prior, reranker, tokenizer
+from genkit.train.stages import autoencoder, prior, reranker, sample, tokenizer
 from genkit.train.stages.common import PipelineState
 
-#: name -> runner(state) -> final metrics, in pipeline order. ``sample`` is added by its own issue.
+#: name -> runner(state) -> final metrics, in pipeline order.
 RUNNERS: dict[str, Callable[[PipelineState], dict[str, float]]] = {
     "autoencoder": autoencoder.run,
     "tokenizer": tokenizer.run,
     "prior": prior.run,
     "reranker": reranker.run,
+    "sample": sample.run,
 }
 
 #: stages the recipe names under ``stages:`` (the tokenizer is implied by the recipe's ``tokenizer:`` section).
