@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+from typing import Callable, Protocol, runtime_checkable
 
 import torch
 
@@ -20,7 +20,8 @@ class Prior(Protocol):
     - ``sample(text_ids, text_lengths, *, candidates, temperature, top_k, top_p, guidance, prime_ids, generator)``
       -> ``LongTensor[B * candidates, h, w]`` (candidates of caption ``b`` are rows ``b*candidates ...``).
       ``prime_ids`` (``LongTensor[B, r, w]``) fixes the first ``r`` rows (image completion). Uses a KV cache;
-      reproducible for a given ``generator``; never modifies its inputs.
+      reproducible for a given ``generator``; never modifies its inputs. ``progress(done, total)``, if given, is
+      called after each decode step (``total`` = image positions to generate).
     - ``residual_blocks()`` -> the residual branches (attention and MLP separately) whose outputs are added to
       the residual stream; ``shard_units()`` -> the transformer blocks, for FSDP2.
     """
@@ -41,6 +42,7 @@ class Prior(Protocol):
         guidance: float = 0.0,
         prime_ids: torch.Tensor | None = None,
         generator: torch.Generator | None = None,
+        progress: Callable[[int, int], None] | None = None,
     ) -> torch.Tensor: ...
 
     def residual_blocks(self) -> list[torch.nn.Module]: ...

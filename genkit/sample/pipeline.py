@@ -6,7 +6,6 @@ behind ``genkit sample``.
 
 from __future__ import annotations
 
-import inspect
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -117,7 +116,7 @@ class Pipeline:
                            guidance=guidance, generator=generator)
             if prime is not None:
                 options["prime_ids"] = prime.expand(len(chunk), -1, -1)
-            if progress is not None and _accepts(self.prior.sample, "progress"):
+            if progress is not None:
                 offset = index * steps_per_chunk
                 total = steps_per_chunk * len(chunks)
                 options["progress"] = lambda done, _total, offset=offset, total=total: progress(offset + done, total)
@@ -147,10 +146,3 @@ class Pipeline:
             for ids, lengths, imgs in zip(text_ids.split(128), text_lengths.split(128), images.split(128))
         ]
         return torch.cat(parts).float()
-
-
-def _accepts(function: Callable, name: str) -> bool:
-    try:
-        return name in inspect.signature(function).parameters
-    except (TypeError, ValueError):
-        return False

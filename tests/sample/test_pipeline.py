@@ -120,3 +120,12 @@ def test_cli_sample_end_to_end(export_dir, tmp_path):
 def test_missing_export_is_a_clear_error(tmp_path):
     with pytest.raises(genkit.InputError, match="not a genkit export"):
         Pipeline.from_run(tmp_path)
+
+
+def test_progress_counts_every_decode_step(pipeline):
+    seen = []
+    pipeline.sample(["a red circle", "a blue square", "a cyan square"], candidates=2, keep=1, seed=0, max_rows=4,
+                    progress=lambda done, total: seen.append((done, total)))
+    steps = pipeline.autoencoder.grid[0] * pipeline.autoencoder.grid[1]
+    assert seen[-1] == (2 * steps, 2 * steps)  # two chunks of prompts (4 rows each at most)
+    assert [d for d, _ in seen] == list(range(1, 2 * steps + 1))

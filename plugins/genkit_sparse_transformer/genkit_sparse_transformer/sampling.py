@@ -76,6 +76,7 @@ def sample(
     model, text_ids: torch.Tensor, text_lengths: torch.Tensor, *, candidates: int = 1, temperature: float = 1.0,
     top_k: int | None = None, top_p: float | None = None, guidance: float = 0.0,
     prime_ids: torch.Tensor | None = None, generator: torch.Generator | None = None, use_cache: bool = True,
+    progress: Callable[[int, int], None] | None = None,
 ) -> torch.Tensor:
     """``LongTensor[B * candidates, h, w]``; candidates of caption ``b`` are rows ``b*candidates ...``.
 
@@ -84,6 +85,7 @@ def sample(
       run as one batch and the next token is drawn from ``cond + g * (cond - uncond)`` (log-probabilities).
     - ``prime_ids [B, r, w]``: the first ``r`` rows are given (completion) and returned unchanged.
     - ``generator`` makes it reproducible; the caller's tensors are never modified.
+    - ``progress(done, total)`` is called after each decode step (``total`` = positions to generate).
     """
     if candidates < 1 or temperature <= 0 or guidance < 0 or (top_k is not None and top_k < 1) \
             or (top_p is not None and not 0 < top_p <= 1):
@@ -91,6 +93,7 @@ def sample(
                          f"top_k={top_k}, top_p={top_p}, guidance={guidance})")
     text_full, image, first = _prepare(model, text_ids, text_lengths, candidates, prime_ids)
     rows = text_full.shape[0]
+    steps = model.grid[0] * model.grid[1] - first
     if guidance > 0:
         text_full = torch.cat([text_full, model.null_text(rows, text_full.device)])
         image = torch.cat([image, image])
@@ -102,6 +105,8 @@ def sample(
             logp = cond + guidance * (cond - uncond)
         probs = filter_logits(logp, temperature, top_k, top_p).softmax(dim=-1)
         token = torch.multinomial(probs, 1, generator=generator).squeeze(1)
+        if progress is not None:
+            progress(n - first + 1, steps)
         return torch.cat([token, token]) if guidance > 0 else token
 
     was_training = model.training
