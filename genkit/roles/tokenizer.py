@@ -29,11 +29,14 @@ class Tokenizer(Protocol):
     - ``encode`` is deterministic unless ``dropout=True`` (BPE dropout, training only, seeded by ``seed``); ids
       are in ``[0, vocab_size)``; longer captions are truncated to ``max_length`` tokens.
     - No character is ever unknown (byte fallback).
+    - ``truncated``: running count of captions that ``encode`` had to cut to ``max_length`` (a caption of exactly
+      ``max_length`` tokens is not cut); the pipeline reports the share of training captions cut.
     - ``save_files(dir)`` / ``load_files(dir)`` write and read everything needed to reproduce ids bit for bit.
     """
 
     vocab_size: int
     max_length: int
+    truncated: int
 
     def normalize(self, text: str) -> str: ...
 

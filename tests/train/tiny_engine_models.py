@@ -127,6 +127,7 @@ class TinyTokenizer:
     def __init__(self, params: TinyTokParams, context: genkit.BuildContext) -> None:
         self.vocab_size, self.max_length = params.vocab_size, params.max_length
         self.alphabet: str = ""
+        self.truncated = 0
 
     def normalize(self, text: str) -> str:
         return " ".join(text.lower().split())
@@ -138,7 +139,9 @@ class TinyTokenizer:
         ids = torch.zeros(len(texts), self.max_length, dtype=torch.long)
         lengths = torch.zeros(len(texts), dtype=torch.long)
         for b, text in enumerate(texts):
-            codes = [1 + ord(c) % (self.vocab_size - 1) for c in self.normalize(text)][: self.max_length]
+            codes = [1 + ord(c) % (self.vocab_size - 1) for c in self.normalize(text)]
+            self.truncated += len(codes) > self.max_length
+            codes = codes[: self.max_length]
             ids[b, : len(codes)] = torch.tensor(codes, dtype=torch.long)
             lengths[b] = len(codes)
         return genkit.TokenBatch(ids, lengths)

@@ -27,10 +27,11 @@ def run(state: PipelineState) -> dict[str, float]:
             tokenizer = state.build("tokenizer", params, context)
             captions = split_captions(state.dataset.split("train"))
             tokenizer.train(captions)
-            batch = tokenizer.encode(captions[:1024])
+            cut_before = tokenizer.truncated
+            batch = tokenizer.encode(captions)
             metrics = {"vocab_size": float(tokenizer.vocab_size), "captions": float(len(captions)),
                        "mean_tokens": float(batch.lengths.float().mean()),
-                       "truncated": float((batch.lengths >= tokenizer.max_length).float().mean())}
+                       "truncated": float(tokenizer.truncated - cut_before) / max(1, len(captions))}
             export(state, "tokenizer", "tokenizer", params, context, None, tokenizer, metrics, fingerprint)
         else:
             barrier(state.env)
