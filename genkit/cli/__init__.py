@@ -7,10 +7,10 @@ import argparse
 import sys
 from typing import Sequence
 
-from genkit.cli import ablate, cp, describe, eval as eval_cmd, ls, plugins_cmd, run, sample, schema, validate
+from genkit.cli import ablate, cp, describe, docs, eval as eval_cmd, ls, plugins_cmd, run, sample, schema, validate
 from genkit.errors import GenkitError
 
-CORE_COMMANDS = (plugins_cmd, validate, describe, schema, ls, cp, run, sample, eval_cmd, ablate)
+CORE_COMMANDS = (plugins_cmd, validate, describe, schema, ls, cp, run, sample, eval_cmd, ablate, docs)
 
 DESCRIPTION = """\
 genkit: two-stage discrete generative models (DALL-E), assembled from plugins.
