@@ -1,11 +1,13 @@
 """Stage 1: train the image autoencoder on the dataset's images.
 
-Loss: ``autoencoder.training_loss(images, step)``. Each validation adds ``validation_metrics(images)`` and writes
+Loss: ``autoencoder.training_loss(images, step)``. Each validation averages ``validation_metrics(images)`` over
+``validation_batches`` batches, measures ``codebook_usage`` and ``perplexity`` over all their codes, and writes
 ``RUN/autoencoder/reconstructions_stepNNNNNNNN.png``: a row of originals over their ``decode(encode(x))``.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any, Callable
 
 import torch
@@ -15,6 +17,13 @@ from genkit.train.loop import StageJob, Trainer, seed_everything
 from genkit.train.stages.common import PipelineState, export, finished, stack_images, stage_fingerprint
 
 GRID_IMAGES = 8
+
+
+def codebook_metrics(counts: torch.Tensor) -> dict[str, float]:
+    """Share of codes used and perplexity (exp entropy) of the code histogram ``counts`` over a whole split."""
+    probs = counts / counts.sum().clamp(min=1)
+    entropy = -(probs[probs > 0] * probs[probs > 0].log()).sum()
+    return {"codebook_usage": float((counts > 0).double().mean()), "perplexity": float(entropy.exp())}
 
 
 def run(state: PipelineState) -> dict[str, float]:
@@ -39,10 +48,21 @@ def run(state: PipelineState) -> dict[str, float]:
             return model.training_loss(images, step)
 
         def validate_extra(call: Callable[..., Any], step: int) -> dict[str, float]:
-            n = min(settings.batch, len(validation))
-            images = stack_images(validation, range(n), device)
-            metrics = call(lambda m, x: m.validation_metrics(x), images)
-            shown = images[:GRID_IMAGES]
+            n = min(settings.batch * settings.validation_batches, len(validation))
+            totals: dict[str, float] = {}
+            counts = torch.zeros(model.vocab_size, dtype=torch.float64)
+            for start in range(0, n, settings.batch):
+                images = stack_images(validation, range(start, min(n, start + settings.batch)), device)
+                for key, value in call(lambda m, x: m.validation_metrics(x), images).items():
+                    totals[key] = totals.get(key, 0.0) + float(value) * images.shape[0]
+                codes = call(lambda m, x: m.encode(x), images)
+                counts += torch.bincount(codes.flatten().cpu(), minlength=model.vocab_size).double()
+                if start == 0:
+                    shown = images[:GRID_IMAGES]
+            metrics = {key: value / n for key, value in totals.items()}
+            metrics.update(codebook_metrics(counts))
+            if "mse" in metrics:
+                metrics["psnr"] = 10 * math.log10(1.0 / max(metrics["mse"], 1e-12))  # of the pooled MSE
             recon = call(lambda m, x: m.decode(m.encode(x)), shown).float().clamp(0, 1)
             if state.env.is_main:
                 save_image_grid(torch.cat([shown.float().cpu(), recon.cpu()]),

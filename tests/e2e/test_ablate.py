@@ -1,0 +1,49 @@
+"""genkit ablate: variants run, identical stages are reused, a table (md + csv) and a chart are written."""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+from pathlib import Path
+
+import torch
+import yaml
+
+from genkit.ablate import parse_vary, run_ablation, variant_name
+
+_spec = importlib.util.spec_from_file_location("tiny", Path(__file__).with_name("tiny.py"))
+tiny = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(tiny)
+
+
+def test_parse_vary_keeps_bracketed_values_together():
+    assert parse_vary(["prior.attention=[row,column],paper", "autoencoder=dvae,vqvae"]) == [
+        ["prior.attention=[row,column]", "prior.attention=paper"], ["autoencoder=dvae", "autoencoder=vqvae"]]
+    assert variant_name(["autoencoder=vqvae", "prior.depth=2"]) == "autoencoder-vqvae__prior.depth-2"
+
+
+def test_ablation_reuses_identical_stages_and_writes_the_table(tmp_path):
+    torch.set_num_threads(1)
+    recipe = tmp_path / "tiny.yaml"
+    recipe.write_text(yaml.safe_dump(tiny.TINY_RECIPE))
+    lines: list[str] = []
+    rows = run_ablation(str(recipe), ["prior.depth=1,2"], tmp_path / "ablate", eval_captions=4, eval_candidates=2,
+                        log=lines.append)
+    assert [r["variant"] for r in rows] == ["prior.depth=1", "prior.depth=2"]
+    reused = [line for line in lines if "reusing stage" in line]
+    # the second variant differs only in the prior: autoencoder and tokenizer come from the first run
+    assert any("reusing stage autoencoder" in line for line in reused)
+    assert any("reusing stage tokenizer" in line for line in reused)
+    assert any("reusing stage reranker" in line for line in reused)
+    assert not any("reusing stage prior" in line for line in reused)
+    first = tmp_path / "ablate" / "prior.depth-1" / "export" / "autoencoder" / "model.safetensors"
+    second = tmp_path / "ablate" / "prior.depth-2" / "export" / "autoencoder" / "model.safetensors"
+    assert first.read_bytes() == second.read_bytes()
+    with open(tmp_path / "ablate" / "ablation.csv") as handle:
+        table = list(csv.DictReader(handle))
+    assert [row["variant"] for row in table] == ["prior.depth=1", "prior.depth=2"]
+    for row in table:
+        assert 0.0 <= float(row["faithfulness"]) <= 1.0 and float(row["val_bits_per_image_token"]) > 0
+    markdown = (tmp_path / "ablate" / "ablation.md").read_text()
+    assert markdown.startswith("| variant | faithfulness |") and markdown.count("\n") == 4
+    assert (tmp_path / "ablate" / "ablation.png").stat().st_size > 1000
