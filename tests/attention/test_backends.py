@@ -7,16 +7,7 @@ from hypothesis import strategies as st
 import genkit
 from genkit.attention import AttentionLayout, ReferenceAttention, SDPAAttention, decode_attention, select_attention
 from genkit.plugins import Plugins
-import pytest
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """Tiny tensors: one thread avoids OpenMP barrier stalls on a shared machine (restored afterwards)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 layouts = st.builds(
     AttentionLayout,

@@ -8,14 +8,6 @@ from hypothesis import strategies as st
 from genkit.attention import AttentionLayout, attention_mask, pair_allowed, paper_schedule, reference_mask
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """Tiny tensors: one thread avoids OpenMP barrier stalls on a shared machine (restored afterwards)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 layouts = st.builds(
     AttentionLayout,
     text_length=st.integers(0, 6),

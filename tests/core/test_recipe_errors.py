@@ -11,7 +11,6 @@ from genkit.errors import InputError, RecipeError
 from genkit.recipe import load_recipe
 
 
-
 def recipe(**changes):
     data = copy.deepcopy({
         "data": {"kind": "toyset", "size": 16},

@@ -6,7 +6,6 @@ import csv
 import importlib.util
 from pathlib import Path
 
-import torch
 import yaml
 
 from genkit.ablate import parse_vary, run_ablation, variant_name
@@ -23,7 +22,6 @@ def test_parse_vary_keeps_bracketed_values_together():
 
 
 def test_ablation_reuses_identical_stages_and_writes_the_table(tmp_path):
-    torch.set_num_threads(1)
     recipe = tmp_path / "tiny.yaml"
     recipe.write_text(yaml.safe_dump(tiny.TINY_RECIPE))
     lines: list[str] = []

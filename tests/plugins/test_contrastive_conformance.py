@@ -14,14 +14,6 @@ SMALL = {"width": 32, "depth": 1, "heads": 2, "image_widths": [8, 16], "groups":
 CONTEXT = genkit.BuildContext(image_size=16, text_vocab_size=40, text_length=6)
 
 
-@pytest.fixture(autouse=True)
-def _threads():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 def small_model(**changes):
     params = genkit.make_params("reranker", "contrastive", {**SMALL, **changes})
     return params, genkit.build_component("reranker", params, CONTEXT)

@@ -29,7 +29,6 @@ def test_builtin_recipe_reranker_builds_and_scores(loaded):
     context = genkit.BuildContext(
         image_size=recipe.data.size, text_vocab_size=recipe.tokenizer.vocab_size, text_length=recipe.tokenizer.max_length
     )
-    torch.set_num_threads(1)
     model = genkit.build_component("reranker", recipe.reranker, context)
     ids = torch.randint(0, context.text_vocab_size, (2, context.text_length))
     scores = model.score(ids, torch.tensor([3, context.text_length]), torch.rand(2, 3, context.image_size, context.image_size))

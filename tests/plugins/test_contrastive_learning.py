@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
 import torch
 
 import genkit
@@ -68,14 +67,6 @@ def held_out_accuracy(model, batches: int = 8, seed: int = 1234) -> dict[str, fl
         for key in totals:
             totals[key] += metrics[key] / batches
     return totals
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 def test_untrained_model_is_at_chance():

@@ -8,14 +8,6 @@ import genkit
 from genkit.testing.prior import check_prior
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """Tiny tensors: one thread avoids OpenMP barrier stalls on a shared machine (restored afterwards)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 CONTEXT = genkit.BuildContext(text_vocab_size=40, text_length=6, image_vocab_size=24, image_grid=(3, 4))
 SMALL = {"width": 32, "depth": 4, "heads": 4, "conv_kernel": 3}
 

@@ -9,15 +9,6 @@ import genkit
 from genkit_sparse_transformer.sampling import filter_logits, teacher_forced_logits
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """Tiny tensors: one thread avoids OpenMP barrier stalls on a shared machine (restored afterwards)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def build(layer_type, text_length=4, grid=(3, 4), seed=0):
     torch.manual_seed(seed)
     context = genkit.BuildContext(text_vocab_size=30, text_length=text_length, image_vocab_size=20, image_grid=grid)

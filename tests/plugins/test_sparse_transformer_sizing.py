@@ -3,21 +3,12 @@
 from pathlib import Path
 
 import pytest
-import torch
 import yaml
 
 import genkit
 from genkit.recipe import validate_recipe
 from genkit.sizing import memory_plan, memory_plan_report
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """Tiny tensors: one thread avoids OpenMP barrier stalls on a shared machine (restored afterwards)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 RECIPE = Path(__file__).resolve().parents[2] / "recipes" / "dalle" / "paper_12b.yaml"
 PAPER = genkit.BuildContext(image_size=256, text_vocab_size=16384, text_length=256, image_vocab_size=8192,

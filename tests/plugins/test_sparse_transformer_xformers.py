@@ -10,16 +10,7 @@ from hypothesis import strategies as st
 from genkit.attention import AttentionLayout, ReferenceAttention
 from genkit_sparse_transformer import plugin
 from genkit_sparse_transformer.xformers_plan import Bias, TorchOps, attend, column_order
-import pytest
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """Tiny tensors: one thread avoids OpenMP barrier stalls on a shared machine (restored afterwards)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 layouts = st.builds(
     AttentionLayout,
