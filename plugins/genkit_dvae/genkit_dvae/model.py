@@ -87,15 +87,22 @@ class DVAE(nn.Module):
         logits = self.logits(images).float()
         z = F.gumbel_softmax(logits, tau=tau, hard=self.params.straight_through, dim=1)
         mu, ln_b = self.decode_stats(z)
-        nll = logit_laplace_nll(map_pixels(images.float(), self.eps), mu, ln_b)
+        target = map_pixels(images.float(), self.eps)
+        if self.params.reconstruction == "gaussian":
+            nll = gaussian_nll(target, torch.sigmoid(mu), self.params.gaussian_sigma)
+        else:
+            nll = logit_laplace_nll(target, mu, ln_b)
         log_q = F.log_softmax(logits, dim=1)
         kl = (log_q.exp() * (log_q + math.log(self.vocab_size))).sum(dim=1)  # [B, h, w], nats per latent
         loss = (nll.sum() + beta * kl.sum()) / nll.numel()
+        diversity = batch_code_kl(log_q)
+        if self.params.diversity_weight > 0:
+            loss = loss + self.params.diversity_weight * diversity
         with torch.no_grad():
             mse = float(F.mse_loss(unmap_pixels(torch.sigmoid(mu), self.eps), images.float()))
         metrics = {
             "loss": float(loss.detach()), "nll": float(nll.detach().mean()), "kl": float(kl.detach().mean()), "mse": mse, "psnr": psnr(mse),
-            "temperature": tau, "kl_weight": beta,
+            "temperature": tau, "kl_weight": beta, "batch_code_kl": float(diversity.detach()),
         }
         return loss, metrics
 
@@ -129,6 +136,22 @@ class DVAE(nn.Module):
 
     def all_residual_paths(self) -> list[ResidualPath]:
         return [b.res_path for b in self.shard_units() if isinstance(b, ResBlock)]
+
+
+def batch_code_kl(log_q: torch.Tensor) -> torch.Tensor:
+    """``KL(mean q || uniform)`` in nats: how far the batch's average code distribution is from uniform.
+
+    ``log_q`` is ``[B, K, h, w]`` (log-softmax over ``K``); the average runs over the batch and the positions.
+    It is 0 when the batch uses all codes equally, ``ln K`` when every position puts all its mass on one code,
+    and, unlike the per-latent KL, it does not penalise confident codes (wav2vec 2.0's diversity loss).
+    """
+    mean_q = log_q.exp().mean(dim=(0, 2, 3))
+    return (mean_q * (mean_q.clamp_min(1e-12).log() + math.log(mean_q.numel()))).sum()
+
+
+def gaussian_nll(x: torch.Tensor, mean: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Negative log density of ``N(mean, sigma**2)`` at ``x``, elementwise (nats)."""
+    return 0.5 * ((x - mean) / sigma) ** 2 + math.log(sigma) + 0.5 * math.log(2 * math.pi)
 
 
 def logit_laplace_nll(x: torch.Tensor, mu: torch.Tensor, ln_b: torch.Tensor) -> torch.Tensor:

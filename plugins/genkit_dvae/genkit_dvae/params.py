@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 
 import genkit
@@ -31,6 +33,21 @@ class DVAEParams(genkit.Params):
     kl_weight_start: float = Field(0.0, ge=0, description="KL weight beta at step 0.")
     kl_weight_end: float = Field(6.6, ge=0, description="KL weight beta after kl_weight_steps (the paper: 6.6).")
     kl_weight_steps: int = Field(5_000, ge=0, description="Length of the cosine KL-weight ramp, in steps.")
+    diversity_weight: float = Field(
+        0.0, ge=0, description=(
+            "Weight of KL(batch-mean q || uniform) added to the per-element loss (wav2vec 2.0's diversity loss): "
+            "spreads code usage without penalising confident codes. 0 (default) is the paper's objective."
+        ),
+    )
+    reconstruction: Literal["logit_laplace", "gaussian"] = Field(
+        "logit_laplace", description=(
+            "Pixel likelihood: 'logit_laplace' (the paper; decoder mu and ln b per channel) or 'gaussian' "
+            "(fixed scale gaussian_sigma on sigmoid(mu) of the mapped pixels; ln b is ignored)."
+        ),
+    )
+    gaussian_sigma: float = Field(
+        0.13, gt=0, description="Standard deviation of the 'gaussian' likelihood, in mapped pixel units."
+    )
     logit_laplace_eps: float = Field(
         0.1, gt=0, lt=0.5, description="Pixels are mapped to [eps, 1 - eps] for the logit-Laplace likelihood."
     )

@@ -1,0 +1,68 @@
+"""dvae objective options: the diversity loss (batch-mean KL to uniform) and the gaussian reconstruction."""
+
+import math
+
+import pytest
+import torch
+
+import genkit
+from genkit_dvae.model import batch_code_kl, gaussian_nll
+
+SMALL = {"codebook_size": 16, "downsample": 4, "hidden": 4, "blocks_per_group": 1, "codebook_dim": 4}
+
+
+def build(**overrides):
+    params = genkit.make_params("autoencoder", "dvae", {**SMALL, **overrides})
+    return genkit.build_component("autoencoder", params, genkit.BuildContext(image_size=8))
+
+
+def test_batch_code_kl_is_zero_for_even_usage_and_log_k_for_one_code():
+    one_hot_per_position = torch.eye(16).reshape(1, 16, 4, 4)  # every code used once, each position confident
+    assert float(batch_code_kl(torch.log(one_hot_per_position.clamp_min(1e-30)))) == pytest.approx(0.0, abs=1e-5)
+    same_code = torch.full((2, 16, 2, 2), -1e4)
+    same_code[:, 5] = 0.0
+    assert float(batch_code_kl(torch.log_softmax(same_code, dim=1))) == pytest.approx(math.log(16), abs=1e-4)
+
+
+def test_gaussian_nll_is_a_normalised_density():
+    x = torch.linspace(-2, 3, 200_001)
+    density = torch.exp(-gaussian_nll(x, torch.full_like(x, 0.4), 0.2))
+    assert float(torch.trapezoid(density, x)) == pytest.approx(1.0, abs=1e-4)
+
+
+def test_defaults_keep_the_papers_objective():
+    params = genkit.make_params("autoencoder", "dvae", {})
+    assert params.diversity_weight == 0.0 and params.reconstruction == "logit_laplace"
+
+
+def test_diversity_weight_adds_the_batch_code_kl_to_the_loss():
+    images = torch.rand(3, 3, 8, 8)
+    losses = []
+    for weight in (0.0, 2.0):
+        torch.manual_seed(0)
+        model = build(diversity_weight=weight, kl_weight_end=0.0, kl_weight_steps=0)
+        torch.manual_seed(0)
+        loss, metrics = model.training_loss(images, 0)
+        losses.append((float(loss), metrics["batch_code_kl"]))
+    (plain, kl_a), (weighted, kl_b) = losses
+    assert kl_a == pytest.approx(kl_b) and kl_a > 0
+    assert weighted - plain == pytest.approx(2.0 * kl_a, rel=1e-4)
+
+
+def test_gaussian_reconstruction_ignores_ln_b_and_trains():
+    model = build(reconstruction="gaussian", gaussian_sigma=0.1)
+    images = torch.rand(2, 3, 8, 8)
+    torch.manual_seed(0)
+    loss_a, _ = model.training_loss(images, 0)
+    with torch.no_grad():  # the last 3 decoder output channels are ln b: they must not matter
+        model.decoder.blocks.output.conv.b[3:] += 5.0
+    torch.manual_seed(0)
+    loss_b, _ = model.training_loss(images, 0)
+    assert float(loss_a) == pytest.approx(float(loss_b), rel=1e-6)
+    loss_b.backward()
+    assert model.encoder.blocks.output.conv.w.grad.abs().sum() > 0
+
+
+def test_unknown_reconstruction_is_an_input_error():
+    with pytest.raises(genkit.InputError, match="reconstruction"):
+        genkit.make_params("autoencoder", "dvae", {"reconstruction": "l2"})
