@@ -112,7 +112,7 @@ def reuse_stages(source: Path, target: Path, stages: Sequence[str]) -> list[str]
 
 
 def run_ablation(recipe: str, vary: Sequence[str], out: Path, *, steps_scale: float = 1.0, base_overrides: Sequence[str] = (),
-                 eval_captions: int = 64, eval_candidates: int = 16, plugins: Plugins | None = None,
+                 eval_captions: int = 64, eval_candidates: int | None = None, plugins: Plugins | None = None,
                  log=print) -> list[dict[str, Any]]:
     from genkit.evaluate import evaluate_run
     from genkit.train.pipeline import run_pipeline

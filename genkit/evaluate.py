@@ -25,11 +25,14 @@ from genkit.recipe import load_recipe
 from genkit.sample.pipeline import Pipeline
 
 
-def load_validation(run_dir: Path, limit: int, plugins: Plugins) -> list:
+def load_run_recipe(run_dir: Path, plugins: Plugins) -> Any:
     resolved = run_dir / "recipe.resolved.yaml"
     if not resolved.exists():
         raise InputError(f"{run_dir}: no recipe.resolved.yaml (not a `genkit run` directory)")
-    recipe = load_recipe(resolved, (), plugins).recipe
+    return load_recipe(resolved, (), plugins).recipe
+
+
+def load_validation(recipe: Any, limit: int, plugins: Plugins) -> list:
     dataset = build_component("dataset", recipe.data, BuildContext(), plugins)
     split = dataset.split("validation")
     return [split[i] for i in range(min(limit, len(split)))]
@@ -70,12 +73,12 @@ def reranker_top1(pipeline: Pipeline, images: torch.Tensor, captions: list[str],
     return sum(values) / len(values)
 
 
-def faithfulness(pipeline: Pipeline, examples: list, candidates: int, seed: int, temperature: float = 1.0,
-                 top_k: int | None = None) -> dict[str, Any]:
+def faithfulness(pipeline: Pipeline, examples: list, candidates: int, seed: int, **sampling: Any) -> dict[str, Any]:
+    """Judge the top-1 reranked and the first drawn candidate of each example's caption (``sampling``:
+    temperature, top_k, top_p, guidance)."""
     from genkit.data.shapes_judge import judge_image
 
-    results = pipeline.sample([e.caption for e in examples], candidates=candidates, keep=1, seed=seed,
-                              temperature=temperature, top_k=top_k)
+    results = pipeline.sample([e.caption for e in examples], candidates=candidates, keep=1, seed=seed, **sampling)
     best = [judge_image(r.images[0], e.meta) for r, e in zip(results, examples)]
     first = [judge_image(r.first_image, e.meta) for r, e in zip(results, examples)]
 
@@ -90,12 +93,18 @@ def faithfulness(pipeline: Pipeline, examples: list, candidates: int, seed: int,
             "attributes_first": plain_attributes, "captions": len(examples), "candidates": candidates}
 
 
-def evaluate_run(run_dir: str | Path, *, captions: int = 64, candidates: int = 16, seed: int = 0,
+def evaluate_run(run_dir: str | Path, *, captions: int = 64, candidates: int | None = None, seed: int = 0,
                  plugins: Plugins | None = None) -> dict[str, Any]:
+    """The metrics of the module docstring. Sampling uses the run's ``stages.sample`` settings (temperature,
+    top_k, top_p, guidance, candidates) when the recipe has them; ``candidates`` overrides the count."""
     plugins = plugins or get_plugins()
     run_dir = Path(run_dir)
     pipeline = Pipeline.from_run(run_dir, plugins)
-    examples = load_validation(run_dir, max(captions, 256), plugins)
+    recipe = load_run_recipe(run_dir, plugins)
+    sample = recipe.stages.sample
+    sampling = {} if sample is None else {k: getattr(sample, k) for k in ("temperature", "top_k", "top_p", "guidance")}
+    candidates = candidates or (sample.candidates if sample is not None else 16)
+    examples = load_validation(recipe, max(captions, 256), plugins)
     images = torch.stack([e.image for e in examples])
     texts = [e.caption for e in examples]
     report: dict[str, Any] = {"run": str(run_dir)}
@@ -104,7 +113,7 @@ def evaluate_run(run_dir: str | Path, *, captions: int = 64, candidates: int = 1
     report["reranker_top1"] = reranker_top1(pipeline, images, texts)
     judged = [e for e in examples if e.meta.get("shapes")][:captions]
     if judged:
-        report.update(faithfulness(pipeline, judged, candidates, seed))
+        report.update(faithfulness(pipeline, judged, candidates, seed, **sampling))
     else:
         report.update(faithfulness=None, faithfulness_first=None, note="the dataset has no ground truth to judge")
     return report

@@ -26,7 +26,7 @@ def setup(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--steps-scale", type=float, default=1.0, help="multiply every stage's steps (e.g. 0.25 for a quick look)")
     parser.add_argument("--out", type=Path, help="ablation directory (default: runs/ablate_<recipe name>)")
     parser.add_argument("--captions", type=int, default=64, help="held-out captions judged per variant")
-    parser.add_argument("--candidates", type=int, default=16, help="candidates per caption in the evaluation")
+    parser.add_argument("--candidates", type=int, help="candidates per caption in the evaluation (default: the recipe's)")
 
 
 def run(args: argparse.Namespace) -> int:

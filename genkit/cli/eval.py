@@ -22,7 +22,8 @@ example:
 def setup(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("run_dir", type=Path, help="a run directory written by `genkit run`")
     parser.add_argument("--captions", type=int, default=64, help="held-out captions to judge (default 64)")
-    parser.add_argument("--candidates", type=int, default=16, help="candidates drawn per caption (default 16)")
+    parser.add_argument("--candidates", type=int,
+                        help="candidates drawn per caption (default: the recipe's stages.sample.candidates, else 16)")
     parser.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
 
 
