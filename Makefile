@@ -28,6 +28,7 @@ test-all: $(STAMP)
 
 demo: $(STAMP)
 	$(VENV)/bin/genkit run shapes/demo --out runs/demo
+	@echo "samples: runs/demo/sample/samples.png   measure it: $(VENV)/bin/genkit eval runs/demo"
 
 bench: $(STAMP)
 	for b in benchmarks/bench_*.py; do $(VENV)/bin/python $$b || exit 1; done
