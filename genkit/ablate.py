@@ -68,8 +68,20 @@ def _split_top_level(text: str) -> list[str]:
     return parts
 
 
+def variant_label(override: str) -> str:
+    """``autoencoder={kind: vqvae, hidden: 32}`` -> ``autoencoder=vqvae``; plain overrides stay as they are."""
+    from genkit.recipe import parse_override
+
+    parsed = parse_override(override)
+    if isinstance(parsed.value, dict) and "kind" in parsed.value:
+        return f"{'.'.join(map(str, parsed.path))}={parsed.value['kind']}"
+    return override
+
+
 def variant_name(overrides: Sequence[str]) -> str:
-    return "__".join(re.sub(r"[^A-Za-z0-9_.=-]+", "-", o).replace("=", "-") for o in overrides) or "base"
+    """A folder name for a variant: ``autoencoder=vqvae prior.depth=2`` -> ``autoencoder-vqvae__prior.depth-2``."""
+    labels = [variant_label(o) for o in overrides]
+    return "__".join(re.sub(r"[^A-Za-z0-9_.=-]+", "-", o).replace("=", "-") for o in labels) or "base"
 
 
 def stage_keys(loaded: LoadedRecipe) -> dict[str, str]:
@@ -132,7 +144,10 @@ def run_ablation(recipe: str, vary: Sequence[str], out: Path, *, steps_scale: fl
     seen: dict[str, Path] = {}  # stage key -> run dir that trained it
     for combo in itertools.product(*axes):
         overrides = [*base_overrides, *scale, *combo]
-        variant = Variant(variant_name(combo), list(combo), out / variant_name(combo))
+        name = variant_name(combo)
+        while any(row["run_dir"] == str(out / name) for row in rows):  # two mappings of the same kind
+            name += "_"
+        variant = Variant(name, list(combo), out / name)
         loaded = load_recipe(recipe, overrides, plugins)
         variant.run_dir.mkdir(parents=True, exist_ok=True)
         (variant.run_dir / "recipe.resolved.yaml").write_text(dump_recipe(loaded, plugins), encoding="utf-8")
@@ -148,7 +163,7 @@ def run_ablation(recipe: str, vary: Sequence[str], out: Path, *, steps_scale: fl
         for stage, key in keys.items():
             seen.setdefault(key, variant.run_dir)
         report = evaluate_run(variant.run_dir, captions=eval_captions, candidates=eval_candidates, plugins=plugins)
-        row = {"variant": " ".join(combo), **{m: report.get(m) for m in METRICS}, "train_seconds": round(trained, 1),
+        row = {"variant": " ".join(variant_label(o) for o in combo), **{m: report.get(m) for m in METRICS}, "train_seconds": round(trained, 1),
                "run_dir": str(variant.run_dir)}
         rows.append(row)
         log(f"[{variant.name}] " + ", ".join(f"{k}={_fmt(v)}" for k, v in row.items() if k in METRICS))

@@ -19,6 +19,7 @@ def test_parse_vary_keeps_bracketed_values_together():
     assert parse_vary(["prior.attention=[row,column],paper", "autoencoder=dvae,vqvae"]) == [
         ["prior.attention=[row,column]", "prior.attention=paper"], ["autoencoder=dvae", "autoencoder=vqvae"]]
     assert variant_name(["autoencoder=vqvae", "prior.depth=2"]) == "autoencoder-vqvae__prior.depth-2"
+    assert variant_name(["autoencoder={kind: vqvae, hidden: 32}"]) == "autoencoder-vqvae"
 
 
 def test_ablation_reuses_identical_stages_and_writes_the_table(tmp_path):
