@@ -13,8 +13,8 @@ from typing import Any, Callable
 import torch
 
 from genkit.images import save_image_grid
-from genkit.train.loop import StageJob, Trainer, seed_everything
-from genkit.train.stages.common import PipelineState, export, finished, stack_images, stage_fingerprint
+from genkit.train.loop import StageJob, seed_everything
+from genkit.train.stages.common import PipelineState, finished, stack_images, stage_fingerprint, train_and_export
 
 GRID_IMAGES = 8
 
@@ -71,12 +71,7 @@ def run(state: PipelineState) -> dict[str, float]:
 
         job = StageJob("autoencoder", model, settings, stage_dir, len(train), len(validation), batch, loss, seed,
                        validate_extra)
-        trainer = Trainer(job, state.env, state.plugins, progress=state.progress)
-        metrics = trainer.fit(resume=state.resume)
-        export(state, "autoencoder", "autoencoder", params, context, trainer.export_state(), None, metrics, fingerprint)
-        if state.env.is_main:
-            state.plugins.hook.genkit_train_end(stage="autoencoder", run_dir=stage_dir, metrics=metrics,
-                                                export_dir=state.export_dir)
+        metrics = train_and_export(state, job, "autoencoder", params, context, fingerprint)
         done = metrics
     ae = state.component("autoencoder", "autoencoder")
     state.context = state.context.with_(image_vocab_size=int(ae.vocab_size), image_grid=tuple(ae.grid))

@@ -133,6 +133,21 @@ def export(state: PipelineState, stage: str, role: str, params: Any, context: Bu
     barrier(state.env)
 
 
+def train_and_export(state: PipelineState, job: Any, role: str, params: Any, context: BuildContext,
+                     fingerprint: dict[str, Any]) -> dict[str, float]:
+    """Fit ``job`` (a :class:`genkit.train.loop.StageJob`; resuming if asked), export the trained ``role`` and
+    ``final.json``, tell the ``genkit_train_end`` observers; returns the final metrics."""
+    from genkit.train.loop import Trainer
+
+    trainer = Trainer(job, state.env, state.plugins, progress=state.progress)
+    metrics = trainer.fit(resume=state.resume)
+    export(state, job.name, role, params, context, trainer.export_state(), None, metrics, fingerprint)
+    if state.env.is_main:
+        state.plugins.hook.genkit_train_end(stage=job.name, run_dir=job.stage_dir, metrics=metrics,
+                                            export_dir=state.export_dir)
+    return metrics
+
+
 def split_captions(split: Any) -> list[str]:
     """Captions of a split's items in order: ``split.captions()`` when it has one, else read item by item."""
     if hasattr(split, "captions"):

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from genkit.train.loop import StageJob, Trainer, seed_everything
+from genkit.train.loop import StageJob, seed_everything
 from genkit.train.stages import tokenizer as tokenizer_stage
-from genkit.train.stages.common import PipelineState, export, finished, role_digest, split_captions, stage_fingerprint
+from genkit.train.stages.common import (PipelineState, finished, role_digest, split_captions, stage_fingerprint,
+                                        train_and_export)
 from genkit.train.stages.token_cache import image_tokens
 
 
@@ -60,9 +61,4 @@ def run(state: PipelineState) -> dict[str, float]:
 
     job = StageJob("prior", model, settings, stage_dir, len(tokens["train"]), len(tokens["validation"]), batch,
                    loss, seed)
-    trainer = Trainer(job, state.env, state.plugins, progress=state.progress)
-    metrics = trainer.fit(resume=state.resume)
-    export(state, "prior", "prior", params, context, trainer.export_state(), None, metrics, fingerprint)
-    if state.env.is_main:
-        state.plugins.hook.genkit_train_end(stage="prior", run_dir=stage_dir, metrics=metrics, export_dir=state.export_dir)
-    return metrics
+    return train_and_export(state, job, "prior", params, context, fingerprint)

@@ -10,10 +10,10 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from genkit.context import BuildContext
-from genkit.train.loop import StageJob, Trainer, seed_everything
+from genkit.train.loop import StageJob, seed_everything
 from genkit.train.stages import tokenizer as tokenizer_stage
-from genkit.train.stages.common import (PipelineState, export, finished, role_digest, split_captions, stack_images,
-                                        stage_fingerprint)
+from genkit.train.stages.common import (PipelineState, finished, role_digest, split_captions, stack_images,
+                                        stage_fingerprint, train_and_export)
 from genkit.train.stages.prior import text_batch
 
 
@@ -49,10 +49,4 @@ def run(state: PipelineState) -> dict[str, float]:
 
     job = StageJob("reranker", model, settings, stage_dir, len(splits["train"]), len(splits["validation"]), batch,
                    loss, seed, validate_extra)
-    trainer = Trainer(job, state.env, state.plugins, progress=state.progress)
-    metrics = trainer.fit(resume=state.resume)
-    export(state, "reranker", "reranker", params, context, trainer.export_state(), None, metrics, fingerprint)
-    if state.env.is_main:
-        state.plugins.hook.genkit_train_end(stage="reranker", run_dir=stage_dir, metrics=metrics,
-                                            export_dir=state.export_dir)
-    return metrics
+    return train_and_export(state, job, "reranker", params, context, fingerprint)
