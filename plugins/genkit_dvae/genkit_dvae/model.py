@@ -26,13 +26,13 @@ from torch import nn
 from genkit_dvae.common import (
     check_codes, check_images, code_counts, cosine_schedule, map_pixels, psnr, unmap_pixels, usage_and_perplexity,
 )
-from genkit_dvae.networks import Decoder, Encoder, ResBlock, ResidualPath
+from genkit_dvae.networks import Decoder, Encoder, EncoderDecoderStructure
 from genkit_dvae.params import DVAEParams
 
 KIND = "dvae"
 
 
-class DVAE(nn.Module):
+class DVAE(EncoderDecoderStructure, nn.Module):
     """Images in ``[0, 1]`` <-> ``grid`` tokens in ``[0, vocab_size)``; see the module docstring for the loss."""
 
     def __init__(
@@ -121,21 +121,6 @@ class DVAE(nn.Module):
         kl = float((log_q.exp() * (log_q + math.log(self.vocab_size))).sum(dim=1).mean())
         usage, perplexity = usage_and_perplexity(code_counts(codes, self.vocab_size))
         return {"mse": mse, "psnr": psnr(mse), "kl": kl, "codebook_usage": usage, "perplexity": perplexity}
-
-    @torch.no_grad()
-    def code_counts(self, images: torch.Tensor) -> torch.Tensor:
-        """``LongTensor[vocab_size]``: how often each code is chosen for ``images`` (sum over batches)."""
-        return code_counts(self.encode(images), self.vocab_size)
-
-    # -- structure for precision and sharding ----------------------------------------------------------
-    def shard_units(self) -> list[nn.Module]:
-        return [*self.encoder.resblocks(), *self.decoder.resblocks()]
-
-    def residual_blocks(self) -> list[nn.Module]:
-        return [b.res_path for b in self.shard_units() if isinstance(b, ResBlock) and b.has_identity_path]
-
-    def all_residual_paths(self) -> list[ResidualPath]:
-        return [b.res_path for b in self.shard_units() if isinstance(b, ResBlock)]
 
 
 def batch_code_kl(log_q: torch.Tensor) -> torch.Tensor:

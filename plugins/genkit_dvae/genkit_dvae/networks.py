@@ -154,3 +154,29 @@ def groups_for_downsample(factor: int, where: str = "downsample") -> int:
     if factor < 1 or factor & (factor - 1):
         raise ValueError(f"{where}: must be a power of two >= 1, got {factor}")
     return factor.bit_length()
+
+
+class EncoderDecoderStructure:
+    """What an autoencoder built from an ``encoder`` and a ``decoder`` of this module declares to the engine.
+
+    Mixed into ``nn.Module`` autoencoders that set ``self.encoder``, ``self.decoder``, ``self.vocab_size`` and
+    have ``encode(images)``: code histograms, FSDP2 shard units (every resblock) and the residual branches for
+    per-resblock fp16 scaling (only blocks whose shortcut is the identity, where ``x + branch(x)`` holds exactly).
+    """
+
+    @torch.no_grad()
+    def code_counts(self, images: torch.Tensor) -> torch.Tensor:
+        """``LongTensor[vocab_size]``: how often each code is chosen for ``images`` (sum over batches)."""
+        from genkit_dvae.common import code_counts
+
+        return code_counts(self.encode(images), self.vocab_size)
+
+    def shard_units(self) -> list[nn.Module]:
+        return [*self.encoder.resblocks(), *self.decoder.resblocks()]
+
+    def residual_blocks(self) -> list[nn.Module]:
+        return [b.res_path for b in self.shard_units() if isinstance(b, ResBlock) and b.has_identity_path]
+
+    def all_residual_paths(self) -> list[ResidualPath]:
+        """Every resblock's branch, identity shortcut or not."""
+        return [b.res_path for b in self.shard_units() if isinstance(b, ResBlock)]

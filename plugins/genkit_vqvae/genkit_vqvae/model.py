@@ -21,14 +21,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from genkit_dvae.common import check_codes, check_images, code_counts, psnr, usage_and_perplexity
-from genkit_dvae.networks import Decoder, Encoder, ResBlock
+from genkit_dvae.networks import Decoder, Encoder, EncoderDecoderStructure
 from genkit_vqvae.params import VQVAEParams
 
 KIND = "vqvae"
 USAGE_DECAY = 0.99
 
 
-class VQVAE(nn.Module):
+class VQVAE(EncoderDecoderStructure, nn.Module):
     """Images in ``[0, 1]`` <-> ``grid`` tokens in ``[0, vocab_size)``; see the module docstring for the loss."""
 
     def __init__(
@@ -137,12 +137,3 @@ class VQVAE(nn.Module):
             "codebook_usage": usage, "perplexity": perplexity,
         }
 
-    @torch.no_grad()
-    def code_counts(self, images: torch.Tensor) -> torch.Tensor:
-        return code_counts(self.encode(images), self.vocab_size)
-
-    def shard_units(self) -> list[nn.Module]:
-        return [*self.encoder.resblocks(), *self.decoder.resblocks()]
-
-    def residual_blocks(self) -> list[nn.Module]:
-        return [b.res_path for b in self.shard_units() if isinstance(b, ResBlock) and b.has_identity_path]
