@@ -99,9 +99,6 @@ class Registry:
         for role in ROLES:
             yield from (self._specs[role][k] for k in sorted(self._specs[role]))
 
-    def by_owner(self, owner: str) -> list[ComponentSpec]:
-        return [spec for spec in self if spec.owner == owner]
-
 
 def suggest(word: str, choices: list[str]) -> str:
     """``"; did you mean 'x'?"`` when a close match exists, else ``""``."""

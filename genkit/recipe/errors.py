@@ -83,13 +83,9 @@ def _fields_at(model: Any, loc: tuple, data: Any, registry: Registry) -> list[st
             return []
         current = annotation
         node = node.get(part) if isinstance(node, dict) else None
-    if depth_is_role(loc):
+    if len(loc) == 1 and loc[0] in _SECTION_ROLE:  # a role section: its params plus the added 'kind'
         return ["kind", *sorted(current.model_fields)]
     return sorted(current.model_fields) if isinstance(current, type) and issubclass(current, BaseModel) else []
-
-
-def depth_is_role(loc: tuple) -> bool:
-    return len(loc) == 1 and loc[0] in _SECTION_ROLE
 
 
 def _model_of(model: Any, field: Any) -> type[BaseModel] | None:

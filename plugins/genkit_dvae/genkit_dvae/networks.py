@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict
-from typing import Sequence
+from typing import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -84,6 +84,30 @@ def group_widths(hidden: int, multipliers: Sequence[int]) -> list[int]:
     return [hidden * m for m in multipliers]
 
 
+def resblock_groups(
+    n_in: int, widths: Sequence[int], blocks_per_group: int, kernels: Sequence[int],
+    between: tuple[str, Callable[[], nn.Module]],
+) -> tuple[list[tuple[str, nn.Module]], int]:
+    """OpenAI's ``group_g`` modules: ``block_1..block_n`` resblocks, then ``between`` (a named resampling layer)
+    after every group but the last. Returns the named groups and the last width."""
+    n_layers = len(widths) * blocks_per_group
+    groups: list[tuple[str, nn.Module]] = []
+    for g, width in enumerate(widths):
+        group: list[tuple[str, nn.Module]] = []
+        for i in range(blocks_per_group):
+            group.append((f"block_{i + 1}", ResBlock(n_in, width, n_layers, kernels)))
+            n_in = width
+        if g < len(widths) - 1:
+            group.append((between[0], between[1]()))
+        groups.append((f"group_{g + 1}", nn.Sequential(OrderedDict(group))))
+    return groups, n_in
+
+
+def output_head(n_in: int, out_channels: int) -> nn.Sequential:
+    """``blocks.output``: relu then a 1x1 conv."""
+    return nn.Sequential(OrderedDict([("relu", nn.ReLU()), ("conv", Conv2d(n_in, out_channels, 1))]))
+
+
 class Encoder(nn.Module):
     """Images ``[B, in_channels, H, W]`` -> ``[B, out_channels, H/f, W/f]`` with ``f = 2 ** (groups - 1)``."""
 
@@ -93,18 +117,10 @@ class Encoder(nn.Module):
     ) -> None:
         super().__init__()
         widths = group_widths(hidden, multipliers)
-        n_layers = len(widths) * blocks_per_group
         layers: list[tuple[str, nn.Module]] = [("input", Conv2d(in_channels, widths[0], 7))]
-        n_in = widths[0]
-        for g, width in enumerate(widths):
-            group: list[tuple[str, nn.Module]] = []
-            for i in range(blocks_per_group):
-                group.append((f"block_{i + 1}", ResBlock(n_in, width, n_layers, ENCODER_KERNELS)))
-                n_in = width
-            if g < len(widths) - 1:
-                group.append(("pool", nn.MaxPool2d(kernel_size=2)))
-            layers.append((f"group_{g + 1}", nn.Sequential(OrderedDict(group))))
-        layers.append(("output", nn.Sequential(OrderedDict([("relu", nn.ReLU()), ("conv", Conv2d(n_in, out_channels, 1))]))))
+        groups, n_in = resblock_groups(widths[0], widths, blocks_per_group, ENCODER_KERNELS,
+                                       ("pool", lambda: nn.MaxPool2d(kernel_size=2)))
+        layers += [*groups, ("output", output_head(n_in, out_channels))]
         self.blocks = nn.Sequential(OrderedDict(layers))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -123,18 +139,10 @@ class Decoder(nn.Module):
     ) -> None:
         super().__init__()
         widths = group_widths(hidden, multipliers)[::-1]
-        n_layers = len(widths) * blocks_per_group
         layers: list[tuple[str, nn.Module]] = [("input", Conv2d(in_channels, init_width, 1))]
-        n_in = init_width
-        for g, width in enumerate(widths):
-            group: list[tuple[str, nn.Module]] = []
-            for i in range(blocks_per_group):
-                group.append((f"block_{i + 1}", ResBlock(n_in, width, n_layers, DECODER_KERNELS)))
-                n_in = width
-            if g < len(widths) - 1:
-                group.append(("upsample", nn.Upsample(scale_factor=2, mode="nearest")))
-            layers.append((f"group_{g + 1}", nn.Sequential(OrderedDict(group))))
-        layers.append(("output", nn.Sequential(OrderedDict([("relu", nn.ReLU()), ("conv", Conv2d(n_in, out_channels, 1))]))))
+        groups, n_in = resblock_groups(init_width, widths, blocks_per_group, DECODER_KERNELS,
+                                       ("upsample", lambda: nn.Upsample(scale_factor=2, mode="nearest")))
+        layers += [*groups, ("output", output_head(n_in, out_channels))]
         self.blocks = nn.Sequential(OrderedDict(layers))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
