@@ -36,6 +36,13 @@ class ShapesParams(Params):
     max_shapes: int = Field(2, ge=1, le=2, description="Most shapes per image (1 or 2).")
     shapes: tuple[str, ...] = Field(SHAPES, description=f"Shape classes drawn from: {', '.join(SHAPES)}.")
     colors: tuple[str, ...] = Field(tuple(COLORS), description=f"Colours drawn from: {', '.join(COLORS)}.")
+    sizes: dict[str, float] = Field(
+        default_factory=lambda: dict(SIZES),
+        description=(
+            "Size words of the captions -> side (or diameter) of the shape as a fraction of the image side "
+            f"(default {', '.join(f'{k} {v}' for k, v in SIZES.items())}); a pair of shapes is drawn at the smallest."
+        ),
+    )
 
     @field_validator("shapes")
     @classmethod
@@ -46,6 +53,18 @@ class ShapesParams(Params):
     @classmethod
     def _known_colors(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         value = _known("colors", value, tuple(COLORS))
+        return value
+
+    @field_validator("sizes")
+    @classmethod
+    def _valid_sizes(cls, value: dict[str, float]) -> dict[str, float]:
+        if not value:
+            raise ValueError("sizes must name at least one size, e.g. {small: 0.3, large: 0.5}")
+        for word, extent in value.items():
+            if not word.isalpha():
+                raise ValueError(f"size word {word!r} must be a single word of letters (it appears in captions)")
+            if not 0.1 <= extent <= 0.9:
+                raise ValueError(f"size {word!r}: {extent} must be between 0.1 and 0.9 of the image side")
         return value
 
 
@@ -130,15 +149,16 @@ class ShapesSplit(Sequence[Example]):
         cells = list(POSITIONS)
         if n == 1:
             chosen = [cells[int(rng.integers(len(cells)))]]
-            sizes = [list(SIZES)[int(rng.integers(len(SIZES)))]]
-        else:  # two small shapes in cells two apart on some axis: they never touch
+            sizes = [list(p.sizes)[int(rng.integers(len(p.sizes)))]]
+        else:  # two shapes of the smallest size in cells two apart on some axis: they never touch
             pairs = [(a, b) for a in cells for b in cells if a < b and max(
                 abs(POSITIONS[a][0] - POSITIONS[b][0]), abs(POSITIONS[a][1] - POSITIONS[b][1])) == 2]
             chosen = list(pairs[int(rng.integers(len(pairs)))])
-            sizes = ["small", "small"]
+            smallest = min(p.sizes, key=p.sizes.__getitem__)
+            sizes = [smallest, smallest]
         items = []
         for k in range(n):
-            extent = SIZES[sizes[k]] * float(rng.uniform(0.9, 1.1))
+            extent = p.sizes[sizes[k]] * float(rng.uniform(0.9, 1.1))
             column, row = POSITIONS[chosen[k]]
             half = extent / 2
             # centre of the cell, pulled inwards so the shape stays inside the image

@@ -59,3 +59,27 @@ def test_judge_reads_large_shapes_exactly(shape, color):
 
 def test_judge_sees_a_blank_image_as_nothing():
     assert detect_shapes(torch.ones(3, 32, 32)) == []
+
+
+def test_sizes_set_the_caption_words_and_the_drawn_extent():
+    ds = _dataset(sizes={"tiny": 0.2, "huge": 0.7}, max_shapes=1)
+    seen = set()
+    for i in range(40):
+        example = ds.split("train")[i]
+        item = example.meta["shapes"][0]
+        seen.add(item["size"])
+        assert abs(item["extent"] - {"tiny": 0.2, "huge": 0.7}[item["size"]]) <= 0.07 + 1e-9
+        assert "small" not in example.caption and "large" not in example.caption
+        painted = (example.image.min(dim=0).values < 0.5).float().mean().item()  # share of non-white pixels
+        assert painted > (0.1 if item["size"] == "huge" else 0.0)
+    assert seen == {"tiny", "huge"}
+    pair = _dataset(sizes={"small": 0.3, "large": 0.5}, max_shapes=2)
+    assert all(s["size"] == "small" for i in range(30) for s in pair.split("train").describe(i)[1]["shapes"]
+               if len(pair.split("train").describe(i)[1]["shapes"]) == 2)
+
+
+@pytest.mark.parametrize("sizes, message", [({}, "at least one size"), ({"two words": 0.3}, "single word"),
+                                            ({"big": 0.95}, "between 0.1 and 0.9")])
+def test_bad_sizes_are_one_line_errors_naming_the_key(sizes, message):
+    with pytest.raises(genkit.InputError, match=f"sizes.*{message}"):
+        genkit.make_params("dataset", "shapes", {"sizes": sizes})
