@@ -66,3 +66,25 @@ def test_gaussian_reconstruction_ignores_ln_b_and_trains():
 def test_unknown_reconstruction_is_an_input_error():
     with pytest.raises(genkit.InputError, match="reconstruction"):
         genkit.make_params("autoencoder", "dvae", {"reconstruction": "l2"})
+
+
+def test_gumbel_softmax_draws_codes_with_the_softmax_probabilities():
+    from genkit_dvae.model import gumbel_softmax
+
+    torch.manual_seed(0)
+    logits = torch.tensor([2.0, 1.0, 0.0, -1.0, -3.0]).view(1, 5, 1, 1).expand(20000, 5, 1, 1)
+    soft = gumbel_softmax(logits, tau=0.5)
+    assert torch.allclose(soft.sum(dim=1), torch.ones(20000, 1, 1))
+    counts = torch.bincount(soft.argmax(dim=1).flatten(), minlength=5).float() / 20000
+    expected = logits[0, :, 0, 0].softmax(dim=0)
+    assert (counts - expected).abs().max() < 0.015  # Gumbel-max: argmax(logits + g) ~ softmax(logits)
+
+
+def test_straight_through_gumbel_softmax_is_one_hot_with_soft_gradients():
+    from genkit_dvae.model import gumbel_softmax
+
+    logits = torch.randn(4, 7, 2, 2, requires_grad=True)
+    hard = gumbel_softmax(logits, tau=1.0, hard=True)
+    assert set(hard.detach().unique().tolist()) <= {0.0, 1.0} and torch.all(hard.detach().sum(dim=1) == 1)
+    (hard * torch.arange(7.0).view(1, 7, 1, 1)).sum().backward()
+    assert logits.grad is not None and logits.grad.abs().sum() > 0
