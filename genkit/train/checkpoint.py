@@ -53,10 +53,11 @@ def set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def fingerprint(model: torch.nn.Module, settings: dict[str, Any]) -> str:
-    """What a checkpoint must match to be resumed into this run: parameter names/shapes and key settings."""
+def fingerprint(model: torch.nn.Module, settings: dict[str, Any], identity: Any = None) -> str:
+    """What a checkpoint must match to be resumed into this run: parameter names/shapes, key settings and the
+    job's ``identity`` (component params, data, upstream exports; see ``StageJob``)."""
     shapes = [(name, list(p.shape)) for name, p in model.named_parameters()]  # global shapes, also for DTensors
-    text = json.dumps({"params": shapes, "settings": settings}, sort_keys=True)
+    text = json.dumps({"params": shapes, "settings": settings, "identity": identity}, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 

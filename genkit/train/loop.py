@@ -51,6 +51,9 @@ class StageJob:
     - ``loss(model, batch, step)`` -> ``(scalar loss, float metrics)``; it runs inside the model wrapper.
     - ``validate_extra(call, step)`` (optional) adds validation metrics; ``call(fn, *args)`` runs
       ``fn(model, *args)`` through the wrapper (needed under FSDP2). Called on every rank, under ``no_grad``.
+    - ``identity`` (JSON-able): what else a checkpoint must match to be resumed, beyond the parameter shapes and
+      the settings: the component's params, the data, the upstream exports. A prior trained with another
+      attention layout (same shapes) or on another autoencoder's tokens is then never resumed as this run's.
     """
 
     name: str
@@ -63,6 +66,7 @@ class StageJob:
     loss: LossFn
     seed: int = 0
     validate_extra: Callable[[Callable[..., Any], int], dict[str, float]] | None = None
+    identity: Any = None
 
 
 def seed_everything(seed: int) -> None:
@@ -96,7 +100,7 @@ class Trainer:
         self.step = 0
         resumable = {"steps", "log_every", "validate_every", "validation_batches", "checkpoint_every", "tensorboard"}
         self.fingerprint = ckpt.fingerprint(self.model, {k: v for k, v in s.model_dump(mode="json").items()
-                                                         if k not in resumable})
+                                                         if k not in resumable}, job.identity)
         self.last_validation: dict[str, float] = {}
 
     # -- calls through the wrapper ---------------------------------------------------------------------------

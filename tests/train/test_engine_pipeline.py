@@ -53,6 +53,23 @@ def test_pipeline_runs_every_stage_exports_and_skips_finished_ones(tmp_path):
     assert (tmp_path / "export" / "prior" / "model.safetensors").read_bytes() != weights
 
 
+def test_a_changed_component_param_never_resumes_an_old_checkpoint(tmp_path):
+    """Same parameter shapes and settings, another prior (or other upstream tokens): the checkpoint of the old one
+    must not be resumed and exported under the new params."""
+    plugins = tiny_plugins()
+    run_pipeline(_recipe(plugins), tmp_path, plugins=plugins, progress=False)
+    data = _recipe(plugins).data
+    changed_prior = validate_recipe({**data, "prior": {"kind": "tiny", "codes": 32}}, "test.yaml", plugins=plugins)
+    with pytest.raises(genkit.ExportError, match="does not match this run"):
+        run_pipeline(changed_prior, tmp_path, plugins=plugins, progress=False, only_stage="prior")
+    changed_data = validate_recipe({**data, "data": {**data["data"], "seed": 5}}, "test.yaml", plugins=plugins)
+    with pytest.raises(genkit.ExportError, match="does not match this run"):
+        run_pipeline(changed_data, tmp_path, plugins=plugins, progress=False, only_stage="reranker")
+    longer = validate_recipe({**data, "stages": {**data["stages"], "prior": {**STAGE, "steps": 6}}}, "test.yaml",
+                             plugins=plugins)
+    assert run_pipeline(longer, tmp_path, plugins=plugins, progress=False, only_stage="prior")  # more steps resume
+
+
 def test_stage_selection_and_errors(tmp_path):
     plugins = tiny_plugins()
     loaded = _recipe(plugins, stages=("autoencoder",))

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -139,7 +140,9 @@ def train_and_export(state: PipelineState, job: Any, role: str, params: Any, con
     ``final.json``, tell the ``genkit_train_end`` observers; returns the final metrics."""
     from genkit.train.loop import Trainer
 
-    trainer = Trainer(job, state.env, state.plugins, progress=state.progress)
+    identity = {"kind": params.kind, "params": params.model_dump(mode="json", exclude={"kind"}),
+                "context": context.to_json(), **{k: v for k, v in fingerprint.items() if k != "settings"}}
+    trainer = Trainer(replace(job, identity=identity), state.env, state.plugins, progress=state.progress)
     metrics = trainer.fit(resume=state.resume)
     export(state, job.name, role, params, context, trainer.export_state(), None, metrics, fingerprint)
     if state.env.is_main:
