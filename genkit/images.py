@@ -25,7 +25,8 @@ def image_grid(
 ) -> Image.Image:
     """Tile ``images`` (``float[N, 3, H, W]`` in ``[0, 1]``) ``nrow`` per row on a white background.
 
-    With ``labels`` (one string per image), each tile gets its text in a strip under it (long labels wrap).
+    With ``labels`` (one string per image), each tile gets its text in a strip under it (long labels wrap; a
+    ``"\n"`` starts a new line).
     ``scale`` enlarges each tile by an integer factor (nearest neighbour) so small images stay readable.
     """
     if images.dim() != 4 or images.shape[1] != 3:
@@ -70,6 +71,8 @@ def save_image_grid(
 
 
 def _wrap(text: str, width: int) -> list[str]:
+    if "\n" in text:
+        return [line for part in text.split("\n") for line in _wrap(part, width)]
     words, lines, line = text.split(), [], ""
     for word in words:
         candidate = f"{line} {word}".strip()

@@ -36,7 +36,7 @@ def write_samples(results: Sequence[PromptSamples], grid_path: str | Path, setti
                 kept.append({"rank": rank, "file": f"{folder.name}/{name}", "score": score,
                              "candidate": result.indices[rank]})
                 score_text = "" if score is None else f" {score:.3f}"
-                labels.append(f"{result.prompt}: #{rank + 1}{score_text}" if rank == 0 else f"#{rank + 1}{score_text}")
+                labels.append(f"{result.prompt}\n#1{score_text}" if rank == 0 else f"#{rank + 1}{score_text}")
                 tiles.append(image)
             else:
                 tiles.append(torch.ones_like(result.images[0]))
