@@ -7,7 +7,7 @@ from pathlib import Path
 
 from genkit.cli.describe import default_text, type_name
 from genkit.plugins import Plugins, get_plugins
-from genkit.recipe.stages import RerankerStage, SampleStage, TrainStage
+from genkit.recipe.stages import SampleStage, TrainStage
 from genkit.registry import ROLES
 from genkit.roles import PROTOCOLS
 
@@ -45,10 +45,7 @@ def role_page(role: str, plugins: Plugins) -> str:
 
 def stages_page() -> str:
     lines = [HEADER, "# Stage settings (`stages:`)", "", inspect.getdoc(TrainStage) or "", ""]
-    lines += _table(TrainStage) + ["", "## `stages.reranker`", "", inspect.getdoc(RerankerStage) or "", ""]
-    extra = [name for name in RerankerStage.model_fields if name not in TrainStage.model_fields]
-    lines += [row for row in _table(RerankerStage) if not row.startswith("| `") or row.split("`")[1] in extra]
-    lines += ["", "## `stages.sample`", "", inspect.getdoc(SampleStage) or "", ""]
+    lines += _table(TrainStage) + ["", "## `stages.sample`", "", inspect.getdoc(SampleStage) or "", ""]
     lines += _table(SampleStage)
     return "\n".join(lines).rstrip() + "\n"
 

@@ -48,17 +48,6 @@ class TrainStage(_Section):
     tensorboard: bool = Field(False, description="Also write TensorBoard events (needs the tensorboard package).")
 
 
-class RerankerStage(TrainStage):
-    """``stages.reranker``: every setting of the other training stages (above), plus its own data option."""
-
-    reconstructed: float = Field(
-        0.0, ge=0, le=1,
-        description="Share of training images shown as the run's autoencoder reconstructions, decode(encode(x)), "
-        "drawn afresh each step. The reranker scores decoded samples, so this trains it on what it will see. "
-        "0 (default): real images only, as DALL-E's CLIP. Needs the autoencoder stage (it runs first).",
-    )
-
-
 class SampleStage(_Section):
     """``stages.sample``: prompts drawn at the end of a run (and the defaults of ``genkit sample``)."""
 
@@ -77,7 +66,7 @@ class Stages(_Section):
 
     autoencoder: TrainStage | None = Field(None, description="Train the image autoencoder (stage 1).")
     prior: TrainStage | None = Field(None, description="Train the prior on frozen image tokens (stage 2).")
-    reranker: RerankerStage | None = Field(None, description="Train the contrastive reranker.")
+    reranker: TrainStage | None = Field(None, description="Train the contrastive reranker.")
     sample: SampleStage | None = Field(None, description="Draw, rerank and save samples for the prompts.")
 
     def names(self) -> list[str]:

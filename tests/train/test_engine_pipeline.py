@@ -95,38 +95,3 @@ def test_missing_optional_dependencies_are_clear(tmp_path):
     else:
         optimizer = make_optimizer(torch.nn.Linear(2, 2), TrainStage(optim="adamw8bit"))
         assert "8bit" in type(optimizer).__name__
-
-
-def test_reranker_can_train_on_autoencoder_reconstructions(tmp_path):
-    plugins = tiny_plugins()
-    data = _recipe(plugins).data
-    loaded = validate_recipe({**data, "stages": {**data["stages"], "reranker": {**STAGE, "reconstructed": 1.0}}},
-                             "test.yaml", plugins=plugins)
-    results = run_pipeline(loaded, tmp_path, plugins=plugins, progress=False)
-    assert "top1_text_to_image" in results["reranker"]
-    final = json.loads((tmp_path / "reranker" / "final.json").read_text())
-    assert set(final["fingerprint"]["upstream"]) == {"tokenizer", "autoencoder"}  # a new autoencoder redoes it
-    with pytest.raises(genkit.InputError, match="reconstructed"):
-        validate_recipe({**data, "stages": {**data["stages"], "reranker": {**STAGE, "reconstructed": 1.5}}},
-                        "test.yaml", plugins=plugins)
-
-
-def test_reconstructions_are_computed_once_per_image():
-    from genkit.train.stages.reranker import Reconstructions
-
-    class Halve:
-        calls = 0
-
-        def encode(self, x):
-            Halve.calls += x.shape[0]
-            return x
-
-        def decode(self, codes):
-            return codes / 2
-
-    kept = Reconstructions(Halve())
-    images = torch.rand(4, 3, 8, 8)
-    first = kept.get([3, 7, 9, 11], images)
-    assert torch.allclose(first, images / 2, atol=1 / 255) and Halve.calls == 4
-    again = kept.get([9, 3, 20], torch.stack([images[2], images[0], images[1]]))
-    assert torch.equal(again[:2], torch.stack([first[2], first[0]])) and Halve.calls == 5
