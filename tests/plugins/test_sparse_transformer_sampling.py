@@ -102,10 +102,12 @@ def test_guidance_uses_the_all_pads_caption_and_never_modifies_inputs():
     text, lengths, _ = inputs(context)
     copies = text.clone(), lengths.clone()
     seed = lambda: torch.Generator().manual_seed(5)
-    plain = prior.sample(text, lengths, candidates=2, generator=seed())
-    guided = prior.sample(text, lengths, candidates=2, guidance=3.0, generator=seed())
+    guided = prior.sample(text, lengths, guidance=3.0, top_k=1)  # greedy under the guided distribution
     assert torch.equal(text, copies[0]) and torch.equal(lengths, copies[1])
-    assert not torch.equal(plain, guided)
+    _, cond = prior(text, lengths, guided)
+    _, uncond = prior(text, torch.zeros_like(lengths), guided)  # the null caption: all pads
+    cond, uncond = cond.log_softmax(-1), uncond.log_softmax(-1)
+    assert torch.equal((cond + 3.0 * (cond - uncond)).argmax(-1), guided.flatten(1))
     empty = torch.zeros_like(lengths)  # the null caption itself: guidance changes nothing
     assert torch.equal(
         prior.sample(text, empty, guidance=3.0, generator=seed()), prior.sample(text, empty, generator=seed())

@@ -23,6 +23,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from genkit.gumbel import gumbel_like
+
 from genkit_dvae.common import (
     check_codes, check_images, code_counts, cosine_schedule, map_pixels, psnr, unmap_pixels, usage_and_perplexity,
 )
@@ -126,12 +128,10 @@ class DVAE(EncoderDecoderStructure, nn.Module):
 def gumbel_softmax(logits: torch.Tensor, tau: float, hard: bool = False) -> torch.Tensor:
     """A relaxed one-hot sample over dim 1 (``torch.nn.functional.gumbel_softmax``'s distribution and gradients).
 
-    The gumbel noise is ``-log(-log(U))`` from uniform draws: on CPU this is about 5x faster than the
+    The gumbel noise is ``genkit.gumbel.gumbel_like`` (uniform draws): on CPU about 5x faster than the
     ``exponential_`` draws torch uses, which took 15% of a 32 px training step with 512 codes.
     """
-    uniform = torch.rand_like(logits).clamp_(torch.finfo(logits.dtype).tiny, 1.0)
-    gumbels = uniform.log_().neg_().log_().neg_()
-    soft = ((logits + gumbels) / tau).softmax(dim=1)
+    soft = ((logits + gumbel_like(logits)) / tau).softmax(dim=1)
     if not hard:
         return soft
     index = soft.argmax(dim=1, keepdim=True)

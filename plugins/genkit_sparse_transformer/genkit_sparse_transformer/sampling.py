@@ -8,6 +8,7 @@ from typing import Callable
 import torch
 
 from genkit import InputError
+from genkit.gumbel import gumbel_max_sample
 
 
 def filter_logits(logits: torch.Tensor, temperature: float, top_k: int | None, top_p: float | None) -> torch.Tensor:
@@ -103,8 +104,7 @@ def sample(
         if guidance > 0:
             cond, uncond = logp[:rows], logp[rows:]
             logp = cond + guidance * (cond - uncond)
-        probs = filter_logits(logp, temperature, top_k, top_p).softmax(dim=-1)
-        token = torch.multinomial(probs, 1, generator=generator).squeeze(1)
+        token = gumbel_max_sample(filter_logits(logp, temperature, top_k, top_p), generator)
         if progress is not None:
             progress(n - first + 1, steps)
         return torch.cat([token, token]) if guidance > 0 else token
