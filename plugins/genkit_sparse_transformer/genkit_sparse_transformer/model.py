@@ -86,11 +86,18 @@ class SparseTransformerPrior(nn.Module):
         """The empty caption (all pads): the unconditional input of classifier-free guidance."""
         return (self.text_vocab_size + torch.arange(self.text_length, device=device)).expand(batch, -1)
 
-    def position_embeddings(self) -> torch.Tensor:
-        """``[S, width]``: text positions, then image row + column in raster order."""
-        h, w = self.grid
-        image = (self.image_row.weight[:, None, :] + self.image_column.weight[None, :, :]).reshape(h * w, -1)
-        return torch.cat([self.text_position.weight[: self.text_length], image], dim=0)
+    def position_embeddings(self, start: int = 0, stop: int | None = None) -> torch.Tensor:
+        """``[stop - start, width]`` for stream positions ``[start, stop)`` (default: all ``S``): text positions,
+        then image row + column in raster order. Only the rows asked for are computed (one per decode step)."""
+        t, (_, w) = self.text_length, self.grid
+        stop = self.sequence_length if stop is None else stop
+        parts = []
+        if start < t:
+            parts.append(self.text_position.weight[start:min(stop, t)])
+        if stop > t:
+            cells = torch.arange(max(start, t) - t, stop - t, device=self.image_row.weight.device)
+            parts.append(self.image_row.weight[cells // w] + self.image_column.weight[cells % w])
+        return torch.cat(parts, dim=0) if len(parts) > 1 else parts[0]
 
     def embed(self, text_full: torch.Tensor, image_flat: torch.Tensor, start: int, stop: int) -> torch.Tensor:
         """Input vectors of stream positions ``[start, stop)``: embedding of ``y[p-1]`` plus position ``p``.
@@ -109,7 +116,7 @@ class SparseTransformerPrior(nn.Module):
         if hi > t:
             parts.append(self.image_embedding(image_flat[:, max(lo, t) - t:hi - t]))
         tokens = torch.cat(parts, dim=1) if len(parts) > 1 else parts[0]
-        return tokens + self.position_embeddings()[start:stop]
+        return tokens + self.position_embeddings(start, stop)
 
     # -- computation -----------------------------------------------------------------------------------
     def hidden(
