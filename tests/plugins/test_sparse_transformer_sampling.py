@@ -108,6 +108,7 @@ def test_guidance_uses_the_all_pads_caption_and_never_modifies_inputs():
     _, uncond = prior(text, torch.zeros_like(lengths), guided)  # the null caption: all pads
     cond, uncond = cond.log_softmax(-1), uncond.log_softmax(-1)
     assert torch.equal((cond + 3.0 * (cond - uncond)).argmax(-1), guided.flatten(1))
+    assert not torch.equal(guided, prior.sample(text, lengths, top_k=1))  # and guidance does change the samples
     empty = torch.zeros_like(lengths)  # the null caption itself: guidance changes nothing
     assert torch.equal(
         prior.sample(text, empty, guidance=3.0, generator=seed()), prior.sample(text, empty, generator=seed())
