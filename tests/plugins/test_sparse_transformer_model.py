@@ -2,6 +2,8 @@
 
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 import torch.nn.functional as F
 
 import genkit
@@ -136,3 +138,16 @@ def test_missing_context_is_an_input_error():
     params = genkit.make_params("prior", "sparse_transformer", SMALL)
     with pytest.raises(genkit.InputError, match="text_vocab_size"):
         genkit.build_component("prior", params, genkit.BuildContext(image_vocab_size=4, image_grid=(2, 2)))
+
+
+@settings(max_examples=30, deadline=None)
+@given(data=st.data())
+def test_position_embeddings_of_a_span_are_rows_of_the_whole_table(data):
+    prior, _ = build()
+    t, (h, w) = prior.text_length, prior.grid
+    table = prior.image_row.weight[:, None, :] + prior.image_column.weight[None, :, :]
+    whole = torch.cat([prior.text_position.weight[:t], table.reshape(h * w, -1)])
+    start = data.draw(st.integers(0, prior.sequence_length - 1))
+    stop = data.draw(st.integers(start + 1, prior.sequence_length))
+    assert torch.equal(prior.position_embeddings(start, stop), whole[start:stop])
+    assert torch.equal(prior.position_embeddings(), whole)
