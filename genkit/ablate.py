@@ -94,6 +94,8 @@ def stage_keys(loaded: LoadedRecipe) -> dict[str, str]:
             for part in section.split("."):
                 node = node.get(part) if isinstance(node, dict) else None
             parts[section] = node
+        if stage == "reranker" and (parts["stages.reranker"] or {}).get("hard_negatives"):
+            upstream = (*upstream, "autoencoder")  # its hard negatives are decoded by the autoencoder
         parts["upstream"] = [keys[name] for name in upstream]
         keys[stage] = json.dumps(parts, sort_keys=True)
     return keys

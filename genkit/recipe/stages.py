@@ -48,6 +48,20 @@ class TrainStage(_Section):
     tensorboard: bool = Field(False, description="Also write TensorBoard events (needs the tensorboard package).")
 
 
+class RerankerStage(TrainStage):
+    """``stages.reranker``: the training settings above, plus hard negatives made with the autoencoder."""
+
+    hard_negatives: int = Field(
+        0, ge=0,
+        description="Per caption, this many decoded copies of its own image with a few tokens replaced, as extra "
+        "negatives of the caption (text->image InfoNCE): near misses like the prior's sampling errors. Needs "
+        "the autoencoder export; 0 trains on in-batch negatives only.",
+    )
+    replaced_tokens: int = Field(
+        2, ge=1, description="Tokens replaced in each hard negative, on or next to the image's content.",
+    )
+
+
 class SampleStage(_Section):
     """``stages.sample``: prompts drawn at the end of a run (and the defaults of ``genkit sample``)."""
 
@@ -66,7 +80,7 @@ class Stages(_Section):
 
     autoencoder: TrainStage | None = Field(None, description="Train the image autoencoder (stage 1).")
     prior: TrainStage | None = Field(None, description="Train the prior on frozen image tokens (stage 2).")
-    reranker: TrainStage | None = Field(None, description="Train the contrastive reranker.")
+    reranker: RerankerStage | None = Field(None, description="Train the contrastive reranker.")
     sample: SampleStage | None = Field(None, description="Draw, rerank and save samples for the prompts.")
 
     def names(self) -> list[str]:

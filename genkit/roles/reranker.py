@@ -15,6 +15,9 @@ class Reranker(Protocol):
     - ``score(text_ids, text_lengths, images)`` -> ``float[B]``: similarity of caption ``b`` and image ``b``
       (images ``float[B, 3, H, W]`` in ``[0, 1]``); higher = better match; deterministic, no gradient.
     - ``training_loss(text_ids, text_lengths, images)`` -> ``(loss, metrics)`` over the in-batch pairs.
+      Optional: a keyword ``negatives`` (``float[B, K, 3, H, W]``, K extra images that caption ``b`` must score
+      below image ``b``); the reranker stage passes it only with ``stages.reranker.hard_negatives > 0`` and says
+      so when a kind's ``training_loss`` does not take it.
     - ``validation_metrics(text_ids, text_lengths, images)`` -> dict with top-1 retrieval accuracy
       (``top1_text_to_image``, ``top1_image_to_text``) within the batch.
     """

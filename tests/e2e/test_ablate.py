@@ -46,3 +46,17 @@ def test_ablation_reuses_identical_stages_and_writes_the_table(tmp_path):
     markdown = (tmp_path / "ablate" / "ablation.md").read_text()
     assert markdown.startswith("| variant | faithfulness |") and markdown.count("\n") == 4
     assert (tmp_path / "ablate" / "ablation.png").stat().st_size > 1000
+
+
+def test_a_reranker_with_hard_negatives_is_not_reused_across_autoencoders():
+    from genkit.ablate import stage_keys
+    from genkit.recipe import load_recipe
+
+    def reranker_key(*overrides: str) -> str:
+        return stage_keys(load_recipe("shapes/demo", list(overrides)))["reranker"]
+
+    plain = "stages.reranker.hard_negatives=0"
+    assert reranker_key(plain, "autoencoder=dvae") == reranker_key(plain, "autoencoder=vqvae")  # no autoencoder read
+    hard = "stages.reranker.hard_negatives=1"
+    assert reranker_key(hard, "autoencoder=dvae") != reranker_key(hard, "autoencoder=vqvae")
+    assert reranker_key(hard, "autoencoder.hidden=32") == reranker_key(hard, "autoencoder.hidden=32")

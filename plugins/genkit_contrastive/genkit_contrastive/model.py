@@ -20,7 +20,8 @@ class ContrastiveReranker(nn.Module):
     - ``embed_texts(ids, lengths)`` / ``embed_images(images)`` -> unit vectors ``float[B, embed_dim]``.
     - ``score(ids, lengths, images)`` -> ``float[B]``: cosine similarity of caption ``b`` and image ``b`` (times
       the learned ``1/T`` when ``score_scaled``); deterministic, batch-independent, no gradient.
-    - ``training_loss(ids, lengths, images)`` -> symmetric InfoNCE over the in-batch pairs, with metrics.
+    - ``training_loss(ids, lengths, images, negatives=None)`` -> symmetric InfoNCE over the in-batch pairs, with
+      metrics; ``negatives [B, K, 3, H, W]`` add K hard negatives per caption (text->image direction).
     - ``validation_metrics(ids, lengths, images)`` -> ``top1_text_to_image``, ``top1_image_to_text``, ``loss``.
     - ``residual_blocks()``: text attention and MLP branches and image conv branches (each returns the update the
       caller adds); ``shard_units()``: text blocks and image stages.
@@ -94,12 +95,28 @@ class ContrastiveReranker(nn.Module):
         return cosine * self.scale() if self.params.score_scaled else cosine
 
     def training_loss(
-        self, text_ids: torch.Tensor, text_lengths: torch.Tensor, images: torch.Tensor
+        self, text_ids: torch.Tensor, text_lengths: torch.Tensor, images: torch.Tensor,
+        negatives: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, dict[str, float]]:
+        """Symmetric InfoNCE; ``negatives float[B, K, 3, H, W]`` (optional) are extra images that caption ``b``
+        must score below its own image (text->image direction only)."""
         self._check_images(images, text_ids.shape[0])
-        cosine = self.similarity(text_ids, text_lengths, images)
-        loss = self._infonce(cosine * self.scale())
-        metrics = {"loss": float(loss.detach()), "temperature": float(1.0 / self.scale().detach())}
+        text = self.embed_texts(text_ids, text_lengths)
+        cosine = text @ self.embed_images(images).T
+        scale = self.scale()
+        target = torch.arange(cosine.shape[0], device=cosine.device)
+        text_to_image = cosine
+        metrics: dict[str, float] = {}
+        if negatives is not None:
+            if negatives.dim() != 5 or negatives.shape[0] != images.shape[0] or negatives.shape[2:] != images.shape[1:]:
+                raise genkit.InputError(f"contrastive reranker: negatives must be [B, K, 3, H, W] with B and the image "
+                                        f"shape of images {tuple(images.shape)}, got {tuple(negatives.shape)}")
+            hard = self.embed_images(negatives.flatten(0, 1)).view(*negatives.shape[:2], -1)
+            hard_cosine = (text[:, None, :] * hard).sum(-1)  # [B, K]
+            text_to_image = torch.cat([cosine, hard_cosine], dim=1)
+            metrics["beats_hard_negatives"] = float((cosine.diagonal()[:, None] > hard_cosine).float().mean().detach())
+        loss = 0.5 * (F.cross_entropy(text_to_image * scale, target) + F.cross_entropy(cosine.T * scale, target))
+        metrics.update({"loss": float(loss.detach()), "temperature": float(1.0 / scale.detach())})
         metrics.update(_retrieval(cosine.detach()))
         return loss, metrics
 
