@@ -160,3 +160,8 @@ def split_captions(split: Any) -> list[str]:
 
 def stack_images(split: Any, indices: Sequence[int], device: torch.device) -> torch.Tensor:
     return torch.stack([split[i].image for i in indices]).to(device)
+
+
+def batch_seed(seed: int, step: int, rank: int, salt: int = 0) -> int:
+    """The seed of one rank's random draws for one step's batch (``salt`` separates draws of the same batch)."""
+    return (seed * 1_000_003 + step) * 1009 + rank + salt

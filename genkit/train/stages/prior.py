@@ -11,8 +11,8 @@ from typing import Any
 
 from genkit.train.loop import StageJob, seed_everything
 from genkit.train.stages import tokenizer as tokenizer_stage
-from genkit.train.stages.common import (PipelineState, finished, role_digest, split_captions, stage_fingerprint,
-                                        train_and_export)
+from genkit.train.stages.common import (PipelineState, batch_seed, finished, role_digest, split_captions,
+                                        stage_fingerprint, train_and_export)
 from genkit.train.stages.token_cache import image_tokens
 
 
@@ -26,7 +26,7 @@ def autoencoder_context(state: PipelineState, needed_by: str) -> Any:
 def text_batch(tok: Any, captions: list[str], indices: list[int], split: str, seed: int, step: int, rank: int, device):
     texts = [captions[i] for i in indices]
     if split == "train":
-        batch = tok.encode(texts, dropout=True, seed=(seed * 1_000_003 + step) * 1009 + rank)
+        batch = tok.encode(texts, dropout=True, seed=batch_seed(seed, step, rank))
     else:
         batch = tok.encode(texts)
     return batch.ids.to(device), batch.lengths.to(device)

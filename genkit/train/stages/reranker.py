@@ -20,8 +20,8 @@ from genkit.context import BuildContext
 from genkit.errors import InputError
 from genkit.train.loop import StageJob, seed_everything
 from genkit.train.stages import tokenizer as tokenizer_stage
-from genkit.train.stages.common import (PipelineState, finished, role_digest, split_captions, stack_images,
-                                        stage_fingerprint, train_and_export)
+from genkit.train.stages.common import (PipelineState, batch_seed, finished, role_digest, split_captions,
+                                        stack_images, stage_fingerprint, train_and_export)
 from genkit.train.stages.hard_negatives import corrupt_tokens
 from genkit.train.stages.prior import text_batch
 from genkit.train.stages.token_cache import image_tokens
@@ -108,7 +108,7 @@ def near_misses(state: PipelineState, settings: Any, seed: int, rank: int) -> Ca
         return lambda indices, step: pool[torch.as_tensor(indices)].to(tokens.device).float() / 255
 
     def fresh(indices: list[int], step: int) -> torch.Tensor:
-        generator = torch.Generator().manual_seed((seed * 1_000_003 + step) * 1009 + rank + 17)
+        generator = torch.Generator().manual_seed(batch_seed(seed, step, rank, salt=17))
         return decode(tokens[torch.as_tensor(indices, device=tokens.device)], generator)
 
     return fresh

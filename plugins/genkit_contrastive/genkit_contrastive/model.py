@@ -104,8 +104,7 @@ class ContrastiveReranker(nn.Module):
         text = self.embed_texts(text_ids, text_lengths)
         cosine = text @ self.embed_images(images).T
         scale = self.scale()
-        target = torch.arange(cosine.shape[0], device=cosine.device)
-        text_to_image = cosine
+        hard_cosine = None
         metrics: dict[str, float] = {}
         if negatives is not None:
             if negatives.dim() != 5 or negatives.shape[0] != images.shape[0] or negatives.shape[2:] != images.shape[1:]:
@@ -113,9 +112,8 @@ class ContrastiveReranker(nn.Module):
                                         f"shape of images {tuple(images.shape)}, got {tuple(negatives.shape)}")
             hard = self.embed_images(negatives.flatten(0, 1)).view(*negatives.shape[:2], -1)
             hard_cosine = (text[:, None, :] * hard).sum(-1)  # [B, K]
-            text_to_image = torch.cat([cosine, hard_cosine], dim=1)
             metrics["beats_hard_negatives"] = float((cosine.diagonal()[:, None] > hard_cosine).float().mean().detach())
-        loss = 0.5 * (F.cross_entropy(text_to_image * scale, target) + F.cross_entropy(cosine.T * scale, target))
+        loss = self._infonce(cosine * scale, None if hard_cosine is None else hard_cosine * scale)
         metrics.update({"loss": float(loss.detach()), "temperature": float(1.0 / scale.detach())})
         metrics.update(_retrieval(cosine.detach()))
         return loss, metrics
@@ -131,9 +129,12 @@ class ContrastiveReranker(nn.Module):
         return metrics
 
     @staticmethod
-    def _infonce(logits: torch.Tensor) -> torch.Tensor:
+    def _infonce(logits: torch.Tensor, hard_logits: torch.Tensor | None = None) -> torch.Tensor:
+        """Symmetric InfoNCE of square ``logits`` (text rows, image columns); ``hard_logits [B, K]`` are extra
+        columns of the text->image direction only."""
         target = torch.arange(logits.shape[0], device=logits.device)
-        return 0.5 * (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target))
+        text_to_image = logits if hard_logits is None else torch.cat([logits, hard_logits], dim=1)
+        return 0.5 * (F.cross_entropy(text_to_image, target) + F.cross_entropy(logits.T, target))
 
     # -- engine hooks ---------------------------------------------------------------------------------------
     def residual_blocks(self) -> list[nn.Module]:
