@@ -151,3 +151,20 @@ def test_position_embeddings_of_a_span_are_rows_of_the_whole_table(data):
     stop = data.draw(st.integers(start + 1, prior.sequence_length))
     assert torch.equal(prior.position_embeddings(start, stop), whole[start:stop])
     assert torch.equal(prior.position_embeddings(), whole)
+    for p in range(prior.sequence_length):  # single positions (the decode step's shortcut for image positions)
+        assert torch.equal(prior.position_embeddings(p, p + 1), whole[p:p + 1])
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.lists(st.integers(1, 3), min_size=1, max_size=3), st.integers(1, 40), st.integers(1, 40), st.booleans())
+def test_project_equals_linear_for_every_row_count(leading, in_features, out_features, bias):
+    from genkit_sparse_transformer.blocks import project
+
+    torch.manual_seed(0)
+    layer = torch.nn.Linear(in_features, out_features, bias=bias)
+    x = torch.randn(*leading, in_features, requires_grad=True)
+    out = project(layer, x)
+    torch.testing.assert_close(out, F.linear(x, layer.weight, layer.bias), atol=1e-5, rtol=1e-5)
+    assert out.shape == (*leading, out_features) and out.is_contiguous()
+    out.sum().backward()  # differentiable on both paths
+    torch.testing.assert_close(x.grad, layer.weight.sum(0).expand_as(x), atol=1e-5, rtol=1e-5)

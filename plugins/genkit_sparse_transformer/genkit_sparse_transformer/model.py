@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from genkit.attention import AttentionLayout
-from genkit_sparse_transformer.blocks import Block, KVCache
+from genkit_sparse_transformer.blocks import Block, KVCache, project
 from genkit_sparse_transformer.params import SparseTransformerParams
 
 
@@ -91,6 +91,9 @@ class SparseTransformerPrior(nn.Module):
         then image row + column in raster order. Only the rows asked for are computed (one per decode step)."""
         t, (_, w) = self.text_length, self.grid
         stop = self.sequence_length if stop is None else stop
+        if stop == start + 1 and start >= t:  # one image position: a decode step
+            row, column = divmod(start - t, w)
+            return (self.image_row.weight[row] + self.image_column.weight[column])[None]
         parts = []
         if start < t:
             parts.append(self.text_position.weight[start:min(stop, t)])
@@ -130,6 +133,10 @@ class SparseTransformerPrior(nn.Module):
         for i, block in enumerate(self.blocks):
             x = block(x, start, caches[i] if caches is not None else None)
         return self.final_norm(x)
+
+    def image_logits(self, hidden: torch.Tensor) -> torch.Tensor:
+        """Image-vocabulary logits of final hidden states ``[..., width]`` (the decode step's head)."""
+        return project(self.image_head, hidden)
 
     def forward(self, text_ids: torch.Tensor, text_lengths: torch.Tensor, image_ids: torch.Tensor):
         """``(text_logits [B, T, text_vocab + T], image_logits [B, h*w, image_vocab])`` for the whole stream."""

@@ -13,7 +13,7 @@ from genkit.gumbel import gumbel_max_sample
 
 def filter_logits(logits: torch.Tensor, temperature: float, top_k: int | None, top_p: float | None) -> torch.Tensor:
     """``logits / temperature`` with everything outside the top-k / nucleus set to ``-inf`` (a new tensor)."""
-    logits = logits / temperature
+    logits = logits / temperature if temperature != 1.0 else logits.clone()
     if top_k is not None and top_k < logits.shape[-1]:
         kth = logits.topk(top_k, dim=-1).values[..., -1:]
         logits = logits.masked_fill(logits < kth, float("-inf"))
@@ -43,13 +43,13 @@ def decode(
     if not use_cache:
         for n in range(first, total):
             hidden = model.hidden(text_full, image, 0, t + n + 1)[:, -1]
-            image[:, n] = choose(model.image_head(hidden), n)
+            image[:, n] = choose(model.image_logits(hidden), n)
         return
     weight = model.image_head.weight
     caches = model.new_caches(image.shape[0], weight.device, weight.dtype)
     hidden = model.hidden(text_full, image, 0, t + first + 1, caches)[:, -1]
     for n in range(first, total):
-        image[:, n] = choose(model.image_head(hidden), n)
+        image[:, n] = choose(model.image_logits(hidden), n)
         if n + 1 < total:
             hidden = model.hidden(text_full, image, t + n + 1, t + n + 2, caches)[:, -1]
 
@@ -112,7 +112,8 @@ def sample(
     was_training = model.training
     model.eval()
     try:
-        decode(model, text_full, image, first, choose, use_cache)
+        with torch.inference_mode():  # no autograd bookkeeping: a decode step is a few hundred small ops
+            decode(model, text_full, image, first, choose, use_cache)
     finally:
         model.train(was_training)
     h, w = model.grid
