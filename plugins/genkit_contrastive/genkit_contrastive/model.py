@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
@@ -21,7 +22,9 @@ class ContrastiveReranker(nn.Module):
     - ``score(ids, lengths, images)`` -> ``float[B]``: cosine similarity of caption ``b`` and image ``b`` (times
       the learned ``1/T`` when ``score_scaled``); deterministic, batch-independent, no gradient.
     - ``training_loss(ids, lengths, images, negatives=None)`` -> symmetric InfoNCE over the in-batch pairs, with
-      metrics; ``negatives [B, K, 3, H, W]`` add K hard negatives per caption (text->image direction).
+      metrics; ``negatives [B, K, 3, H, W]`` add K hard negatives per caption (text->image direction). Under
+      torchrun the batch is the global one: every rank's captions and images are gathered (with gradient), and
+      each rank's loss is over its own rows, so the mean over ranks is one process's loss on the global batch.
     - ``validation_metrics(ids, lengths, images)`` -> ``top1_text_to_image``, ``top1_image_to_text``, ``loss``.
     - ``residual_blocks()``: text attention and MLP branches and image conv branches (each returns the update the
       caller adds); ``shard_units()``: text blocks and image stages.
@@ -102,7 +105,10 @@ class ContrastiveReranker(nn.Module):
         must score below its own image (text->image direction only)."""
         self._check_images(images, text_ids.shape[0])
         text = self.embed_texts(text_ids, text_lengths)
-        cosine = text @ self.embed_images(images).T
+        image = self.embed_images(images)
+        all_text, all_image, first = _gather_over_ranks(text, image)
+        text_to_image, image_to_text = text @ all_image.T, image @ all_text.T  # own rows, global columns
+        target = torch.arange(first, first + text.shape[0], device=text.device)
         scale = self.scale()
         hard_cosine = None
         metrics: dict[str, float] = {}
@@ -112,10 +118,12 @@ class ContrastiveReranker(nn.Module):
                                         f"shape of images {tuple(images.shape)}, got {tuple(negatives.shape)}")
             hard = self.embed_images(negatives.flatten(0, 1)).view(*negatives.shape[:2], -1)
             hard_cosine = (text[:, None, :] * hard).sum(-1)  # [B, K]
-            metrics["beats_hard_negatives"] = float((cosine.diagonal()[:, None] > hard_cosine).float().mean().detach())
-        loss = self._infonce(cosine * scale, None if hard_cosine is None else hard_cosine * scale)
+            positive = (text * image).sum(-1)
+            metrics["beats_hard_negatives"] = float((positive[:, None] > hard_cosine).float().mean().detach())
+        loss = self._infonce(text_to_image * scale, image_to_text * scale, target,
+                             None if hard_cosine is None else hard_cosine * scale)
         metrics.update({"loss": float(loss.detach()), "temperature": float(1.0 / scale.detach())})
-        metrics.update(_retrieval(cosine.detach()))
+        metrics.update(_retrieval(text_to_image.detach(), image_to_text.detach(), target))
         return loss, metrics
 
     @torch.no_grad()
@@ -124,17 +132,22 @@ class ContrastiveReranker(nn.Module):
     ) -> dict[str, float]:
         self._check_images(images, text_ids.shape[0])
         cosine = self.similarity(text_ids, text_lengths, images)
-        metrics = {"loss": float(self._infonce(cosine * self.scale()))}
-        metrics.update(_retrieval(cosine))
+        target = torch.arange(cosine.shape[0], device=cosine.device)
+        metrics = {"loss": float(self._infonce(cosine * self.scale(), cosine.T * self.scale(), target))}
+        metrics.update(_retrieval(cosine, cosine.T, target))
         return metrics
 
     @staticmethod
-    def _infonce(logits: torch.Tensor, hard_logits: torch.Tensor | None = None) -> torch.Tensor:
-        """Symmetric InfoNCE of square ``logits`` (text rows, image columns); ``hard_logits [B, K]`` are extra
-        columns of the text->image direction only."""
-        target = torch.arange(logits.shape[0], device=logits.device)
-        text_to_image = logits if hard_logits is None else torch.cat([logits, hard_logits], dim=1)
-        return 0.5 * (F.cross_entropy(text_to_image, target) + F.cross_entropy(logits.T, target))
+    def _infonce(
+        text_to_image: torch.Tensor, image_to_text: torch.Tensor, target: torch.Tensor,
+        hard_logits: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Symmetric InfoNCE: row ``i`` of ``text_to_image`` (captions x images) and of ``image_to_text`` (images x
+        captions) has its match in column ``target[i]``; ``hard_logits [B, K]`` are extra columns of the
+        text->image direction only."""
+        if hard_logits is not None:
+            text_to_image = torch.cat([text_to_image, hard_logits], dim=1)
+        return 0.5 * (F.cross_entropy(text_to_image, target) + F.cross_entropy(image_to_text, target))
 
     # -- engine hooks ---------------------------------------------------------------------------------------
     def residual_blocks(self) -> list[nn.Module]:
@@ -146,10 +159,19 @@ class ContrastiveReranker(nn.Module):
         return [*self.text.blocks, *self.image.stages]
 
 
-def _retrieval(cosine: torch.Tensor) -> dict[str, float]:
-    """Top-1 in-batch retrieval accuracy both ways from a square similarity matrix (text rows, image columns)."""
-    target = torch.arange(cosine.shape[0], device=cosine.device)
+def _retrieval(text_to_image: torch.Tensor, image_to_text: torch.Tensor, target: torch.Tensor) -> dict[str, float]:
+    """Top-1 retrieval accuracy both ways (see :meth:`ContrastiveReranker._infonce` for the layout)."""
     return {
-        "top1_text_to_image": float((cosine.argmax(dim=1) == target).float().mean()),
-        "top1_image_to_text": float((cosine.argmax(dim=0) == target).float().mean()),
+        "top1_text_to_image": float((text_to_image.argmax(dim=1) == target).float().mean()),
+        "top1_image_to_text": float((image_to_text.argmax(dim=1) == target).float().mean()),
     }
+
+
+def _gather_over_ranks(text: torch.Tensor, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """``(all captions, all images, index of this rank's first row)`` over the ranks of a torchrun launch (each
+    rank holds an equal share); the gradient of every gathered row flows back to the rank that embedded it."""
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return text, image, 0
+    from torch.distributed.nn.functional import all_gather
+
+    return torch.cat(all_gather(text)), torch.cat(all_gather(image)), dist.get_rank() * text.shape[0]
