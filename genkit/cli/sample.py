@@ -83,8 +83,10 @@ def run(args: argparse.Namespace) -> int:
         settings.update(prime=str(args.prime), rows=args.rows or pipeline.autoencoder.grid[0] // 2)
     elif args.rows is not None:
         raise InputError("--rows needs --prime IMAGE")
+    from genkit.train.metrics import WorkProgress
+
     started = time.perf_counter()
-    with decode_progress(enabled=not args.no_progress) as progress:
+    with WorkProgress("decoding", enabled=not args.no_progress) as progress:
         results = pipeline.sample(
             args.prompts, prime_image=prime, prime_rows=settings.get("rows"), progress=progress,
             **{k: settings[k] for k in ("candidates", "keep", "temperature", "top_k", "top_p", "guidance", "seed")},
@@ -97,31 +99,3 @@ def run(args: argparse.Namespace) -> int:
         score = "" if best["score"] is None else f" (score {best['score']:.3f})"
         print(f"  {entry['prompt']!r}: best = candidate {best['candidate']}{score}")
     return 0
-
-
-class decode_progress:
-    """A rich progress bar over decode steps with ETA (a no-op off a terminal or when disabled)."""
-
-    def __init__(self, enabled: bool):
-        self.enabled = enabled
-        self.bar = self.task = None
-
-    def __enter__(self):
-        from rich.console import Console
-
-        console = Console(stderr=True)
-        if not (self.enabled and console.is_terminal):
-            return None
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-        self.bar = Progress(TextColumn("decoding"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=console)
-        self.bar.start()
-        self.task = self.bar.add_task("decode", total=None)
-        return self.update
-
-    def update(self, done: int, total: int) -> None:
-        self.bar.update(self.task, completed=done, total=total)
-
-    def __exit__(self, *exc) -> None:
-        if self.bar is not None:
-            self.bar.stop()

@@ -7,7 +7,7 @@ import math
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from genkit.errors import InputError
 
@@ -105,5 +105,39 @@ class Progress:
             print(text, file=sys.stderr, flush=True)
 
     def close(self) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+
+
+class WorkProgress:
+    """A rich progress bar with ETA over one piece of work that is not a training loop (encoding a split,
+    decoding samples); a no-op off an interactive terminal or when disabled.
+
+    ``with WorkProgress("encoding train", enabled) as progress: progress(done, total)``; ``progress`` is None when
+    no bar is shown, so callers can pass it on as an optional callback.
+    """
+
+    def __init__(self, description: str, enabled: bool = True) -> None:
+        self.description, self.enabled = description, enabled
+        self._bar = self._task = None
+
+    def __enter__(self) -> Callable[[int, int], None] | None:
+        from rich.console import Console
+
+        console = Console(stderr=True)
+        if not (self.enabled and console.is_terminal):
+            return None
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress as RichProgress, TextColumn, TimeRemainingColumn
+
+        self._bar = RichProgress(TextColumn(self.description), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                                 console=console)
+        self._bar.start()
+        self._task = self._bar.add_task(self.description, total=None)
+        return self.update
+
+    def update(self, done: int, total: int) -> None:
+        self._bar.update(self._task, completed=done, total=total)
+
+    def __exit__(self, *exc: object) -> None:
         if self._bar is not None:
             self._bar.stop()

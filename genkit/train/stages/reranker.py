@@ -19,6 +19,7 @@ import torch
 from genkit.context import BuildContext
 from genkit.errors import InputError
 from genkit.train.loop import StageJob, seed_everything
+from genkit.train.metrics import WorkProgress
 from genkit.train.stages import tokenizer as tokenizer_stage
 from genkit.train.stages.common import (PipelineState, batch_seed, finished, role_digest, split_captions,
                                         stack_images, stage_fingerprint, train_and_export)
@@ -104,7 +105,13 @@ def near_misses(state: PipelineState, settings: Any, seed: int, rank: int) -> Ca
     size = state.context.image_size
     if len(tokens) * copies * 3 * size * size <= POOL_BYTES:
         generator = torch.Generator().manual_seed(seed * 1_000_003 + 17)
-        pool = torch.cat([(decode(part, generator) * 255).round().to(torch.uint8) for part in tokens.split(DECODE_BATCH)])
+        parts = []
+        with WorkProgress("reranker: decoding hard negatives", state.progress) as advance:
+            for part in tokens.split(DECODE_BATCH):
+                parts.append((decode(part, generator) * 255).round().to(torch.uint8))
+                if advance is not None:
+                    advance(sum(len(p) for p in parts), len(tokens))
+        pool = torch.cat(parts)
         return lambda indices, step: pool[torch.as_tensor(indices)].to(tokens.device).float() / 255
 
     def fresh(indices: list[int], step: int) -> torch.Tensor:

@@ -16,6 +16,7 @@ from typing import Any
 import torch
 
 from genkit.distributed.env import barrier
+from genkit.train.metrics import WorkProgress
 from genkit.train.stages.common import PipelineState, role_digest
 
 ENCODE_BATCH = 64
@@ -29,11 +30,15 @@ def cache_path(state: PipelineState, stage: str, split: str) -> Path:
 
 
 @torch.no_grad()
-def encode_split(autoencoder: Any, split: Any, device: torch.device) -> torch.Tensor:
+def encode_split(autoencoder: Any, split: Any, device: torch.device, description: str = "encoding",
+                 progress: bool = True) -> torch.Tensor:
     chunks = []
-    for start in range(0, len(split), ENCODE_BATCH):
-        images = torch.stack([split[i].image for i in range(start, min(len(split), start + ENCODE_BATCH))])
-        chunks.append(autoencoder.encode(images.to(device)).to(torch.int32).cpu())
+    with WorkProgress(description, progress) as advance:
+        for start in range(0, len(split), ENCODE_BATCH):
+            images = torch.stack([split[i].image for i in range(start, min(len(split), start + ENCODE_BATCH))])
+            chunks.append(autoencoder.encode(images.to(device)).to(torch.int32).cpu())
+            if advance is not None:
+                advance(min(len(split), start + ENCODE_BATCH), len(split))
     return torch.cat(chunks)
 
 
@@ -43,7 +48,8 @@ def image_tokens(state: PipelineState, autoencoder: Any, split_name: str, stage:
 
     path = cache_path(state, stage, split_name)
     if state.env.is_main and not path.is_file():
-        tokens = encode_split(autoencoder, state.dataset.split(split_name), state.env.device)
+        tokens = encode_split(autoencoder, state.dataset.split(split_name), state.env.device,
+                              f"{stage}: encoding the {split_name} split", state.progress)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.tmp")
         save_file({"tokens": tokens.contiguous()}, str(tmp))
