@@ -1,4 +1,6 @@
-"""vqvae specifics: quantisation, straight-through gradient, EMA codebook, dead-code restart, size errors."""
+"""vqvae specifics: quantisation, straight-through gradient, EMA codebook, dead-code restart, size errors.
+
+Two-rank (FSDP2) codebook updates are in tests/distributed/test_vqvae_codebook_sync.py."""
 
 import pytest
 import torch
@@ -33,7 +35,7 @@ def test_encode_is_the_nearest_codebook_vector():
     model = build(8)
     z_e = model.embed(torch.rand(2, 3, 8, 8)).detach()
     flat = z_e.permute(0, 2, 3, 1).reshape(-1, 4)
-    expected = torch.cdist(flat, model.codebook.detach()).argmin(1).view(2, 2, 2)
+    expected = torch.cdist(flat, model.codebook_vectors().detach()).argmin(1).view(2, 2, 2)
     assert torch.equal(model.nearest(z_e), expected)
 
 
@@ -48,7 +50,7 @@ def test_straight_through_and_codebook_gradients():
 
 def test_ema_codebook_moves_without_gradient():
     model = build(8, codebook_update="ema", restart_dead_codes=False)
-    assert not model.codebook.requires_grad
+    assert "codebook" not in dict(model.named_parameters())  # a buffer: FSDP2 never shards or gathers it
     before = model.codebook.detach().clone()
     model.train()
     model.training_loss(torch.rand(4, 3, 8, 8), 1)
@@ -64,6 +66,33 @@ def test_dead_codes_restart_from_encoder_outputs():
         model.code_usage.zero_()  # every code looks dead
     model.training_loss(images, 1)
     z_e = model.embed(images).detach().permute(0, 2, 3, 1).reshape(-1, 4)
-    matched = [(torch.cdist(row[None], z_e).min() < 1e-5).item() for row in model.codebook.detach()]
+    matched = [(torch.cdist(row[None], z_e).min() < 1e-5).item() for row in model.codebook_vectors().detach()]
     assert all(matched), "restarted codes must be copies of encoder outputs"
     assert model.encode(images).unique().numel() >= used_before
+
+
+@pytest.mark.parametrize("update", ["loss", "ema"])
+def test_restart_writes_no_parameter_and_gradients_still_reach_the_codebook(update):
+    model = build(8, restart_every=1, dead_code_threshold=0.5, codebook_update=update)
+    model.train()
+    params_before = {name: p.detach().clone() for name, p in model.named_parameters()}
+    with torch.no_grad():
+        model.code_usage.zero_()
+    loss, _ = model.training_loss(torch.rand(4, 3, 8, 8), 1)
+    for name, p in model.named_parameters():  # under FSDP2 a write into a gathered parameter would be lost
+        assert torch.equal(p.detach(), params_before[name]), name
+    if update == "loss":
+        assert model.codebook_shift.abs().sum() > 0
+        loss.backward()
+        assert model.codebook.grad is not None and model.codebook.grad.abs().sum() > 0
+    else:
+        assert torch.equal(model.codebook_shift, torch.zeros_like(model.codebook_shift))
+
+
+def test_checkpoint_without_a_shift_loads_as_a_zero_shift():
+    model = build(8)
+    state = {k: v for k, v in model.state_dict().items() if k != "codebook_shift"}
+    with torch.no_grad():
+        model.codebook_shift.fill_(1.0)
+    model.load_state_dict(state)
+    assert torch.equal(model.codebook_shift, torch.zeros_like(model.codebook_shift))

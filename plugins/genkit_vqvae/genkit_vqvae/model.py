@@ -8,8 +8,16 @@ straight-through gradient -> decoder (dVAE's family, 3 output channels, sigmoid)
 With ``codebook_update: ema`` the codebook follows EMAs of assigned counts and sums (decay ``ema_decay``) instead
 of the codebook term. Each training call also updates ``code_usage`` (running codes per batch); every
 ``restart_every`` steps codes whose usage is below ``dead_code_threshold`` are re-seeded from random encoder
-outputs of the current batch. These updates happen inside :meth:`VQVAE.training_loss` on the local batch: under
-data parallelism each rank updates its own copy (use ``codebook_update: loss`` there).
+outputs of the current batch.
+
+These updates run inside :meth:`VQVAE.training_loss` (a forward), and they are safe under torchrun with FSDP2 or
+DDP:
+- Code counts and EMA sums are summed over the ranks, so every rank makes the update of one process on the
+  global batch. Restart vectors are rank 0's, broadcast.
+- Nothing writes a sharded parameter. FSDP2 gathers parameters for a forward and frees the gathered copy after,
+  so a write there would be lost. The EMA codebook is therefore a buffer. The learned codebook (``loss``) is a
+  parameter plus a ``codebook_shift`` buffer; a restart sets the shift so that parameter + shift is the new
+  vector, and gradients keep moving the parameter. :meth:`VQVAE.codebook_vectors` is the codebook in use.
 
 ``residual_blocks``/``shard_units`` follow the dvae convention (see ``genkit_dvae.model``).
 """
@@ -17,6 +25,7 @@ data parallelism each rank updates its own copy (use ``codebook_update: loss`` t
 from __future__ import annotations
 
 import torch
+import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
@@ -42,11 +51,20 @@ class VQVAE(EncoderDecoderStructure, nn.Module):
         shape = dict(hidden=params.hidden, multipliers=multipliers, blocks_per_group=params.blocks_per_group)
         self.encoder = Encoder(**shape, out_channels=dim)
         self.decoder = Decoder(**shape, in_channels=dim, init_width=dim, out_channels=3)
-        ema = params.codebook_update == "ema"
-        self.codebook = nn.Parameter(torch.randn(params.codebook_size, dim) / dim**0.5, requires_grad=not ema)
+        book = torch.randn(params.codebook_size, dim) / dim**0.5
+        if params.codebook_update == "ema":
+            self.register_buffer("codebook", book)
+        else:
+            self.codebook = nn.Parameter(book)
+        self.register_buffer("codebook_shift", torch.zeros_like(book))
         self.register_buffer("code_usage", torch.ones(params.codebook_size))
         self.register_buffer("ema_count", torch.ones(params.codebook_size))
-        self.register_buffer("ema_sum", self.codebook.detach().clone())
+        self.register_buffer("ema_sum", book.clone())
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        # checkpoints written before restarts became a shift have none: a zero shift is the same codebook
+        state_dict.setdefault(prefix + "codebook_shift", torch.zeros_like(self.codebook_shift))
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     # -- quantisation ----------------------------------------------------------------------------------
     def embed(self, images: torch.Tensor) -> torch.Tensor:
@@ -54,16 +72,20 @@ class VQVAE(EncoderDecoderStructure, nn.Module):
         check_images(images, self.factor, KIND)
         return self.encoder(images.float() - 0.5)
 
+    def codebook_vectors(self) -> torch.Tensor:
+        """The codebook in use, ``[K, D]``: ``codebook + codebook_shift`` (the shift holds restarts)."""
+        return self.codebook + self.codebook_shift
+
     def nearest(self, z_e: torch.Tensor) -> torch.Tensor:
         """Index of the nearest codebook vector for each position: ``LongTensor[B, h, w]``."""
         flat = z_e.permute(0, 2, 3, 1).reshape(-1, z_e.shape[1])
-        book = self.codebook.detach()
+        book = self.codebook_vectors().detach()
         dist = flat.pow(2).sum(1, keepdim=True) - 2 * flat @ book.t() + book.pow(2).sum(1)[None]
         return dist.argmin(dim=1).view(z_e.shape[0], *z_e.shape[2:])
 
     def lookup(self, codes: torch.Tensor) -> torch.Tensor:
         """Codebook vectors ``[B, D, h, w]`` for ``codes`` ``[B, h, w]``."""
-        return F.embedding(codes, self.codebook).permute(0, 3, 1, 2)
+        return F.embedding(codes, self.codebook_vectors()).permute(0, 3, 1, 2)
 
     def reconstruct(self, z_q: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(self.decoder(z_q).float())
@@ -105,22 +127,28 @@ class VQVAE(EncoderDecoderStructure, nn.Module):
     def _update_codebook(self, z_e: torch.Tensor, codes: torch.Tensor, step: int) -> None:
         flat = z_e.permute(0, 2, 3, 1).reshape(-1, z_e.shape[1])
         onehot = F.one_hot(codes.reshape(-1), self.vocab_size).float()
+        ema = self.params.codebook_update == "ema"
         counts = onehot.sum(0)
+        sums = onehot.t() @ flat if ema else None
+        _sum_over_ranks(counts, sums)
         self.code_usage.mul_(USAGE_DECAY).add_(counts, alpha=1 - USAGE_DECAY)
-        if self.params.codebook_update == "ema":
+        if ema:
             decay = self.params.ema_decay
             self.ema_count.mul_(decay).add_(counts, alpha=1 - decay)
-            self.ema_sum.mul_(decay).add_(onehot.t() @ flat, alpha=1 - decay)
+            self.ema_sum.mul_(decay).add_(sums, alpha=1 - decay)
             n = self.ema_count.sum()
             smoothed = (self.ema_count + 1e-5) / (n + self.vocab_size * 1e-5) * n  # Laplace smoothing
-            self.codebook.data.copy_(self.ema_sum / smoothed[:, None])
+            self.codebook.copy_(self.ema_sum / smoothed[:, None])
         if self.params.restart_dead_codes and step > 0 and step % self.params.restart_every == 0:
             dead = (self.code_usage < self.params.dead_code_threshold).nonzero().flatten()
             if len(dead):
-                picks = flat[torch.randint(0, flat.shape[0], (len(dead),), device=flat.device)]
-                self.codebook.data[dead] = picks
-                self.ema_sum[dead] = picks
-                self.ema_count[dead] = 1.0
+                picks = _from_rank_zero(flat[torch.randint(0, flat.shape[0], (len(dead),), device=flat.device)])
+                if ema:
+                    self.codebook[dead] = picks
+                    self.ema_sum[dead] = picks
+                    self.ema_count[dead] = 1.0
+                else:  # the parameter may be a gathered copy (FSDP2): move the vector through the shift
+                    self.codebook_shift[dead] = picks - self.codebook.detach()[dead]
                 self.code_usage[dead] = 1.0
 
     @torch.no_grad()
@@ -137,3 +165,23 @@ class VQVAE(EncoderDecoderStructure, nn.Module):
             "codebook_usage": usage, "perplexity": perplexity,
         }
 
+
+
+def _world_size() -> int:
+    return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+
+
+def _sum_over_ranks(*tensors: torch.Tensor | None) -> None:
+    """Sum each tensor over the ranks, in place (nothing outside torchrun)."""
+    if _world_size() > 1:
+        for tensor in tensors:
+            if tensor is not None:
+                dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
+
+
+def _from_rank_zero(tensor: torch.Tensor) -> torch.Tensor:
+    """Rank 0's ``tensor`` on every rank (the same shape everywhere)."""
+    if _world_size() > 1:
+        tensor = tensor.contiguous()
+        dist.broadcast(tensor, src=0)
+    return tensor
