@@ -174,3 +174,13 @@ class _BrokenCase(suite.RerankerCase):
 def test_suite_catches_broken_rerankers(breakage, check):
     with pytest.raises(AssertionError):
         suite.CHECKS[check](_BrokenCase(breakage))
+
+
+def test_scale_is_a_scalar_and_old_scalar_checkpoints_load():
+    _, model = small_model()
+    assert model.logit_scale.shape == (1,)  # FSDP2 shards along dim 0: no 0-d parameters
+    assert model.scale().dim() == 0
+    state = dict(model.state_dict())
+    state["logit_scale"] = torch.tensor(1.5)  # the shape checkpoints had before
+    model.load_state_dict(state)
+    assert model.logit_scale.item() == pytest.approx(1.5)

@@ -42,9 +42,16 @@ class ContrastiveReranker(nn.Module):
         self.image = ImageEncoder(tuple(params.image_widths), params.image_blocks, params.groups, params.stem_stride)
         self.text_projection = nn.Linear(params.width, params.embed_dim, bias=False)
         self.image_projection = nn.Linear(params.image_widths[-1], params.embed_dim, bias=False)
+        # shape [1], not a scalar: FSDP2 shards parameters along dim 0 and rejects 0-d ones
         self.logit_scale = nn.Parameter(
-            torch.tensor(params.init_logit_scale), requires_grad=params.learn_temperature
+            torch.tensor([params.init_logit_scale]), requires_grad=params.learn_temperature
         )
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        key = prefix + "logit_scale"  # checkpoints written before it had shape [1] hold a scalar
+        if key in state_dict and state_dict[key].dim() == 0:
+            state_dict[key] = state_dict[key].reshape(1)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     # -- checks ---------------------------------------------------------------------------------------------
     def _check_text(self, ids: torch.Tensor, lengths: torch.Tensor) -> None:
@@ -82,7 +89,7 @@ class ContrastiveReranker(nn.Module):
 
     def scale(self) -> torch.Tensor:
         """The learned inverse temperature ``1/T``, clamped to ``[1, max_logit_scale]``."""
-        return self.logit_scale.clamp(0.0, math.log(self.params.max_logit_scale)).exp()
+        return self.logit_scale.clamp(0.0, math.log(self.params.max_logit_scale)).exp().squeeze(0)
 
     def similarity(self, ids: torch.Tensor, lengths: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
         """Cosine similarities ``float[B_text, B_image]`` of every caption with every image (with gradient)."""
@@ -172,6 +179,14 @@ def _gather_over_ranks(text: torch.Tensor, image: torch.Tensor) -> tuple[torch.T
     rank holds an equal share); the gradient of every gathered row flows back to the rank that embedded it."""
     if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
         return text, image, 0
-    from torch.distributed.nn.functional import all_gather
+    # the functional collective torch points to from the deprecated torch.distributed.nn.functional.all_gather
+    # (all_gather_single_autograd in torch 2.13, all_gather_tensor_autograd before); its backward sums each
+    # gathered row's gradient over the ranks and returns it to the rank that sent the row
+    from torch.distributed import _functional_collectives as collectives
 
-    return torch.cat(all_gather(text)), torch.cat(all_gather(image)), dist.get_rank() * text.shape[0]
+    gather_autograd = getattr(collectives, "all_gather_single_autograd", None) or collectives.all_gather_tensor_autograd
+
+    def gather(x: torch.Tensor) -> torch.Tensor:
+        return gather_autograd(x.contiguous(), gather_dim=0, group=dist.group.WORLD)
+
+    return gather(text), gather(image), dist.get_rank() * text.shape[0]
