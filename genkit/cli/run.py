@@ -60,6 +60,8 @@ def run(args: argparse.Namespace) -> int:
     from genkit.train.pipeline import run_pipeline
 
     results = run_pipeline(loaded, run_dir, only_stage=args.stage, resume=args.resume, plugins=plugins)
+    if os.environ.get("RANK", "0") != "0":  # under torchrun rank 0 reports for all
+        return 0
     for stage, metrics in results.items():
         shown = ", ".join(f"{k}={v:.4g}" for k, v in sorted(metrics.items()) if isinstance(v, (int, float)))
         print(f"{stage}: {shown}")

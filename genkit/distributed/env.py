@@ -6,6 +6,7 @@ its rendezvous (``--nnodes``, ``--rdzv-endpoint``) with no change here. The back
 
 from __future__ import annotations
 
+import gc
 import os
 from dataclasses import dataclass
 
@@ -44,6 +45,18 @@ def detect(init: bool = True) -> DistEnv:
     if dist.is_initialized():
         rank, world = dist.get_rank(), dist.get_world_size()
     return DistEnv(rank=rank, world_size=world, local_rank=local, device=device)
+
+
+def shutdown() -> None:
+    """Leave the process group this process joined, while the interpreter is still whole.
+
+    ``destroy_process_group`` drops torch's own references to the group. Sharded modules can still hold it, so
+    garbage is collected first. A gloo group left for interpreter exit can abort the process (SIGABRT), which
+    torchrun then reports as a failed rank.
+    """
+    if dist.is_available() and dist.is_initialized():
+        gc.collect()
+        dist.destroy_process_group()
 
 
 def barrier(env: DistEnv) -> None:

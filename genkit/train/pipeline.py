@@ -12,9 +12,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable
 
+import torch.distributed as dist
+
 from genkit.build import build_component
 from genkit.context import BuildContext
-from genkit.distributed.env import detect
+from genkit.distributed.env import detect, shutdown
 from genkit.errors import GenkitError, InputError
 from genkit.plugins import get_plugins
 from genkit.train.stages import autoencoder, prior, reranker, sample, tokenizer
@@ -65,6 +67,7 @@ def run_pipeline(loaded: Any, run_dir: Path, *, only_stage: str | None = None, r
     run_dir = Path(run_dir)
     recipe = loaded.recipe
     plan = planned_stages(recipe, only_stage)
+    joined_here = not (dist.is_available() and dist.is_initialized())
     env = detect()
     state = PipelineState(loaded, run_dir, plugins, env, resume, progress=progress)
     try:
@@ -78,3 +81,7 @@ def run_pipeline(loaded: Any, run_dir: Path, *, only_stage: str | None = None, r
         raise
     except (OSError, RuntimeError, ValueError) as exc:
         raise GenkitError(f"{run_dir}: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from exc
+    finally:
+        if joined_here and env.distributed:  # a torchrun launch: release the models, then leave the group
+            state = None
+            shutdown()
