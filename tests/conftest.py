@@ -12,3 +12,11 @@ def _one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture(autouse=True)
+def _seeded_torch():
+    """Every test starts from the same torch RNG state (torch seeds itself from the OS otherwise, so an unseeded
+    test would draw a different model init each run)."""
+    torch.manual_seed(0)
+    yield
