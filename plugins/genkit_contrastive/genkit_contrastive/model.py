@@ -5,11 +5,11 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
 import genkit
+from genkit.collectives import gather_rows
 from genkit_contrastive.image_encoder import ImageEncoder
 from genkit_contrastive.params import ContrastiveParams
 from genkit_contrastive.text_encoder import TextEncoder
@@ -113,7 +113,7 @@ class ContrastiveReranker(nn.Module):
         self._check_images(images, text_ids.shape[0])
         text = self.embed_texts(text_ids, text_lengths)
         image = self.embed_images(images)
-        all_text, all_image, first = _gather_over_ranks(text, image)
+        (all_text, first), (all_image, _) = gather_rows(text), gather_rows(image)  # the global batch under torchrun
         text_to_image, image_to_text = text @ all_image.T, image @ all_text.T  # own rows, global columns
         target = torch.arange(first, first + text.shape[0], device=text.device)
         scale = self.scale()
@@ -172,21 +172,3 @@ def _retrieval(text_to_image: torch.Tensor, image_to_text: torch.Tensor, target:
         "top1_text_to_image": float((text_to_image.argmax(dim=1) == target).float().mean()),
         "top1_image_to_text": float((image_to_text.argmax(dim=1) == target).float().mean()),
     }
-
-
-def _gather_over_ranks(text: torch.Tensor, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, int]:
-    """``(all captions, all images, index of this rank's first row)`` over the ranks of a torchrun launch (each
-    rank holds an equal share); the gradient of every gathered row flows back to the rank that embedded it."""
-    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
-        return text, image, 0
-    # the functional collective torch points to from the deprecated torch.distributed.nn.functional.all_gather
-    # (all_gather_single_autograd in torch 2.13, all_gather_tensor_autograd before); its backward sums each
-    # gathered row's gradient over the ranks and returns it to the rank that sent the row
-    from torch.distributed import _functional_collectives as collectives
-
-    gather_autograd = getattr(collectives, "all_gather_single_autograd", None) or collectives.all_gather_tensor_autograd
-
-    def gather(x: torch.Tensor) -> torch.Tensor:
-        return gather_autograd(x.contiguous(), gather_dim=0, group=dist.group.WORLD)
-
-    return gather(text), gather(image), dist.get_rank() * text.shape[0]

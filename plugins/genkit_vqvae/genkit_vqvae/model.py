@@ -25,10 +25,10 @@ DDP:
 from __future__ import annotations
 
 import torch
-import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
+from genkit.collectives import from_rank_zero, sum_over_ranks
 from genkit_dvae.common import check_codes, check_images, code_counts, psnr, usage_and_perplexity
 from genkit_dvae.networks import Decoder, Encoder, EncoderDecoderStructure
 from genkit_vqvae.params import VQVAEParams
@@ -130,7 +130,7 @@ class VQVAE(EncoderDecoderStructure, nn.Module):
         ema = self.params.codebook_update == "ema"
         counts = onehot.sum(0)
         sums = onehot.t() @ flat if ema else None
-        _sum_over_ranks(counts, sums)
+        sum_over_ranks(counts, sums)
         self.code_usage.mul_(USAGE_DECAY).add_(counts, alpha=1 - USAGE_DECAY)
         if ema:
             decay = self.params.ema_decay
@@ -142,7 +142,7 @@ class VQVAE(EncoderDecoderStructure, nn.Module):
         if self.params.restart_dead_codes and step > 0 and step % self.params.restart_every == 0:
             dead = (self.code_usage < self.params.dead_code_threshold).nonzero().flatten()
             if len(dead):
-                picks = _from_rank_zero(flat[torch.randint(0, flat.shape[0], (len(dead),), device=flat.device)])
+                picks = from_rank_zero(flat[torch.randint(0, flat.shape[0], (len(dead),), device=flat.device)])
                 if ema:
                     self.codebook[dead] = picks
                     self.ema_sum[dead] = picks
@@ -164,24 +164,3 @@ class VQVAE(EncoderDecoderStructure, nn.Module):
             "mse": mse, "psnr": psnr(mse), "commitment": float(F.mse_loss(z_e, e)),
             "codebook_usage": usage, "perplexity": perplexity,
         }
-
-
-
-def _world_size() -> int:
-    return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
-
-
-def _sum_over_ranks(*tensors: torch.Tensor | None) -> None:
-    """Sum each tensor over the ranks, in place (nothing outside torchrun)."""
-    if _world_size() > 1:
-        for tensor in tensors:
-            if tensor is not None:
-                dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
-
-
-def _from_rank_zero(tensor: torch.Tensor) -> torch.Tensor:
-    """Rank 0's ``tensor`` on every rank (the same shape everywhere)."""
-    if _world_size() > 1:
-        tensor = tensor.contiguous()
-        dist.broadcast(tensor, src=0)
-    return tensor
