@@ -3,6 +3,7 @@ the xformers attention backend."""
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import genkit
@@ -33,12 +34,17 @@ def genkit_register_components(register: Any) -> None:
 
 @genkit.hookimpl
 def genkit_select_attention(device: Any, dtype: Any, layout: Any) -> Any:
-    """xformers memory-efficient attention on CUDA when xformers is installed; otherwise let genkit's SDPA answer.
+    """xformers memory-efficient attention on CUDA when xformers is installed and runs there (checked once per
+    device and dtype, forward and backward); otherwise let genkit's SDPA answer, with a warning saying why.
     xformers is imported only here, only for a CUDA device."""
     if getattr(device, "type", None) != "cuda":
         return None
     try:
-        from genkit_sparse_transformer.xformers_backend import XFormersAttention
+        from genkit_sparse_transformer.xformers_backend import XFormersAttention, unusable_reason
     except ImportError:
+        return None
+    reason = unusable_reason(device, dtype)
+    if reason is not None:
+        warnings.warn(f"xformers attention cannot run on {device} in {dtype} ({reason}); using SDPA", stacklevel=2)
         return None
     return XFormersAttention(layout)

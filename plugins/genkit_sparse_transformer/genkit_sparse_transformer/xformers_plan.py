@@ -9,15 +9,19 @@ Tensors are in xformers' ``[B, M, H, K]`` layout. For a layout with text length 
   window_right=0)``); ``column`` -> ``block_causal`` over the transposed grid (``BlockDiagonalCausalMask`` with
   one block of ``h`` per column and batch element); ``conv`` -> a ``tensor`` bias (0 / -inf).
 
-:func:`attend` runs this plan with any ``ops`` (``partial(q, k, v, bias) -> (out [B,M,H,K], lse [B,H,M])`` and
-``merge(outs, lses) -> out``). :class:`TorchOps` materialises each bias exactly as xformers documents it, so the
-plan is checked against the dense reference on the CPU; the CUDA backend passes xformers' own ops.
+:func:`attend` runs this plan with any ``ops`` that follow :class:`PartialOps`: ``partial`` computes one piece
+(an output and its log-sum-exp, kept together), ``rearrange`` reorders a piece along the query axis, ``merge``
+combines pieces of the same queries into the attention over the union of their keys. Gradients flow through all
+three. :class:`TorchOps` does this densely, materialising each bias exactly as xformers documents it, so the plan
+is checked against the dense reference on the CPU; the CUDA backend passes xformers' autograd partials
+(``xformers.ops.fmha.merge_training``).
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Any, Callable, Protocol
 
 import torch
 
@@ -82,8 +86,21 @@ def column_order(grid: tuple[int, int], device=None) -> torch.Tensor:
     return torch.arange(h * w, device=device).view(h, w).t().reshape(-1)
 
 
-def image_attention(ops, layout: AttentionLayout, q, k, v):
-    """Image queries against image keys with the layer's bias: ``(out [B,N,H,K], lse [B,H,N])``."""
+class PartialOps(Protocol):
+    """The three operations :func:`attend` needs; a piece is whatever ``partial`` returns."""
+
+    def partial(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, bias: Bias) -> Any:
+        """Attention of ``q [B,M,H,K]`` over ``k, v [B,N,H,K]`` under ``bias``, with its log-sum-exp."""
+
+    def rearrange(self, piece: Any, fn: Callable[[torch.Tensor], torch.Tensor]) -> Any:
+        """``fn`` applied along the query axis of a ``[B,M,H,K]``-shaped tensor (``K`` untouched)."""
+
+    def merge(self, pieces: list) -> torch.Tensor:
+        """The attention of the pieces' (shared) queries over the union of their keys, ``[B,M,H,K]``."""
+
+
+def image_attention(ops: PartialOps, layout: AttentionLayout, q, k, v):
+    """The piece for image queries against image keys with the layer's bias."""
     batch, n, heads, dim = q.shape
     bias = image_bias(layout, batch, heads, q.device, q.dtype)
     if layout.layer_type != "column":
@@ -91,38 +108,53 @@ def image_attention(ops, layout: AttentionLayout, q, k, v):
     order = column_order(layout.grid, q.device)
     inverse = torch.argsort(order)
     packed = [x[:, order].reshape(1, batch * n, heads, dim) for x in (q, k, v)]
-    out, lse = ops.partial(*packed, bias)
-    out = out.reshape(batch, n, heads, dim)[:, inverse]
-    lse = lse.reshape(heads, batch, n).transpose(0, 1)[:, :, inverse]
-    return out, lse
+    piece = ops.partial(*packed, bias)
+    return ops.rearrange(piece, lambda x: x.reshape(batch, n, heads, x.shape[-1])[:, inverse])
 
 
-def attend(ops, layout: AttentionLayout, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-    """The layer's attention for ``q, k, v [B, S, H, K]`` -> ``[B, S, H, K]``, assembled from partials."""
+def attend(ops: PartialOps, layout: AttentionLayout, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """The layer's attention for ``q, k, v [B, S, H, K]`` -> ``[B, S, H, K]``, assembled from pieces."""
     t = layout.text_length
-    image_out, image_lse = image_attention(ops, layout, q[:, t:], k[:, t:], v[:, t:])
+    image_piece = image_attention(ops, layout, q[:, t:], k[:, t:], v[:, t:])
     if t == 0:
-        return image_out
-    text_out, _ = ops.partial(q[:, :t], k[:, :t], v[:, :t], Bias("causal"))
-    cross_out, cross_lse = ops.partial(q[:, t:], k[:, :t], v[:, :t], Bias("none"))
-    merged = ops.merge([image_out, cross_out], [image_lse, cross_lse])
-    return torch.cat([text_out.to(merged.dtype), merged], dim=1)
+        return ops.merge([image_piece])
+    text_out = ops.merge([ops.partial(q[:, :t], k[:, :t], v[:, :t], Bias("causal"))])
+    cross_piece = ops.partial(q[:, t:], k[:, :t], v[:, :t], Bias("none"))
+    image_out = ops.merge([image_piece, cross_piece])
+    return torch.cat([text_out.to(image_out.dtype), image_out], dim=1)
+
+
+def dense_partial(q, k, v, bias: torch.Tensor, scale: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(out [B,M,H,K], lse [B,H,M])`` in float32 for an additive ``bias`` broadcastable to ``[B,H,M,N]``."""
+    scores = torch.einsum("bqhd,bkhd->bhqk", q.float(), k.float()) * scale + bias.float()
+    lse = scores.logsumexp(dim=-1)
+    return torch.einsum("bhqk,bkhd->bqhd", (scores - lse[..., None]).exp(), v.float()), lse
+
+
+def merge_by_lse(outs, lses) -> tuple[torch.Tensor, torch.Tensor]:
+    """Outputs ``[B,M,H,K]`` of the same queries over disjoint keys, weighted by their ``lse [B,H,M]``."""
+    total = torch.stack([l.float() for l in lses]).logsumexp(dim=0)
+    merged = sum(o.float() * (l.float() - total).exp().transpose(1, 2)[..., None] for o, l in zip(outs, lses))
+    return merged, total
 
 
 class TorchOps:
-    """Dense torch versions of the two xformers operations the plan needs (CPU checks and fallbacks)."""
+    """:class:`PartialOps` in dense torch (CPU checks): a piece is ``(out, lse)``."""
 
     @staticmethod
     def partial(q, k, v, bias: Bias):
-        scale = 1.0 / math.sqrt(q.shape[-1])
-        scores = torch.einsum("bqhd,bkhd->bhqk", q.float(), k.float()) * scale
-        scores = scores + bias.materialize(q.shape[1], k.shape[1], q.device).float()
-        lse = scores.logsumexp(dim=-1)
-        out = torch.einsum("bhqk,bkhd->bqhd", (scores - lse[..., None]).exp(), v.float())
+        mask = bias.materialize(q.shape[1], k.shape[1], q.device)
+        out, lse = dense_partial(q, k, v, mask, 1.0 / math.sqrt(q.shape[-1]))
         return out.to(q.dtype), lse
 
     @staticmethod
-    def merge(outs, lses):
-        total = torch.stack(lses).logsumexp(dim=0)
-        merged = sum(o.float() * (l - total).exp().transpose(1, 2)[..., None] for o, l in zip(outs, lses))
-        return merged.to(outs[0].dtype)
+    def rearrange(piece, fn):
+        out, lse = piece
+        return fn(out), fn(lse.transpose(1, 2)[..., None])[..., 0].transpose(1, 2)
+
+    @staticmethod
+    def merge(pieces):
+        if len(pieces) == 1:
+            return pieces[0][0]
+        merged, _ = merge_by_lse([p[0] for p in pieces], [p[1] for p in pieces])
+        return merged.to(pieces[0][0].dtype)
