@@ -84,6 +84,8 @@ def genkit_select_attention(device: Any, dtype: Any, layout: Any) -> Any:
     ``device`` (``torch.device``) and ``dtype`` are where the layer runs; ``layout`` describes the attention
     pattern (``genkit.attention.AttentionLayout``: text length, image grid, layer type). Return an object with
     ``__call__(q, k, v) -> out`` (tensors ``[batch, heads, seq, head_dim]``) that computes exactly the attention
-    ``layout`` defines, or ``None`` to let another plugin answer. The first non-``None`` answer wins; genkit's
+    ``layout`` defines for the first ``seq <= layout.length`` positions of its stream (a prior may leave out the
+    last positions; the pattern is causal, so they change nothing before them), or ``None`` to let another
+    plugin answer. The first non-``None`` answer wins; genkit's
     own dense SDPA backend answers last, so every layout always has a backend.
     """

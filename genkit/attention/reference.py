@@ -23,7 +23,9 @@ class ReferenceAttention:
         self._mask = reference_mask(layout)
 
     def __call__(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-        return reference_attention(q, k, v, self._mask.to(q.device))
+        """Attention of the stream's first ``q.shape[-2]`` positions (all of it, or a prefix)."""
+        size = q.shape[-2]
+        return reference_attention(q, k, v, self._mask[:size, :size].to(q.device))
 
 
 def reference_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

@@ -25,7 +25,7 @@ class SDPAAttention:
     """SDPA over the whole stream. ``full`` layers use ``is_causal=True`` (no mask tensor, flash kernels);
     the sparse layers pass the layout's boolean mask.
 
-    ``__call__(q, k, v)``: tensors ``[B, H, S, D]`` with ``S = layout.length``.
+    ``__call__(q, k, v)``: tensors ``[B, H, S, D]`` for the first ``S <= layout.length`` stream positions.
     ``decode(q, k, v, start)``: queries at stream positions ``[start, start + n)`` against the cached keys
     ``[0, start + n)`` (KV-cache sampling); same numbers as the rows of ``__call__``.
     """

@@ -34,6 +34,17 @@ def test_sdpa_matches_reference(layout, seed):
 
 @settings(max_examples=25, deadline=None)
 @given(layouts, st.integers(0, 2**16), st.data())
+def test_a_prefix_of_the_stream_is_the_first_rows_of_the_whole(layout, seed, data):
+    q, k, v = _qkv(layout, seed)
+    size = data.draw(st.integers(1, layout.length))
+    whole = ReferenceAttention(layout)(q, k, v)[..., :size, :]
+    for backend in (ReferenceAttention(layout), SDPAAttention(layout)):
+        got = backend(q[..., :size, :], k[..., :size, :], v[..., :size, :])
+        torch.testing.assert_close(got, whole, atol=1e-5, rtol=1e-5)
+
+
+@settings(max_examples=25, deadline=None)
+@given(layouts, st.integers(0, 2**16), st.data())
 def test_decode_rows_match_full_attention(layout, seed, data):
     q, k, v = _qkv(layout, seed)
     start = data.draw(st.integers(0, layout.length - 1))

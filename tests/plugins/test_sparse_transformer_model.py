@@ -146,7 +146,9 @@ def test_position_embeddings_of_a_span_are_rows_of_the_whole_table(data):
     prior, _ = build()
     t, (h, w) = prior.text_length, prior.grid
     table = prior.image_row.weight[:, None, :] + prior.image_column.weight[None, :, :]
-    whole = torch.cat([prior.text_position.weight[:t], table.reshape(h * w, -1)])
+    # position p carries the place of the token it reads: start and caption (T + 1), then image cells 0 .. h*w - 2
+    whole = torch.cat([prior.text_position.weight, table.reshape(h * w, -1)[:-1]])
+    assert whole.shape[0] == prior.sequence_length == t + h * w
     start = data.draw(st.integers(0, prior.sequence_length - 1))
     stop = data.draw(st.integers(start + 1, prior.sequence_length))
     assert torch.equal(prior.position_embeddings(start, stop), whole[start:stop])
@@ -168,3 +170,30 @@ def test_project_equals_linear_for_every_row_count(leading, in_features, out_fea
     assert out.shape == (*leading, out_features) and out.is_contiguous()
     out.sum().backward()  # differentiable on both paths
     torch.testing.assert_close(x.grad, layer.weight.sum(0).expand_as(x), atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("layer_type", ["full", "row", "column", "conv"])
+def test_each_output_sees_exactly_the_tokens_its_layer_allows(layer_type):
+    """One layer, model level: changing the token that position q reads changes the hidden state of exactly the
+    positions whose attention row allows key q (and q itself). In particular every image token sees every text
+    token, the last one included."""
+    from genkit.attention import attention_mask
+
+    prior, _ = build({**SMALL, "depth": 1, "attention": [layer_type]})
+    prior.eval()
+    t, (h, w) = prior.text_length, prior.grid
+    text, lengths, image = batch(n=1)
+    text_full, image_flat = prior.fill_text(text, lengths), image.flatten(1)
+    mask = attention_mask(prior.layouts[0])[: prior.sequence_length, : prior.sequence_length]
+    with torch.no_grad():
+        base = prior.hidden(text_full, image_flat)[0]
+        for q in range(1, prior.sequence_length):  # position q reads y[q-1]
+            new_text, new_image = text_full.clone(), image_flat.clone()
+            if q <= t:
+                new_text[0, q - 1] = (new_text[0, q - 1] + 1) % prior.text_vocab_size
+            else:
+                new_image[0, q - t - 1] = (new_image[0, q - t - 1] + 1) % prior.image_vocab_size
+            changed = (prior.hidden(new_text, new_image)[0] - base).abs().amax(-1) > 1e-6
+            assert torch.equal(changed, mask[:, q]), (layer_type, q)
+            if q <= t:  # a text token: every image position (t .. end) sees it
+                assert changed[t:].all(), (layer_type, q)

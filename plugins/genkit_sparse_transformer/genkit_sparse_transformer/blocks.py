@@ -40,8 +40,9 @@ class AttentionBranch(nn.Module):
     """Pre-LN multi-head attention with a fused QKV projection; the pattern is the layer's ``AttentionLayout``.
 
     ``forward(x, start=0, cache=None)``: ``x [B, n, width]`` holds stream positions ``[start, start + n)``. The
-    whole stream at once goes to the backend chosen by ``genkit_select_attention``; a span (with ``cache``, or a
-    prefix) goes through ``genkit.attention.decode_attention`` with the same mask rows.
+    stream from position 0 (whole, or its first ``n`` positions) goes to the backend chosen by
+    ``genkit_select_attention``; a span with ``cache`` goes through ``genkit.attention.decode_attention`` with the
+    same mask rows.
     """
 
     def __init__(self, width: int, heads: int, head_dim: int, layout: AttentionLayout) -> None:
@@ -66,12 +67,10 @@ class AttentionBranch(nn.Module):
             cache.k[:, :, start:start + n] = k
             cache.v[:, :, start:start + n] = v
             out = decode_attention(self.layout, q, cache.k, cache.v, start)
-        elif start == 0 and n == self.layout.length:
+        elif start == 0:  # the stream or its first n positions
             out = self.backend(x.device, q.dtype)(q, k, v)
         else:
-            if start != 0:
-                raise ValueError("a span that does not start at 0 needs a KV cache")
-            out = decode_attention(self.layout, q, k, v, 0)
+            raise ValueError("a span that does not start at 0 needs a KV cache")
         return project(self.out, out.transpose(1, 2).reshape(batch, n, self.heads * self.head_dim))
 
 

@@ -1,10 +1,16 @@
 """SparseTransformerPrior: DALL-E's decoder-only transformer over one stream [text (T) ; image (h*w)].
 
-Stream positions ``p in [0, S)``, ``S = T + h*w``. The target stream ``y`` is the caption (positions ``>= length``
-replaced by the learned pad of that position: id ``text_vocab + t``) followed by the image tokens in raster
-order. Position ``p`` reads ``y[p-1]`` (a learned start token at ``p = 0``) plus the embedding of position ``p``
-(text position, or image row + column), and predicts ``y[p]``: text positions over the text vocabulary (with its
-pads), image positions over the image vocabulary. No padding mask: pads are ordinary tokens.
+The target stream ``y`` is the caption (positions ``>= length`` replaced by the learned pad of that position: id
+``text_vocab + t``) followed by the image tokens in raster order. Stream position ``p in [0, T + h*w)`` reads
+``y[p-1]`` (a learned start token at ``p = 0``) and predicts ``y[p]``: text positions over the text vocabulary
+(with its pads), image positions over the image vocabulary. No padding mask: pads are ordinary tokens.
+
+Each input carries the embedding of its own place: the start token and text token ``j`` the text positions
+``0`` and ``j + 1``, image token ``n`` the row and column of cell ``n``. Attention is defined on the inputs:
+the layers' :class:`~genkit.attention.AttentionLayout` has ``T + 1`` text positions (start + caption), so every
+image token attends to every text token in every layer, and an image token's row, column or conv neighbourhood
+is that of its own cell. The last image token is never read, so the stream is the layout's first
+``layout.length - 1`` positions.
 """
 
 from __future__ import annotations
@@ -33,12 +39,12 @@ class SparseTransformerPrior(nn.Module):
         self.image_vocab_size, self.grid = int(image_vocab_size), (int(image_grid[0]), int(image_grid[1]))
         h, w = self.grid
         width, heads, head_dim = params.width, params.heads, params.resolved_head_dim
-        self.layouts = [
-            AttentionLayout(self.text_length, self.grid, kind, params.conv_kernel) for kind in params.layer_types()
+        self.layouts = [  # the text keys are the start token and the T caption tokens
+            AttentionLayout(self.text_length + 1, self.grid, kind, params.conv_kernel) for kind in params.layer_types()
         ]
         # text table: real tokens, then one pad per position, then the start token
         self.text_embedding = nn.Embedding(self.text_vocab_size + self.text_length + 1, width)
-        self.text_position = nn.Embedding(max(self.text_length, 1), width)
+        self.text_position = nn.Embedding(self.text_length + 1, width)  # 0: start, j + 1: caption token j
         self.image_embedding = nn.Embedding(self.image_vocab_size, width)
         self.image_row = nn.Embedding(h, width)
         self.image_column = nn.Embedding(w, width)
@@ -87,9 +93,10 @@ class SparseTransformerPrior(nn.Module):
         return (self.text_vocab_size + torch.arange(self.text_length, device=device)).expand(batch, -1)
 
     def position_embeddings(self, start: int = 0, stop: int | None = None) -> torch.Tensor:
-        """``[stop - start, width]`` for stream positions ``[start, stop)`` (default: all ``S``): text positions,
-        then image row + column in raster order. Only the rows asked for are computed (one per decode step)."""
-        t, (_, w) = self.text_length, self.grid
+        """``[stop - start, width]`` for stream positions ``[start, stop)`` (default: all): the place of the token
+        each position reads, a text position (``p <= T``) or the row + column of image cell ``p - T - 1``. Only
+        the rows asked for are computed (one per decode step)."""
+        t, (_, w) = self.text_length + 1, self.grid  # t: positions that read the start token or a text token
         stop = self.sequence_length if stop is None else stop
         if stop == start + 1 and start >= t:  # one image position: a decode step
             row, column = divmod(start - t, w)
@@ -103,7 +110,7 @@ class SparseTransformerPrior(nn.Module):
         return torch.cat(parts, dim=0) if len(parts) > 1 else parts[0]
 
     def embed(self, text_full: torch.Tensor, image_flat: torch.Tensor, start: int, stop: int) -> torch.Tensor:
-        """Input vectors of stream positions ``[start, stop)``: embedding of ``y[p-1]`` plus position ``p``.
+        """Input vectors of stream positions ``[start, stop)``: embedding of ``y[p-1]`` plus its place.
 
         ``text_full [B, T]`` (pads filled); ``image_flat [B, >= stop - T - 1]`` (only the tokens read are needed).
         """

@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 
 import torch
+import torch.nn.functional as F
 from xformers.ops import fmha
 from xformers.ops.fmha import merge_training
 
@@ -54,7 +55,8 @@ class XFormersOps:
 
 
 class XFormersAttention:
-    """``__call__(q, k, v)`` on ``[B, H, S, D]`` CUDA tensors, the layout's attention via xformers."""
+    """``__call__(q, k, v)`` on ``[B, H, S, D]`` CUDA tensors (``S <= layout.length``), the layout's attention
+    via xformers."""
 
     name = "xformers"
 
@@ -62,8 +64,11 @@ class XFormersAttention:
         self.layout = layout
 
     def __call__(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        size, missing = q.shape[-2], self.layout.length - q.shape[-2]
+        if missing:  # a prefix of the stream: the plan needs the whole grid; causal, so the padding is never seen
+            q, k, v = (F.pad(x, (0, 0, 0, missing)) for x in (q, k, v))
         out = attend(XFormersOps, self.layout, *(x.transpose(1, 2) for x in (q, k, v)))
-        return out.to(q.dtype).transpose(1, 2)
+        return out.to(q.dtype).transpose(1, 2)[..., :size, :]
 
 
 @functools.lru_cache(maxsize=None)
