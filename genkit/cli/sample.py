@@ -15,8 +15,9 @@ HELP = "draw images for prompts with a finished run, rerank them, and write a PN
 DESCRIPTION = """\
 Encode each prompt, draw N candidates with the prior (KV cache), decode them with the autoencoder, rerank them
 with the reranker (if the run has one) and write one PNG grid (a row per prompt, best first, score under each),
-the individual images in a folder beside it, and a JSON file of scores. Defaults come from the run's
-stages.sample section. Same prompts, options and --seed give the same pixels.
+the individual images in a folder beside it, and a JSON file of scores. Options left unset come from the run's
+stages.sample section (RUN_DIR/recipe.resolved.yaml), else the built-in defaults. Same prompts, options and
+--seed give the same pixels.
 
 With --prime IMAGE --rows R the top R token rows of IMAGE are kept and the rest is completed (the paper's
 image completion).
@@ -32,13 +33,22 @@ def setup(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("run_dir", type=Path, help="a run directory written by `genkit run` (uses RUN_DIR/export)")
     parser.add_argument("prompts", nargs="+", metavar="PROMPT", help="captions to draw images for")
     parser.add_argument("--out", type=Path, default=Path("samples.png"), help="PNG grid to write (default: samples.png)")
-    parser.add_argument("--candidates", type=int, help="candidates drawn per prompt (default: the recipe's, else 32)")
-    parser.add_argument("--keep", type=int, help="best candidates kept per prompt (default: the recipe's, else 4)")
-    parser.add_argument("--temperature", type=float, help="sampling temperature (default 1.0)")
-    parser.add_argument("--top-k", type=int, help="keep only the k most likely image tokens")
-    parser.add_argument("--top-p", type=float, help="nucleus sampling mass in (0, 1]")
-    parser.add_argument("--guidance", type=float, help="classifier-free guidance scale (0 = off)")
-    parser.add_argument("--seed", type=int, help="sampling seed (default: the recipe's)")
+    parser.add_argument("--candidates", type=int,
+                        help="candidates drawn per prompt (default: the run's stages.sample candidates, else 32)")
+    parser.add_argument("--keep", type=int,
+                        help="best candidates kept per prompt (default: the run's stages.sample keep, else 4)")
+    parser.add_argument("--temperature", type=float,
+                        help="sampling temperature (default: the run's stages.sample temperature, else 1.0)")
+    parser.add_argument("--top-k", type=int,
+                        help="keep only the k most likely image tokens (default: the run's stages.sample top_k, "
+                        "else off)")
+    parser.add_argument("--top-p", type=float,
+                        help="nucleus sampling mass in (0, 1] (default: the run's stages.sample top_p, else off)")
+    parser.add_argument("--guidance", type=float,
+                        help="classifier-free guidance scale, 0 = off (default: the run's stages.sample guidance, "
+                        "else 0)")
+    parser.add_argument("--seed", type=int,
+                        help="sampling seed (default: the run's stages.sample seed, else the recipe's seed, else 0)")
     parser.add_argument("--prime", type=Path, metavar="IMAGE", help="complete this image: keep its top --rows token rows")
     parser.add_argument("--rows", type=int, help="token rows of --prime to keep (default: half the grid)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")

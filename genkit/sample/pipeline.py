@@ -1,7 +1,7 @@
 """Text -> tokens -> prior (KV cache) -> autoencoder decode -> reranker -> best candidates.
 
 ``Pipeline.from_run("runs/demo").sample(["a red circle"], candidates=32, keep=4, seed=0)`` is the Python API
-behind ``genkit sample``.
+behind ``genkit sample``; ``Pipeline.score(texts, images)`` scores plain (caption, image) pairs with the reranker.
 """
 
 from __future__ import annotations
@@ -16,6 +16,9 @@ import torch
 from genkit.errors import InputError
 from genkit.export import INDEX, load_component
 from genkit.plugins import Plugins, get_plugins
+from genkit.roles.tokenizer import TokenBatch
+
+NO_RERANKER = "score: this run has no reranker (its export has none); run the recipe's reranker stage first"
 
 
 @dataclass
@@ -38,7 +41,16 @@ class PromptSamples:
 
 @dataclass
 class Pipeline:
-    """The components of a finished run, ready to sample. ``reranker`` is optional."""
+    """The components of a finished run, ready to sample. ``reranker`` is optional.
+
+    - ``sample(prompts, candidates=..., keep=..., ...)`` -> one :class:`PromptSamples` per prompt (best first).
+    - ``score(texts, images)`` -> ``float[N]``: the reranker's score of each (caption ``n``, image ``n``) pair,
+      higher = better match; ``images`` are ``float[N, 3, S, S]`` in [0, 1] with ``S = autoencoder.image_size``.
+      The same tokenization and scoring as ``sample``'s reranking, so ``sample``'s kept ``scores`` equal
+      ``score([prompt] * keep, kept.images)`` (up to float rounding). Batched internally; a one-line
+      ``genkit.InputError`` when the run has no reranker or on bad input.
+    - ``tokenize(texts)`` / ``score_tokens(text_ids, text_lengths, images)``: the two steps of ``score``.
+    """
 
     tokenizer: Any
     autoencoder: Any
@@ -111,7 +123,7 @@ class Pipeline:
         steps_per_chunk = self.autoencoder.grid[0] * self.autoencoder.grid[1] - (0 if prime is None else prime.numel())
         results: list[PromptSamples] = []
         for index, chunk in enumerate(chunks):
-            text = self.tokenizer.encode(chunk)
+            text = self.tokenize(chunk)
             options = dict(candidates=candidates, temperature=temperature, top_k=top_k, top_p=top_p,
                            guidance=guidance, generator=generator)
             if prime is not None:
@@ -122,7 +134,10 @@ class Pipeline:
                 options["progress"] = lambda done, _total, offset=offset, total=total: progress(offset + done, total)
             codes = self.prior.sample(text.ids, text.lengths, **options)
             images = torch.cat([self.autoencoder.decode(part) for part in codes.split(64)])
-            scores = self.score(text.ids.repeat_interleave(candidates, 0), text.lengths.repeat_interleave(candidates, 0), images)
+            scores = None
+            if self.reranker is not None:
+                scores = self.score_tokens(text.ids.repeat_interleave(candidates, 0),
+                                           text.lengths.repeat_interleave(candidates, 0), images)
             for row, prompt in enumerate(chunk):
                 block = slice(row * candidates, (row + 1) * candidates)
                 if scores is None:
@@ -138,11 +153,69 @@ class Pipeline:
                 ))
         return results
 
-    def score(self, text_ids: torch.Tensor, text_lengths: torch.Tensor, images: torch.Tensor) -> torch.Tensor | None:
+    # -- reranking ------------------------------------------------------------------------------------
+    def tokenize(self, texts: Sequence[str]) -> TokenBatch:
+        """Captions -> ``TokenBatch`` (``ids Long[N, T]``, ``lengths Long[N]``) with the run's tokenizer, as the
+        prior and the reranker see them. Repeated captions are encoded once."""
+        texts = list(texts)
+        unique = list(dict.fromkeys(texts))
+        encoded = self.tokenizer.encode(unique)
+        if len(unique) == len(texts):
+            return encoded
+        where = {text: i for i, text in enumerate(unique)}
+        index = torch.tensor([where[text] for text in texts], dtype=torch.long)
+        return TokenBatch(encoded.ids[index], encoded.lengths[index])
+
+    @torch.no_grad()
+    def score(self, texts: Sequence[str], images: torch.Tensor, *, batch_size: int = 128) -> torch.Tensor:
+        """The reranker's score of each (``texts[n]``, ``images[n]``) pair: ``float[N]`` on the CPU, higher = better.
+
+        ``images``: ``float[N, 3, S, S]`` in [0, 1], ``S`` = the autoencoder's image size (what ``sample`` returns).
+        Scored in batches of ``batch_size`` pairs. A one-line ``genkit.InputError`` when the run has no reranker,
+        when ``len(texts) != N``, or when ``images`` have the wrong type, shape or range.
+        """
         if self.reranker is None:
-            return None
+            raise InputError(NO_RERANKER)
+        if isinstance(texts, str):
+            raise InputError("score: texts must be a list of strings (one caption per image), not one string")
+        texts = list(texts)
+        if not all(isinstance(text, str) for text in texts):
+            raise InputError("score: texts must be a list of strings, one caption per image")
+        self._check_images(images)
+        if len(texts) != images.shape[0]:
+            raise InputError(f"score: {len(texts)} texts but {images.shape[0]} images (one caption per image)")
+        if not texts:
+            return torch.empty(0)
+        text = self.tokenize(texts)
+        return self.score_tokens(text.ids, text.lengths, images, batch_size=batch_size)
+
+    @torch.no_grad()
+    def score_tokens(self, text_ids: torch.Tensor, text_lengths: torch.Tensor, images: torch.Tensor, *,
+                     batch_size: int = 128) -> torch.Tensor:
+        """Like :meth:`score` for tokenized captions (``tokenize``): ``reranker.score`` in batches of ``batch_size``
+        pairs, on the reranker's device; ``float[N]`` on the CPU."""
+        if self.reranker is None:
+            raise InputError(NO_RERANKER)
+        if batch_size < 1:
+            raise InputError(f"score: batch_size must be at least 1, got {batch_size}")
+        parameter = next(iter(self.reranker.parameters()), None) if hasattr(self.reranker, "parameters") else None
+        device = images.device if parameter is None else parameter.device
         parts = [
-            self.reranker.score(ids, lengths, imgs)
-            for ids, lengths, imgs in zip(text_ids.split(128), text_lengths.split(128), images.split(128))
+            self.reranker.score(ids.to(device), lengths.to(device), imgs.to(device)).float().cpu()
+            for ids, lengths, imgs in zip(text_ids.split(batch_size), text_lengths.split(batch_size),
+                                          images.split(batch_size))
         ]
-        return torch.cat(parts).float()
+        return torch.cat(parts) if parts else torch.empty(0)
+
+    def _check_images(self, images: torch.Tensor) -> None:
+        size = self.autoencoder.image_size
+        expected = f"float [N, 3, {size}, {size}] in [0, 1]"
+        if not isinstance(images, torch.Tensor):
+            raise InputError(f"score: images must be a torch.Tensor ({expected}), got {type(images).__name__}")
+        if not images.is_floating_point() or images.dim() != 4 or tuple(images.shape[1:]) != (3, size, size):
+            raise InputError(f"score: images must be {expected}, got {images.dtype} {list(images.shape)}")
+        if images.numel() and not bool(torch.isfinite(images).all()):
+            raise InputError(f"score: images must be {expected}, got NaN or infinite values")
+        if images.numel() and (float(images.min()) < 0 or float(images.max()) > 1):
+            raise InputError(f"score: images must be {expected}, got values in "
+                             f"[{float(images.min()):.3g}, {float(images.max()):.3g}]")

@@ -1,4 +1,5 @@
-"""Pipeline.sample and the files genkit sample writes, on tiny untrained real components."""
+"""Pipeline.sample and the files genkit sample writes, on tiny untrained real components (export_dir and
+pipeline come from conftest.py)."""
 
 from __future__ import annotations
 
@@ -9,40 +10,6 @@ import torch
 
 import genkit
 from genkit.sample import Pipeline, write_samples
-
-CAPTIONS = ["a red circle", "a blue square at the top left", "a small green triangle", "a yellow diamond"] * 4
-
-
-@pytest.fixture(scope="module")
-def export_dir(tmp_path_factory):
-    """A complete export of tiny components (tokenizer trained on a few captions, others untrained)."""
-    out = tmp_path_factory.mktemp("export")
-    torch.manual_seed(0)
-    context = genkit.BuildContext(image_size=16)
-    specs = {
-        "tokenizer": ("bpe", {"vocab_size": 300, "max_length": 12}),
-        "autoencoder": ("dvae", {"codebook_size": 32, "downsample": 4, "hidden": 16, "codebook_dim": 16,
-                                 "blocks_per_group": 1}),
-        "prior": ("sparse_transformer", {"width": 32, "depth": 2, "heads": 2}),
-        "reranker": ("contrastive", {"width": 32, "depth": 1, "heads": 2, "image_widths": [8, 16], "groups": 4,
-                                      "embed_dim": 16}),
-    }
-    for role in ("tokenizer", "autoencoder", "prior", "reranker"):
-        kind, values = specs[role]
-        params = genkit.make_params(role, kind, values)
-        component = genkit.build_component(role, params, context)
-        if role == "tokenizer":
-            component.train(CAPTIONS)
-            context = context.with_(text_vocab_size=component.vocab_size, text_length=component.max_length)
-        if role == "autoencoder":
-            context = context.with_(image_vocab_size=component.vocab_size, image_grid=tuple(component.grid))
-        genkit.save_component(out, role, component, params, context)
-    return out
-
-
-@pytest.fixture(scope="module")
-def pipeline(export_dir):
-    return Pipeline.from_export(export_dir)
 
 
 def test_same_seed_same_pixels_and_a_new_seed_differs(pipeline):
@@ -59,9 +26,8 @@ def test_kept_candidates_are_the_best_scored_in_order(pipeline):
     assert result.images.shape == (3, 3, 16, 16) and result.codes.shape == (3, 4, 4)
     assert result.scores == sorted(result.scores, reverse=True)
     # rescoring every drawn candidate independently agrees with the kept order
-    text = pipeline.tokenizer.encode(["a red circle"])
     drawn = pipeline.sample(["a red circle"], candidates=6, keep=6, seed=0)[0]
-    scores = pipeline.score(text.ids.expand(6, -1), text.lengths.expand(6), drawn.images).tolist()
+    scores = pipeline.score(["a red circle"] * 6, drawn.images).tolist()
     assert drawn.scores == pytest.approx(sorted(scores, reverse=True), abs=1e-5)
     assert result.indices == drawn.indices[:3]
     assert torch.equal(result.first_image, drawn.images[drawn.indices.index(0)])
