@@ -12,12 +12,13 @@ from genkit.plugins import get_plugins, get_registry
 from genkit.recipe import LoadedRecipe, load_recipe
 from genkit.registry import ROLES, ComponentSpec, Params
 from genkit.roles import Autoencoder, Dataset, Example, Prior, Reranker, TokenBatch, Tokenizer
+from genkit.steps import StepCount, Steps
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Autoencoder", "BuildContext", "ComponentSpec", "Dataset", "Example", "ExportError", "GenkitError",
     "InputError", "LoadedRecipe", "Params", "PluginError", "Prior", "ROLES", "RecipeError", "Reranker",
-    "TokenBatch", "Tokenizer", "UnknownComponentError", "__version__", "build_component", "get_plugins", "get_registry", "hookimpl",
+    "StepCount", "Steps", "TokenBatch", "Tokenizer", "UnknownComponentError", "__version__", "build_component", "get_plugins", "get_registry", "hookimpl",
     "load_component", "load_recipe", "make_params", "read_component_config", "save_component",
 ]

@@ -1,9 +1,10 @@
 """``genkit ablate``: run a recipe's variants, reuse identical stages, and compare them in one table.
 
-Each variant is the recipe plus overrides (the cartesian product of the ``--vary`` lists). Every variant gets
-its own run directory under the ablation's; a stage whose inputs are identical to an earlier variant's (same
-data, component and stage settings, same upstream stages) is copied from it, and the training engine's own
-"already finished" check then skips it. Each variant is evaluated with :func:`genkit.evaluate.evaluate_run`.
+Each variant is the recipe plus overrides (the cartesian product of the ``--vary`` lists), with every setting
+counted in optimizer steps (fields declared :data:`genkit.Steps`) multiplied by ``--steps-scale``. Every variant
+gets its own run directory under the ablation's; a stage whose inputs are identical to an earlier variant's
+(same data, component and stage settings, same upstream stages) is copied from it, and the training engine's
+own "already finished" check then skips it. Each variant is evaluated with :func:`genkit.evaluate.evaluate_run`.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import csv
 import itertools
 import json
+import math
 import re
 import shutil
 import time
@@ -22,6 +24,7 @@ from genkit.errors import InputError
 from genkit.export import INDEX, read_json, write_json_atomic
 from genkit.plugins import Plugins, get_plugins
 from genkit.recipe import LoadedRecipe, dump_recipe, load_recipe
+from genkit.steps import step_count_overrides
 
 #: stage -> (recipe sections it reads, stages it builds on, export roles it writes)
 STAGE_INPUTS: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = {
@@ -125,6 +128,25 @@ def reuse_stages(source: Path, target: Path, stages: Sequence[str]) -> list[str]
     return copied
 
 
+def check_steps_scale(steps_scale: float) -> None:
+    if not math.isfinite(steps_scale) or steps_scale <= 0:
+        raise InputError(f"--steps-scale {steps_scale:g}: expected a positive factor, e.g. 0.25")
+
+
+def variant_recipe(recipe: str, overrides: Sequence[str], steps_scale: float = 1.0,
+                   plugins: Plugins | None = None) -> LoadedRecipe:
+    """The recipe with ``overrides``, then every step count (see :mod:`genkit.steps`) multiplied by ``steps_scale``.
+
+    The scaling comes after the overrides, so it covers the variant's own components (a swapped-in autoencoder's
+    step counts) and step counts set by the overrides themselves.
+    """
+    check_steps_scale(steps_scale)
+    loaded = load_recipe(recipe, overrides, plugins)
+    if steps_scale == 1.0:
+        return loaded
+    return load_recipe(recipe, [*overrides, *step_count_overrides(loaded.recipe, steps_scale)], plugins)
+
+
 def run_ablation(recipe: str, vary: Sequence[str], out: Path, *, steps_scale: float = 1.0, base_overrides: Sequence[str] = (),
                  eval_captions: int = 64, eval_candidates: int | None = None, plugins: Plugins | None = None,
                  log=print) -> list[dict[str, Any]]:
@@ -135,22 +157,16 @@ def run_ablation(recipe: str, vary: Sequence[str], out: Path, *, steps_scale: fl
     axes = parse_vary(vary)
     if not axes:
         raise InputError("give at least one --vary KEY=V1,V2")
-    base = load_recipe(recipe, base_overrides, plugins)
-    scale = []
-    if steps_scale != 1.0:
-        for stage in ("autoencoder", "prior", "reranker"):
-            settings = getattr(base.recipe.stages, stage)
-            if settings is not None:
-                scale.append(f"stages.{stage}.steps={max(1, round(settings.steps * steps_scale))}")
+    combos = list(itertools.product(*axes))
+    # every variant validates (and is scaled) before the first one trains
+    recipes = [variant_recipe(recipe, [*base_overrides, *combo], steps_scale, plugins) for combo in combos]
     rows: list[dict[str, Any]] = []
     seen: dict[str, Path] = {}  # stage key -> run dir that trained it
-    for combo in itertools.product(*axes):
-        overrides = [*base_overrides, *scale, *combo]
+    for combo, loaded in zip(combos, recipes):
         name = variant_name(combo)
         while any(row["run_dir"] == str(out / name) for row in rows):  # two mappings of the same kind
             name += "_"
         variant = Variant(name, list(combo), out / name)
-        loaded = load_recipe(recipe, overrides, plugins)
         variant.run_dir.mkdir(parents=True, exist_ok=True)
         (variant.run_dir / "recipe.resolved.yaml").write_text(dump_recipe(loaded, plugins), encoding="utf-8")
         keys = stage_keys(loaded)

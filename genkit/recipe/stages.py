@@ -6,6 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from genkit.steps import Steps
+
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -14,11 +16,11 @@ class _Section(BaseModel):
 class TrainStage(_Section):
     """How one component is trained (``stages.autoencoder``, ``stages.prior``, ``stages.reranker``)."""
 
-    steps: int = Field(1000, ge=1, description="Optimizer steps.")
+    steps: Steps = Field(1000, ge=1, description="Optimizer steps.")
     batch: int = Field(32, ge=1, description="Global batch size (summed over ranks and accumulation).")
     lr: float = Field(3e-4, gt=0, description="Peak learning rate.")
     min_lr: float = Field(0.0, ge=0, description="Final learning rate of the cosine schedule.")
-    warmup: int = Field(0, ge=0, description="Linear warm-up steps from 0 to lr.")
+    warmup: Steps = Field(0, ge=0, description="Linear warm-up steps from 0 to lr.")
     schedule: Literal["constant", "cosine", "plateau"] = Field(
         "cosine",
         description="cosine: lr -> min_lr after warm-up; plateau: halve lr when validation loss stops improving "
@@ -41,10 +43,10 @@ class TrainStage(_Section):
     distributed: Literal["fsdp", "ddp"] = Field("fsdp", description="Under torchrun: FSDP2 fully_shard or DDP.")
     powersgd_rank: int | None = Field(None, ge=1, description="DDP only: PowerSGD gradient compression rank.")
     seed: int | None = Field(None, description="Seed for this stage; default: the recipe's seed.")
-    log_every: int = Field(10, ge=1, description="Steps between metric lines in metrics.jsonl.")
-    validate_every: int = Field(250, ge=1, description="Steps between validations.")
+    log_every: Steps = Field(10, ge=1, description="Steps between metric lines in metrics.jsonl.")
+    validate_every: Steps = Field(250, ge=1, description="Steps between validations.")
     validation_batches: int = Field(4, ge=1, description="Batches per validation.")
-    checkpoint_every: int = Field(500, ge=1, description="Steps between resumable checkpoints.")
+    checkpoint_every: Steps = Field(500, ge=1, description="Steps between resumable checkpoints.")
     tensorboard: bool = Field(False, description="Also write TensorBoard events (needs the tensorboard package).")
 
 

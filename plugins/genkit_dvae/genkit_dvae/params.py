@@ -29,10 +29,10 @@ class DVAEParams(genkit.Params):
     )
     temperature_start: float = Field(1.0, gt=0, description="Gumbel-softmax temperature at step 0.")
     temperature_end: float = Field(1 / 16, gt=0, description="Temperature after temperature_steps (the paper: 1/16).")
-    temperature_steps: int = Field(150_000, ge=0, description="Length of the cosine temperature annealing, in steps.")
+    temperature_steps: genkit.Steps = Field(150_000, ge=0, description="Length of the cosine temperature annealing, in steps.")
     kl_weight_start: float = Field(0.0, ge=0, description="KL weight beta at step 0.")
     kl_weight_end: float = Field(6.6, ge=0, description="KL weight beta after kl_weight_steps (the paper: 6.6).")
-    kl_weight_steps: int = Field(5_000, ge=0, description="Length of the cosine KL-weight ramp, in steps.")
+    kl_weight_steps: genkit.Steps = Field(5_000, ge=0, description="Length of the cosine KL-weight ramp, in steps.")
     diversity_weight: float = Field(
         0.0, ge=0, description=(
             "Weight of KL(batch-mean q || uniform) added to the per-element loss (wav2vec 2.0's diversity loss): "

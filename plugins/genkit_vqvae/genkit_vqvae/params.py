@@ -33,4 +33,4 @@ class VQVAEParams(genkit.Params):
     dead_code_threshold: float = Field(
         0.01, ge=0, description="A code is dead when its running usage (codes per batch, decay 0.99) falls below this."
     )
-    restart_every: int = Field(50, ge=1, description="Training steps between dead-code restarts.")
+    restart_every: genkit.Steps = Field(50, ge=1, description="Training steps between dead-code restarts.")
