@@ -1,9 +1,13 @@
 """``genkit eval``: one JSON object of quality metrics for a finished run.
 
 - ``faithfulness``: share of held-out captions whose top-1 reranked sample shows the right colour and shape for
-  every object of the caption, judged by the shapes generator's pixel checker (no learned model).
+  every object of the caption, judged by the shapes generator's pixel checker (no learned model). The captions
+  are the validation split's, each judged once (distinct captions, in split order).
+- ``unseen_captions``: share of those captions that no training item has (1.0 with the shapes data's
+  ``held_out`` option, whose validation combinations never occur in training).
 - ``faithfulness_first``: the same for the first drawn candidate (no reranking), so the reranker's gain shows.
-- ``attributes`` / ``attributes_first``: per-attribute accuracy (colour, shape, position, count).
+- ``attributes`` / ``attributes_first``: per-attribute accuracy (colour, shape, count; position and size over the
+  captions that say them; ``all``: every said attribute right).
 - ``val_bits_per_image_token``: the prior's image cross-entropy on the validation split, in bits.
 - ``psnr``, ``codebook_usage``: autoencoder reconstruction of the validation split and share of codes used.
 - ``reranker_top1``: in-batch text->image top-1 retrieval accuracy of the reranker on the validation split.
@@ -32,10 +36,17 @@ def load_run_recipe(run_dir: Path, plugins: Plugins) -> Any:
     return load_recipe(resolved, (), plugins).recipe
 
 
-def load_validation(recipe: Any, limit: int, plugins: Plugins) -> list:
-    dataset = build_component("dataset", recipe.data, BuildContext(), plugins)
+def load_validation(dataset: Any, limit: int) -> list:
     split = dataset.split("validation")
     return [split[i] for i in range(min(limit, len(split)))]
+
+
+def distinct_captions(examples: list) -> list:
+    """The first example of each caption, in order."""
+    first: dict[str, Any] = {}
+    for example in examples:
+        first.setdefault(example.caption, example)
+    return list(first.values())
 
 
 @torch.no_grad()
@@ -79,12 +90,15 @@ def faithfulness(pipeline: Pipeline, examples: list, candidates: int, seed: int,
     from genkit.data.shapes_judge import judge_image
 
     results = pipeline.sample([e.caption for e in examples], candidates=candidates, keep=1, seed=seed, **sampling)
-    best = [judge_image(r.images[0], e.meta) for r, e in zip(results, examples)]
-    first = [judge_image(r.first_image, e.meta) for r, e in zip(results, examples)]
+    best = [judge_image(r.images[0], e.meta, e.caption) for r, e in zip(results, examples)]
+    first = [judge_image(r.first_image, e.meta, e.caption) for r, e in zip(results, examples)]
 
-    def summary(scores: list[dict[str, float]]) -> tuple[float, dict[str, float]]:
+    def summary(scores: list[dict[str, Any]]) -> tuple[float, dict[str, float | None]]:
         correct = sum(s["color"] == 1.0 and s["shape"] == 1.0 for s in scores) / len(scores)
-        attributes = {key: sum(s[key] for s in scores) / len(scores) for key in ("color", "shape", "position", "count", "all")}
+        attributes = {}
+        for key in ("color", "shape", "position", "size", "count", "all"):
+            judged = [s[key] for s in scores if s[key] is not None]  # position, size: where the caption says them
+            attributes[key] = sum(judged) / len(judged) if judged else None
         return correct, attributes
 
     top, top_attributes = summary(best)
@@ -104,16 +118,19 @@ def evaluate_run(run_dir: str | Path, *, captions: int = 64, candidates: int | N
     sample = recipe.stages.sample
     sampling = {} if sample is None else {k: getattr(sample, k) for k in ("temperature", "top_k", "top_p", "guidance")}
     candidates = candidates or (sample.candidates if sample is not None else 16)
-    examples = load_validation(recipe, max(captions, 256), plugins)
+    dataset = build_component("dataset", recipe.data, BuildContext(), plugins)
+    examples = load_validation(dataset, max(captions, 256))
     images = torch.stack([e.image for e in examples])
     texts = [e.caption for e in examples]
     report: dict[str, Any] = {"run": str(run_dir)}
     report.update(reconstruction(pipeline, images))
     report["val_bits_per_image_token"] = prior_bits(pipeline, images, texts)
     report["reranker_top1"] = reranker_top1(pipeline, images, texts)
-    judged = [e for e in examples if e.meta.get("shapes")][:captions]
+    judged = distinct_captions([e for e in examples if e.meta.get("shapes")])[:captions]
     if judged:
         report.update(faithfulness(pipeline, judged, candidates, seed, **sampling))
+        trained_on = set(dataset.captions("train"))
+        report["unseen_captions"] = sum(e.caption not in trained_on for e in judged) / len(judged)
     else:
         report.update(faithfulness=None, faithfulness_first=None, note="the dataset has no ground truth to judge")
     return report

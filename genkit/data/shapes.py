@@ -2,8 +2,8 @@
 
 Deterministic: item ``i`` of a split depends only on ``(seed, split, i)``. Images are drawn with Pillow at 4x and
 box-filtered down (anti-aliased), cached in memory as ``uint8`` once drawn. Each ``Example.meta`` holds the ground
-truth: ``{"shapes": [{"shape", "color", "size", "position", "center": [x, y], "extent"}], "template": k}`` with
-``center``/``extent`` as fractions of the image side, so that generated images can be judged later
+truth: ``{"shapes": [{"shape", "color", "size", "position", "center": [x, y], "extent"}], "sizes": {word: extent}}``
+with ``center``/``extent`` as fractions of the image side, so that generated images can be judged later
 (:mod:`genkit.data.shapes_judge`).
 """
 
@@ -14,7 +14,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 from PIL import Image, ImageDraw
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from genkit.context import BuildContext
 from genkit.data.shapes_palette import BACKGROUND, COLORS, POSITION_PHRASES, POSITIONS, SHAPES, SIZES
@@ -43,6 +43,22 @@ class ShapesParams(Params):
             f"(default {', '.join(f'{k} {v}' for k, v in SIZES.items())}); a pair of shapes is drawn at the smallest."
         ),
     )
+
+    held_out: int = Field(
+        0, ge=0, le=4,
+        description=(
+            "Held-out combinations: for each (colour, shape) pair, this many of the 9 positions never appear in the "
+            "training split (neither drawn nor captioned). Every validation item is one of these unseen "
+            "combinations and its caption names the position, so no validation caption occurs in training. "
+            "0: both splits come from the same distribution. Needs max_shapes 1."
+        ),
+    )
+
+    @model_validator(mode="after")
+    def _held_out_needs_one_shape(self) -> "ShapesParams":
+        if self.held_out and self.max_shapes != 1:
+            raise ValueError("held_out needs max_shapes: 1 (two-shape captions do not name positions)")
+        return self
 
     @field_validator("shapes")
     @classmethod
@@ -75,17 +91,18 @@ def _known(key: str, value: tuple[str, ...], allowed: Sequence[str]) -> tuple[st
     return tuple(value)
 
 
-def describe_shape(item: dict[str, Any], rng: np.random.Generator) -> str:
-    """One shape as a caption phrase; which attributes are mentioned varies (colour and shape always are)."""
+def describe_shape(item: dict[str, Any], rng: np.random.Generator, name_position: bool = False) -> str:
+    """One shape as a caption phrase; which attributes are mentioned varies (colour and shape always are, the
+    position too with ``name_position``)."""
     size = f"{item['size']} " if rng.random() < 0.5 else ""
-    where = f" {POSITION_PHRASES[item['position']]}" if rng.random() < 0.6 else ""
+    where = f" {POSITION_PHRASES[item['position']]}" if rng.random() < 0.6 or name_position else ""
     return f"a {size}{item['color']} {item['shape']}{where}"
 
 
-def caption_for(items: list[dict[str, Any]], rng: np.random.Generator) -> str:
+def caption_for(items: list[dict[str, Any]], rng: np.random.Generator, name_position: bool = False) -> str:
     """A template caption for one or two shapes ("a small red circle at the top left", "a blue square")."""
     if len(items) == 1:
-        return describe_shape(items[0], rng)
+        return describe_shape(items[0], rng, name_position)
     a, b = items
     (ax, ay), (bx, by) = POSITIONS[a["position"]], POSITIONS[b["position"]]
     style = rng.integers(3)
@@ -96,6 +113,22 @@ def caption_for(items: list[dict[str, Any]], rng: np.random.Generator) -> str:
         top, bottom = (a, b) if ay < by else (b, a)
         return f"a {top['color']} {top['shape']} above a {bottom['color']} {bottom['shape']}"
     return f"{describe_shape(a, rng)} and {describe_shape(b, rng)}"
+
+
+def held_out_positions(params: ShapesParams) -> dict[tuple[str, str], tuple[str, ...]]:
+    """``(colour, shape) -> positions`` kept out of the training split (``params.held_out`` of them per pair).
+
+    Colour ``c`` and shape ``s`` (indices in ``params.colors``/``params.shapes``) hold out positions
+    ``c + 2 s + seed + j (mod 9)``, ``j < held_out``, in the raster order of :data:`POSITIONS`: the shapes of one
+    colour hold out different positions, so with the default palette every (colour, shape), (colour, position) and
+    (shape, position) pair still occurs in training; only the triples are new in validation.
+    """
+    names = list(POSITIONS)
+    return {
+        (color, shape): tuple(names[(c + 2 * s + params.seed + j) % len(names)] for j in range(params.held_out))
+        for c, color in enumerate(params.colors)
+        for s, shape in enumerate(params.shapes)
+    }
 
 
 class ShapesDataset:
@@ -126,6 +159,7 @@ class ShapesSplit(Sequence[Example]):
         self.params, self.name, self.count = params, name, count
         self._images: dict[int, np.ndarray] = {}
         self._described: dict[int, tuple[str, dict[str, Any]]] = {}
+        self._held_out = held_out_positions(params) if params.held_out else {}
 
     def __len__(self) -> int:
         return self.count
@@ -138,7 +172,8 @@ class ShapesSplit(Sequence[Example]):
         if index not in self._described:
             rng = self._rng(index, 0)
             items = self._layout(rng)
-            caption = caption_for(items, self._rng(index, 1))
+            unseen = bool(self._held_out) and self.name != "train"  # held-out items always say where they are
+            caption = caption_for(items, self._rng(index, 1), name_position=unseen)
             self._described[index] = (caption, {"shapes": items})
         return self._described[index]
 
@@ -147,7 +182,14 @@ class ShapesSplit(Sequence[Example]):
         n = 1 if p.max_shapes == 1 else int(rng.integers(1, 3))
         colors = list(rng.choice(len(p.colors), size=n, replace=False)) if n <= len(p.colors) else [0] * n
         cells = list(POSITIONS)
-        if n == 1:
+        shapes = None
+        if self._held_out:  # colour and shape first, then a position that this split may show for them
+            color, shape = p.colors[int(colors[0])], p.shapes[int(rng.integers(len(p.shapes)))]
+            held = self._held_out[(color, shape)]
+            allowed = [c for c in cells if (c in held) == (self.name != "train")]
+            chosen, shapes = [allowed[int(rng.integers(len(allowed)))]], [shape]
+            sizes = [list(p.sizes)[int(rng.integers(len(p.sizes)))]]
+        elif n == 1:
             chosen = [cells[int(rng.integers(len(cells)))]]
             sizes = [list(p.sizes)[int(rng.integers(len(p.sizes)))]]
         else:  # two shapes of the smallest size in cells two apart on some axis: they never touch
@@ -165,7 +207,7 @@ class ShapesSplit(Sequence[Example]):
             cx = _place(column, half, float(rng.uniform(-0.03, 0.03)))
             cy = _place(row, half, float(rng.uniform(-0.03, 0.03)))
             items.append({
-                "shape": p.shapes[int(rng.integers(len(p.shapes)))],
+                "shape": shapes[k] if shapes else p.shapes[int(rng.integers(len(p.shapes)))],
                 "color": p.colors[int(colors[k])],
                 "size": sizes[k],
                 "position": chosen[k],
@@ -190,7 +232,7 @@ class ShapesSplit(Sequence[Example]):
         index %= self.count
         caption, meta = self.describe(index)
         image = torch.from_numpy(self.image(index)).permute(2, 0, 1).float().div_(255.0)
-        return Example(image, caption, {"shapes": [dict(s) for s in meta["shapes"]]})
+        return Example(image, caption, {"shapes": [dict(s) for s in meta["shapes"]], "sizes": dict(self.params.sizes)})
 
 
 def _place(cell: int, half: float, jitter: float) -> float:

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from genkit.data.shapes_palette import BACKGROUND, COLORS, cell_of
+from genkit.data.shapes_palette import BACKGROUND, COLORS, POSITION_PHRASES, cell_of
 
 _MIN_PIXELS_FRACTION = 0.015  # a colour must cover this share of the image to count as a shape
 
@@ -68,33 +68,55 @@ def detect_shapes(image: torch.Tensor | np.ndarray) -> list[dict[str, Any]]:
             continue
         rows, cols = np.nonzero(mask)
         cx, cy = (cols.min() + cols.max() + 1) / (2 * w), (rows.min() + rows.max() + 1) / (2 * h)
+        extent = max((cols.max() - cols.min() + 1) / w, (rows.max() - rows.min() + 1) / h)
         found.append({
             "color": name, "shape": classify_mask(mask), "position": cell_of(cx, cy),
-            "center": [round(float(cx), 4), round(float(cy), 4)], "pixels": share,
+            "center": [round(float(cx), 4), round(float(cy), 4)], "extent": round(float(extent), 4), "pixels": share,
         })
     return sorted(found, key=lambda d: -d["pixels"])
 
 
-def judge_image(image: torch.Tensor | np.ndarray, meta: dict[str, Any]) -> dict[str, float]:
+def judge_image(image: torch.Tensor | np.ndarray, meta: dict[str, Any], caption: str | None = None) -> dict[str, Any]:
     """How faithfully ``image`` shows the ground truth ``meta`` (a ``shapes`` item's ``Example.meta``).
 
     Returns fractions over the true shapes: ``color`` (a blob of that colour exists), ``shape`` (that blob has the
-    right class), ``position`` (its centre is in the right third), ``count`` (1.0 when the number of blobs equals
-    the number of shapes), and ``all`` (1.0 only when every check passes).
+    right class), ``position`` (its centre is in the right third), ``size`` (its bounding box side is nearer the
+    shape's size than any other size of ``meta["sizes"]``; without that table, within 0.1 of the true extent),
+    ``count`` (1.0 when the number of blobs equals the number of shapes), and ``all`` (1.0 only when every
+    check passes). With ``caption``, position and size count only for the shapes whose caption says them (the
+    phrase "at the top left", the size word); when it says neither for any shape, that key is ``None``.
     """
     truth = meta.get("shapes") or []
     if not truth:
         raise ValueError("meta has no 'shapes' ground truth")
     detected = {d["color"]: d for d in detect_shapes(image)}
-    color = shape = position = 0.0
+    sizes = meta.get("sizes")
+    words = f" {caption} " if caption is not None else None
+    hits = {"color": 0.0, "shape": 0.0, "position": 0.0, "size": 0.0}
+    said = {"position": 0, "size": 0}
     for item in truth:
+        says_position = words is None or f" {POSITION_PHRASES[item['position']]} " in words
+        says_size = words is None or f" {item['size']} " in words
+        said["position"] += says_position
+        said["size"] += says_size
         blob = detected.get(item["color"])
         if blob is None:
             continue
-        color += 1
-        shape += float(blob["shape"] == item["shape"])
-        position += float(blob["position"] == item["position"])
+        hits["color"] += 1
+        hits["shape"] += float(blob["shape"] == item["shape"])
+        hits["position"] += says_position and blob["position"] == item["position"]
+        hits["size"] += says_size and _size_matches(blob["extent"], item, sizes)
     n = len(truth)
-    scores = {"color": color / n, "shape": shape / n, "position": position / n, "count": float(len(detected) == n)}
-    scores["all"] = float(all(v == 1.0 for v in scores.values()))
+    scores: dict[str, Any] = {"color": hits["color"] / n, "shape": hits["shape"] / n}
+    for key in ("position", "size"):
+        scores[key] = hits[key] / said[key] if said[key] else None
+    scores["count"] = float(len(detected) == n)
+    scores["all"] = float(all(v == 1.0 for v in scores.values() if v is not None))
     return scores
+
+
+def _size_matches(extent: float, item: dict[str, Any], sizes: dict[str, float] | None) -> bool:
+    if not sizes:
+        return abs(extent - item["extent"]) <= 0.1
+    nearest = min(sizes, key=lambda word: abs(extent - sizes[word]))
+    return nearest == item["size"]
