@@ -171,8 +171,10 @@ def load_weights(module: torch.nn.Module, path: Path) -> None:
         missing, unexpected = load_model(module, str(path), strict=False)
     except (SafetensorError, OSError, ValueError) as exc:
         raise ExportError(f"{path}: truncated or corrupt safetensors file ({exc})") from None
-    except RuntimeError as exc:
-        raise ExportError(f"{path}: weights do not fit the model built from config.json ({str(exc).splitlines()[0]})") from None
+    except RuntimeError as exc:  # torch: a header line, then one line per tensor ("size mismatch for ...")
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+        detail = next((line for line in lines if "mismatch" in line), lines[0] if lines else "")
+        raise ExportError(f"{path}: weights do not fit the model built from config.json ({detail})") from None
     if missing or unexpected:
         raise ExportError(
             f"{path}: weights do not match config.json (missing: {', '.join(sorted(missing)[:5]) or 'none'}; "
