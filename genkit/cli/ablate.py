@@ -12,8 +12,12 @@ Run every combination of the --vary values as its own run (OUT/<variant>/), reus
 between variants (e.g. the autoencoder when only the prior changes), evaluate each with `genkit eval`, and
 write OUT/ablation.md, OUT/ablation.csv (metrics and wall-clock) and OUT/ablation.png (bar chart).
 
+A bare kind (autoencoder=vqvae) comes with that kind's own defaults (for the first-party autoencoders, the
+paper's sizes); to compare at a recipe's sizes, vary whole sections in YAML flow style (second example).
+
 examples:
   genkit ablate shapes/demo --vary autoencoder=dvae,vqvae --out runs/ablate_ae
+  genkit ablate shapes/demo --vary 'autoencoder={kind: dvae, codebook_size: 512},{kind: vqvae, codebook_size: 512}'
   genkit ablate shapes/demo --vary prior.attention=paper,full --steps-scale 0.5
 """
 

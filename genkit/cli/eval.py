@@ -9,10 +9,12 @@ from pathlib import Path
 NAME = "eval"
 HELP = "measure a finished run: faithfulness, bits per image token, PSNR, codebook usage, reranker accuracy"
 DESCRIPTION = """\
-Print one JSON object (also written to RUN_DIR/eval.json) with: faithfulness (held-out captions whose top-1
-reranked sample has the right colour and shape, judged by the shapes generator's pixel checker),
-faithfulness_first (same without reranking), per-attribute accuracy, val_bits_per_image_token (prior),
-psnr and codebook_usage (autoencoder), reranker_top1 (in-batch text->image retrieval).
+Print one JSON object (also written to RUN_DIR/eval.json) with: faithfulness (distinct validation captions
+whose top-1 reranked sample has the right colour and shape, judged by the shapes generator's pixel checker),
+faithfulness_first (same without reranking), unseen_captions (share of those captions that no training item
+has: 1.0 with the shapes data's held_out option), per-attribute accuracy (colour, shape, count; position and
+size over the captions that say them), val_bits_per_image_token (prior), psnr and codebook_usage
+(autoencoder), reranker_top1 (in-batch text->image retrieval).
 
 example:
   genkit eval runs/demo --captions 64 --candidates 16
@@ -21,7 +23,7 @@ example:
 
 def setup(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("run_dir", type=Path, help="a run directory written by `genkit run`")
-    parser.add_argument("--captions", type=int, default=64, help="held-out captions to judge (default 64)")
+    parser.add_argument("--captions", type=int, default=64, help="distinct validation captions to judge (default 64)")
     parser.add_argument("--candidates", type=int,
                         help="candidates drawn per caption (default: the recipe's stages.sample.candidates, else 16)")
     parser.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
