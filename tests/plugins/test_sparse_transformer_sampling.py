@@ -127,6 +127,19 @@ def test_guided_greedy_token_follows_cond_plus_g_times_difference():
     assert torch.equal((cond + g * (cond - uncond)).argmax(-1), out.flatten(1))
 
 
+def test_guided_passes_run_together_one_forward_per_step():
+    prior, context = build("column")
+    text, lengths, _ = inputs(context, n=2)
+    batches = []
+    hook = prior.blocks[0].register_forward_pre_hook(lambda module, args: batches.append(args[0].shape[0]))
+    try:
+        prior.sample(text, lengths, candidates=3, guidance=1.5)
+    finally:
+        hook.remove()
+    h, w = context.image_grid
+    assert batches == [2 * 2 * 3] * (h * w)  # prefill + one call per remaining token, cond and null in one batch
+
+
 def test_filter_logits_top_k_top_p_temperature():
     logits = torch.log(torch.tensor([[0.5, 0.3, 0.15, 0.05]]))
     assert torch.isinf(filter_logits(logits, 1.0, 2, None)[0, 2:]).all()
