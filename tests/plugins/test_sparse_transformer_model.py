@@ -168,8 +168,16 @@ def test_project_equals_linear_for_every_row_count(leading, in_features, out_fea
     out = project(layer, x)
     torch.testing.assert_close(out, F.linear(x, layer.weight, layer.bias), atol=1e-5, rtol=1e-5)
     assert out.shape == (*leading, out_features) and out.is_contiguous()
-    out.sum().backward()  # differentiable on both paths
+    out.sum().backward()  # training: differentiable
     torch.testing.assert_close(x.grad, layer.weight.sum(0).expand_as(x), atol=1e-5, rtol=1e-5)
+    with torch.inference_mode():  # a decode step: the cached W^T path (up to 16 rows)
+        decoded = project(layer, x.detach())
+        torch.testing.assert_close(decoded, F.linear(x.detach(), layer.weight, layer.bias), atol=1e-5, rtol=1e-5)
+        assert decoded.shape == (*leading, out_features)
+    with torch.no_grad():  # the weight changes (an optimizer step): the cached copy must follow
+        layer.weight.mul_(-2.0)
+        torch.testing.assert_close(project(layer, x.detach()), F.linear(x.detach(), layer.weight, layer.bias),
+                                   atol=1e-4, rtol=1e-5)
 
 
 @pytest.mark.parametrize("layer_type", ["full", "row", "column", "conv"])
