@@ -8,32 +8,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from genkit.attention import AttentionLayout, decode_attention, select_attention
-
-DECODE_ROWS = 16  # at most this many rows (candidates in one decode step) take the cached-transpose path
-
-
-def project(layer: nn.Linear, x: torch.Tensor) -> torch.Tensor:
-    """``layer(x)``. A decode step (CPU, no autograd, at most ``DECODE_ROWS`` rows) multiplies by a cached
-    contiguous copy of ``W^T`` instead.
-
-    Same result up to float rounding. Measured on a 2-core Xeon with torch 2.13 (2 threads, the benchmark model's
-    256 -> 768 projection): 4 rows 10.8 us against 14.4 us for ``F.linear``, 1 row 10.6 vs 12.3, 8 rows 16.4 vs
-    22.1; session 5's ``(W @ x^T)^T`` rule, tuned on an AMD EPYC, took 35.8 us here. The copy is made once per
-    weight and renewed when the weight changes (its version counter or storage), so it costs a second copy of
-    the linear weights while sampling on the CPU.
-    """
-    rows = x.numel() // x.shape[-1] if x.shape[-1] else 0
-    if x.device.type != "cpu" or rows > DECODE_ROWS or torch.is_grad_enabled():
-        return F.linear(x, layer.weight, layer.bias)
-    weight = layer.weight
-    key = (weight.data_ptr(), weight._version)
-    cached = getattr(layer, "_genkit_weight_t", None)
-    if cached is None or cached[0] != key:
-        cached = (key, weight.detach().t().contiguous())
-        layer._genkit_weight_t = cached
-    flat = x.reshape(rows, x.shape[-1])
-    out = flat @ cached[1] if layer.bias is None else torch.addmm(layer.bias, flat, cached[1])
-    return out.view(*x.shape[:-1], layer.out_features)
+from genkit_sparse_transformer.decode_linear import project
 
 
 class KVCache:

@@ -22,7 +22,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from genkit.attention import AttentionLayout
-from genkit_sparse_transformer.blocks import Block, KVCache, project
+from genkit_sparse_transformer.blocks import Block, KVCache
+from genkit_sparse_transformer.decode_linear import project
 from genkit_sparse_transformer.params import SparseTransformerParams
 
 
