@@ -23,9 +23,9 @@ class AttentionBranch(nn.Module):
     """Pre-LN multi-head attention with a fused QKV projection; the pattern is the layer's ``AttentionLayout``.
 
     ``forward(x, start=0, cache=None)``: ``x [B, n, width]`` holds stream positions ``[start, start + n)``. The
-    stream from position 0 (whole, or its first ``n`` positions) goes to the backend chosen by
-    ``genkit_select_attention``; a span with ``cache`` goes through ``genkit.attention.decode_attention`` with the
-    same mask rows.
+    stream from position 0 (whole, or its first ``n`` positions: also the prefill of a cache) goes to the backend
+    chosen by ``genkit_select_attention``; a later span needs ``cache`` and goes through
+    ``genkit.attention.decode_attention`` with the same mask rows.
     """
 
     def __init__(self, width: int, heads: int, head_dim: int, layout: AttentionLayout) -> None:
@@ -49,9 +49,10 @@ class AttentionBranch(nn.Module):
         if cache is not None:
             cache.k[:, :, start:start + n] = k
             cache.v[:, :, start:start + n] = v
-            out = decode_attention(self.layout, q, cache.k, cache.v, start)
-        elif start == 0:  # the stream or its first n positions
+        if start == 0:  # the stream or its first n positions (with a cache: the prefill)
             out = self.backend(x.device, q.dtype)(q, k, v)
+        elif cache is not None:
+            out = decode_attention(self.layout, q, cache.k, cache.v, start)
         else:
             raise ValueError("a span that does not start at 0 needs a KV cache")
         return project(self.out, out.transpose(1, 2).reshape(batch, n, self.heads * self.head_dim))
@@ -81,3 +82,4 @@ class Block(nn.Module):
     def forward(self, x: torch.Tensor, start: int = 0, cache: KVCache | None = None) -> torch.Tensor:
         x = x + self.attention(x, start, cache)
         return x + self.mlp(x)
+
