@@ -47,7 +47,7 @@ def test_cached_logits_equal_full_recompute(layer_type, prime_rows):
 def test_cached_logits_equal_recompute_on_random_sizes(layer_type, text_length, grid, data):
     prior, context = build(layer_type, text_length, grid)
     prime_rows = data.draw(st.integers(0, grid[0] - 1))
-    text, lengths, image = inputs(context, n=data.draw(st.integers(1, 5)))  # 2-4 rows take the swapped GEMM
+    text, lengths, image = inputs(context, n=data.draw(st.integers(1, 5)))  # <= 16 rows: the prepared-weight GEMM
     _, full = prior(text, lengths, image)
     cached = teacher_forced_logits(prior, text, lengths, image, prime_rows)
     torch.testing.assert_close(cached, full[:, prime_rows * grid[1]:], atol=1e-5, rtol=1e-5)
@@ -148,3 +148,23 @@ def test_filter_logits_top_k_top_p_temperature():
     kept = ~torch.isinf(filter_logits(logits, 1.0, None, 0.1))
     assert kept.tolist() == [[True, False, False, False]]
     torch.testing.assert_close(filter_logits(logits, 2.0, None, None), logits / 2)
+
+
+@settings(max_examples=25, deadline=None)
+@given(rows=st.integers(1, 5), vocab=st.integers(1, 40), steps=st.integers(1, 12), block=st.integers(1, 200))
+def test_noise_drawn_in_blocks_equals_one_draw_per_step(rows, vocab, steps, block):
+    """The sampler draws Gumbel noise several steps at a time; on the CPU it is the noise of per-step draws from
+    the same generator, so samples do not depend on the block size."""
+    from genkit.gumbel import gumbel_like
+    from genkit_sparse_transformer import sampling
+
+    original = sampling.NOISE_BLOCK_ELEMENTS
+    sampling.NOISE_BLOCK_ELEMENTS = block
+    try:
+        stream = sampling.GumbelStream(rows, vocab, steps, torch.Generator().manual_seed(3), torch.device("cpu"))
+        drawn = [stream.next() for _ in range(steps)]
+    finally:
+        sampling.NOISE_BLOCK_ELEMENTS = original
+    reference = torch.Generator().manual_seed(3)
+    for noise in drawn:
+        assert torch.equal(noise, gumbel_like(torch.empty(rows, vocab), reference))

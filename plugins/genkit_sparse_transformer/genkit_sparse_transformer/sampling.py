@@ -8,7 +8,9 @@ from typing import Callable
 import torch
 
 from genkit import InputError
-from genkit.gumbel import gumbel_max_sample
+from genkit.gumbel import gumbel_like
+
+NOISE_BLOCK_ELEMENTS = 1 << 20  # Gumbel noise drawn at once: at most this many numbers (4 MB in fp32)
 
 
 def filter_logits(logits: torch.Tensor, temperature: float, top_k: int | None, top_p: float | None) -> torch.Tensor:
@@ -25,6 +27,30 @@ def filter_logits(logits: torch.Tensor, temperature: float, top_k: int | None, t
         drop = torch.zeros_like(drop_sorted).scatter(-1, order, drop_sorted)
         logits = logits.masked_fill(drop, float("-inf"))
     return logits
+
+
+class GumbelStream:
+    """Gumbel noise ``[rows, vocab]`` for successive decode steps, drawn several steps at a time.
+
+    One ``torch.rand`` per block of steps instead of one per step (a decode step on the CPU is a few hundred
+    small ops; the noise was 8 of them). On the CPU the numbers are the ones per-step draws from the same
+    generator give: its stream is consumed in the same order.
+    """
+
+    def __init__(self, rows: int, vocab: int, steps: int, generator: torch.Generator | None, device) -> None:
+        self.rows, self.vocab, self.left, self.generator, self.device = rows, vocab, steps, generator, device
+        self.per_block = max(1, NOISE_BLOCK_ELEMENTS // max(1, rows * vocab))
+        self.block: torch.Tensor | None = None
+        self.used = 0
+
+    def next(self) -> torch.Tensor:
+        if self.block is None or self.used == self.block.shape[0]:
+            count = max(1, min(self.per_block, self.left))
+            shape = torch.empty(count, self.rows, self.vocab, device=self.device)
+            self.block, self.used = gumbel_like(shape, self.generator), 0
+        self.used += 1
+        self.left -= 1
+        return self.block[self.used - 1]
 
 
 def decode(
@@ -99,12 +125,17 @@ def sample(
         text_full = torch.cat([text_full, model.null_text(rows, text_full.device)])
         image = torch.cat([image, image])
 
+    noise = GumbelStream(rows, model.image_vocab_size, steps, generator, image.device)
+    filtered = temperature != 1.0 or top_k is not None or top_p is not None
+
     def choose(logits: torch.Tensor, n: int) -> torch.Tensor:
         logp = logits.float().log_softmax(dim=-1)
         if guidance > 0:
             cond, uncond = logp[:rows], logp[rows:]
             logp = cond + guidance * (cond - uncond)
-        token = gumbel_max_sample(filter_logits(logp, temperature, top_k, top_p), generator)
+        if filtered:
+            logp = filter_logits(logp, temperature, top_k, top_p)
+        token = (logp + noise.next()).argmax(dim=-1)  # Gumbel-max: a draw from softmax(logp)
         if progress is not None:
             progress(n - first + 1, steps)
         return torch.cat([token, token]) if guidance > 0 else token
