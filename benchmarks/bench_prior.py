@@ -14,6 +14,9 @@ Model FLOPs per token = 6 x (block parameters + the head that token uses) + 12 x
 6 x every parameter (embeddings and both heads included) per token instead: the literal "6 N" rule, higher. Sampling at 8x8 times whole samples
 (every decode step, the prefill included), best of 3 runs each way. The machine may be shared: compare
 ratios, not absolute numbers.
+
+The process runs with :func:`genkit.tune_cpu_allocator`, as the ``genkit`` command does (key ``cpu_allocator``);
+``GENKIT_CPU_ALLOCATOR=default`` measures glibc's default instead.
 """
 
 from __future__ import annotations
@@ -148,6 +151,7 @@ def main(argv=None) -> None:
     parser.add_argument("--only", default=None, help="run only the benchmark with this name")
     parser.add_argument("--threads", type=int, default=2, help="torch threads (the issue's setting: 2)")
     args = parser.parse_args(argv)
+    allocator = "tuned" if genkit.tune_cpu_allocator() else "default"  # as the genkit command does
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     for spec in CONFIGS[args.config]:
@@ -155,7 +159,8 @@ def main(argv=None) -> None:
             continue
         peak = matmul_peak_gflops()
         prior, context = build(spec["grid"], spec["attention"])
-        row = {"bench": spec["bench"], "config": args.config, "threads": args.threads, "grid": list(spec["grid"]), "attention": spec["attention"],
+        row = {"bench": spec["bench"], "config": args.config, "threads": args.threads, "cpu_allocator": allocator,
+               "grid": list(spec["grid"]), "attention": spec["attention"],
                "sequence": prior.sequence_length, "parameters": sum(p.numel() for p in prior.parameters())}
         row.update(bench_train(prior, context, args.steps))
         peak = max(peak, matmul_peak_gflops())  # before and after: the machine may be shared

@@ -5,6 +5,7 @@ The public API. Plugins import only the names listed in ``__all__``.
 
 from genkit.build import build_component, make_params
 from genkit.context import BuildContext
+from genkit.cpu_allocator import tune_cpu_allocator
 from genkit.errors import ExportError, GenkitError, InputError, PluginError, RecipeError, UnknownComponentError
 from genkit.export import load_component, read_component_config, save_component
 from genkit.hookspecs import hookimpl
@@ -20,5 +21,5 @@ __all__ = [
     "Autoencoder", "BuildContext", "ComponentSpec", "Dataset", "Example", "ExportError", "GenkitError",
     "InputError", "LoadedRecipe", "Params", "PluginError", "Prior", "ROLES", "RecipeError", "Reranker",
     "StepCount", "Steps", "TokenBatch", "Tokenizer", "UnknownComponentError", "__version__", "build_component", "get_plugins", "get_registry", "hookimpl",
-    "load_component", "load_recipe", "make_params", "read_component_config", "save_component",
+    "load_component", "load_recipe", "make_params", "read_component_config", "save_component", "tune_cpu_allocator",
 ]
