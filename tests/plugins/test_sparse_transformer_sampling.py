@@ -137,7 +137,9 @@ def test_guided_passes_run_together_one_forward_per_step():
     finally:
         hook.remove()
     h, w = context.image_grid
-    assert batches == [2 * 2 * 3] * (h * w)  # prefill + one call per remaining token, cond and null in one batch
+    # the prefill once per caption (cond and null: 2 x 2 rows, shared by the 3 candidates), then one call per
+    # remaining token with every candidate, cond and null in one batch
+    assert batches == [2 * 2] + [2 * 2 * 3] * (h * w - 1)
 
 
 def test_filter_logits_top_k_top_p_temperature():
@@ -168,3 +170,34 @@ def test_noise_drawn_in_blocks_equals_one_draw_per_step(rows, vocab, steps, bloc
     reference = torch.Generator().manual_seed(3)
     for noise in drawn:
         assert torch.equal(noise, gumbel_like(torch.empty(rows, vocab), reference))
+
+
+@pytest.mark.parametrize("layer_type", ["full", "row", "column", "conv"])
+@pytest.mark.parametrize("prime_rows", [0, 1])
+def test_a_prefill_shared_by_candidates_gives_the_same_logits(layer_type, prime_rows):
+    """Candidates of a caption share their prefix: the prefill runs once per caption (``group``) and every
+    decode step then sees the same caches as with one prefill per row."""
+    from genkit_sparse_transformer.sampling import decode
+
+    prior, context = build(layer_type)
+    text, lengths, image = inputs(context, n=2)
+    h, w = context.image_grid
+    group = 3
+    text_full = prior.fill_text(text, lengths).repeat_interleave(group, 0)
+    truth = torch.randint(0, context.image_vocab_size, (2 * group, h * w), generator=torch.Generator().manual_seed(4))
+    truth[:, :prime_rows * w] = image.flatten(1)[:, :prime_rows * w].repeat_interleave(group, 0)
+    logits = {}
+    for g in (1, group):
+        seen = []
+
+        def choose(step_logits, n):
+            seen.append(step_logits)
+            return truth[:, n]
+
+        filled = truth.clone()
+        filled[:, prime_rows * w:] = 0
+        with torch.no_grad():
+            decode(prior, text_full, filled, prime_rows * w, choose, group=g)
+        assert torch.equal(filled, truth)
+        logits[g] = torch.stack(seen, 1)
+    torch.testing.assert_close(logits[group], logits[1], atol=1e-5, rtol=1e-5)

@@ -55,13 +55,15 @@ class GumbelStream:
 
 def decode(
     model, text_full: torch.Tensor, image: torch.Tensor, first: int,
-    choose: Callable[[torch.Tensor, int], torch.Tensor], use_cache: bool = True,
+    choose: Callable[[torch.Tensor, int], torch.Tensor], use_cache: bool = True, group: int = 1,
 ) -> None:
     """Fill ``image[:, first:]`` (``LongTensor[M, h*w]``, in place) one token at a time.
 
     ``choose(image_logits [M, V], n)`` returns the tokens of image position ``n``. With ``use_cache`` the prefix
     (text and the ``first`` given tokens) runs once and each step runs one position against the KV caches;
     without it every step recomputes the whole prefix (the reference the cache is tested against).
+    ``group`` > 1 says that rows come in runs of ``group`` with the same prefix (the candidates of a caption):
+    the prefill then runs once per run and its caches are copied to the other rows.
     """
     t, total = model.text_length, image.shape[1]
     if first >= total:
@@ -71,13 +73,30 @@ def decode(
             hidden = model.hidden(text_full, image, 0, t + n + 1)[:, -1]
             image[:, n] = choose(model.image_logits(hidden), n)
         return
-    weight = model.image_head.weight
-    caches = model.new_caches(image.shape[0], weight.device, weight.dtype)
-    hidden = model.hidden(text_full, image, 0, t + first + 1, caches)[:, -1]
+    caches, hidden = prefill(model, text_full, image, first, group)
     for n in range(first, total):
         image[:, n] = choose(model.image_logits(hidden), n)
         if n + 1 < total:
             hidden = model.hidden(text_full, image, t + n + 1, t + n + 2, caches)[:, -1]
+
+
+def prefill(model, text_full: torch.Tensor, image: torch.Tensor, first: int, group: int = 1):
+    """KV caches filled with stream positions ``[0, T + first]`` (start, caption, the given image tokens) and the
+    final hidden state of the last one, ``[M, width]``. With ``group`` > 1 (runs of rows with equal prefixes)
+    the forward runs on the first row of each run only."""
+    rows, t = image.shape[0], model.text_length
+    weight = model.image_head.weight
+    if group > 1 and rows % group == 0:
+        unique = model.new_caches(rows // group, weight.device, weight.dtype)
+        hidden = model.hidden(text_full[::group], image[::group], 0, t + first + 1, unique)[:, -1]
+        caches = model.new_caches(rows, weight.device, weight.dtype)
+        stop = t + first + 1
+        for small, full in zip(unique, caches):
+            full.k[:, :, :stop] = small.k[:, :, :stop].repeat_interleave(group, 0)
+            full.v[:, :, :stop] = small.v[:, :, :stop].repeat_interleave(group, 0)
+        return caches, hidden.repeat_interleave(group, 0)
+    caches = model.new_caches(rows, weight.device, weight.dtype)
+    return caches, model.hidden(text_full, image, 0, t + first + 1, caches)[:, -1]
 
 
 def _prepare(model, text_ids, text_lengths, candidates, prime_ids):
@@ -144,7 +163,7 @@ def sample(
     model.eval()
     try:
         with torch.inference_mode():  # no autograd bookkeeping: a decode step is a few hundred small ops
-            decode(model, text_full, image, first, choose, use_cache)
+            decode(model, text_full, image, first, choose, use_cache, group=candidates)
     finally:
         model.train(was_training)
     h, w = model.grid
