@@ -225,3 +225,22 @@ def test_each_output_sees_exactly_the_tokens_its_layer_allows(layer_type):
             assert torch.equal(changed, mask[:, q]), (layer_type, q)
             if q <= t:  # a text token: every image position (t .. end) sees it
                 assert changed[t:].all(), (layer_type, q)
+
+
+@pytest.mark.parametrize("activation, approximate", [("gelu_tanh", "tanh"), ("gelu", "none")])
+def test_the_mlp_activation_is_the_one_asked_for(activation, approximate):
+    from genkit_sparse_transformer.sampling import teacher_forced_logits
+
+    prior, _ = build({**SMALL, "activation": activation})
+    mlp = prior.blocks[0].mlp
+    x = torch.randn(2, 5, 32)
+    expected = mlp.proj(F.gelu(mlp.fc(mlp.norm(x)), approximate=approximate))
+    torch.testing.assert_close(mlp(x), expected, atol=0, rtol=0)
+    other = F.gelu(mlp.fc(mlp.norm(x)), approximate="none" if approximate == "tanh" else "tanh")
+    assert not torch.allclose(mlp.proj(other), expected, atol=1e-7, rtol=0)  # the two forms differ here
+    prior.eval()
+    text, lengths, image = batch()
+    _, full = prior(text, lengths, image)  # the KV-cache decode uses the same activation
+    torch.testing.assert_close(teacher_forced_logits(prior, text, lengths, image), full, atol=1e-5, rtol=1e-5)
+    with pytest.raises(genkit.InputError, match="activation: Input should be .gelu_tanh. or .gelu."):
+        genkit.make_params("prior", "sparse_transformer", {**SMALL, "activation": "relu"})

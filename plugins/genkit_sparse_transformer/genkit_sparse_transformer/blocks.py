@@ -59,25 +59,28 @@ class AttentionBranch(nn.Module):
 
 
 class MLPBranch(nn.Module):
-    """Pre-LN two-layer MLP with GELU."""
+    """Pre-LN two-layer MLP with GELU (``approximate``: ``"tanh"`` or ``"none"``, as ``F.gelu`` takes it)."""
 
-    def __init__(self, width: int, hidden: int) -> None:
+    def __init__(self, width: int, hidden: int, approximate: str = "tanh") -> None:
         super().__init__()
+        self.approximate = approximate
         self.norm = nn.LayerNorm(width)
         self.fc = nn.Linear(width, hidden)
         self.proj = nn.Linear(hidden, width)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return project(self.proj, F.gelu(project(self.fc, self.norm(x)), approximate="tanh"))
+        return project(self.proj, F.gelu(project(self.fc, self.norm(x)), approximate=self.approximate))
 
 
 class Block(nn.Module):
     """One transformer block: ``x + attention(x)`` then ``+ mlp(x)``. The unit FSDP2 shards."""
 
-    def __init__(self, width: int, heads: int, head_dim: int, hidden: int, layout: AttentionLayout) -> None:
+    def __init__(
+        self, width: int, heads: int, head_dim: int, hidden: int, layout: AttentionLayout, approximate: str = "tanh"
+    ) -> None:
         super().__init__()
         self.attention = AttentionBranch(width, heads, head_dim, layout)
-        self.mlp = MLPBranch(width, hidden)
+        self.mlp = MLPBranch(width, hidden, approximate)
 
     def forward(self, x: torch.Tensor, start: int = 0, cache: KVCache | None = None) -> torch.Tensor:
         x = x + self.attention(x, start, cache)

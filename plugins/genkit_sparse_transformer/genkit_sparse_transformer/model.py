@@ -50,7 +50,10 @@ class SparseTransformerPrior(nn.Module):
         self.image_row = nn.Embedding(h, width)
         self.image_column = nn.Embedding(w, width)
         hidden = int(round(params.mlp_ratio * width))
-        self.blocks = nn.ModuleList(Block(width, heads, head_dim, hidden, layout) for layout in self.layouts)
+        approximate = "tanh" if params.activation == "gelu_tanh" else "none"
+        self.blocks = nn.ModuleList(
+            Block(width, heads, head_dim, hidden, layout, approximate) for layout in self.layouts
+        )
         self.final_norm = nn.LayerNorm(width)
         self.text_head = nn.Linear(width, self.text_vocab_size + self.text_length)
         self.image_head = nn.Linear(width, self.image_vocab_size)

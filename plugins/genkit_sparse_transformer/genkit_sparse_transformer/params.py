@@ -20,6 +20,11 @@ class SparseTransformerParams(genkit.Params):
     heads: int = Field(8, ge=1, description="Attention heads per layer.")
     head_dim: int | None = Field(None, ge=1, description="Size of each head; default width // heads.")
     mlp_ratio: float = Field(4.0, gt=0, description="MLP hidden size as a multiple of width.")
+    activation: Literal["gelu_tanh", "gelu"] = Field(
+        "gelu_tanh",
+        description="MLP activation: 'gelu_tanh' (GPT-2's tanh approximation) or 'gelu' (exact, erf). On the CPU "
+        "torch 2.13's exact kernel is about 5x faster (training about 4% faster).",
+    )
     attention: Union[Literal["paper", "full"], list[LayerType]] = Field(
         "paper",
         description="Layer types: 'paper' (layer i is column if (i-2) % 4 == 0 else row, the last is conv), "
