@@ -46,8 +46,8 @@ class GumbelStream:
     def next(self) -> torch.Tensor:
         if self.block is None or self.used == self.block.shape[0]:
             count = max(1, min(self.per_block, self.left))
-            shape = torch.empty(count, self.rows, self.vocab, device=self.device)
-            self.block, self.used = gumbel_like(shape, self.generator), 0
+            template = torch.empty(count, self.rows, self.vocab, device=self.device)
+            self.block, self.used = gumbel_like(template, self.generator), 0
         self.used += 1
         self.left -= 1
         return self.block[self.used - 1]
