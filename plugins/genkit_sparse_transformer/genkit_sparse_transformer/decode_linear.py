@@ -3,16 +3,17 @@
 :func:`project` is ``layer(x)`` everywhere. On the CPU, without autograd and with at most ``DECODE_ROWS`` rows
 (the candidates of one decode step), it multiplies by a copy of the weight prepared once for that row count:
 
-- fp32 with MKL: MKL's packed GEMM format (``torch.ops.mkl._mkl_linear``, the kernel behind torch.compile's
-  CPU weight prepacking). Checked once per process against ``F.linear``; any failure falls back to the next.
+- fp32 with MKL: MKL's packed GEMM format (``torch.ops.mkl._mkl_linear``, an internal op: the one
+  torch.compile's CPU freezing pass puts in place of fp32 linears). Checked once per process against
+  ``F.linear``; if it is missing or disagrees, the next path runs.
 - otherwise: a contiguous ``W^T`` and ``torch.addmm``.
 
 Measured on a 2-core Xeon with torch 2.13 (2 threads; the benchmark prior, width 256, 4 blocks, sampling 4 rows
 at 8x8; 12 interleaved whole samples each): 1.27-1.30 ms per step packed against 1.40-1.43 ms with ``W^T``;
 ``F.linear`` is slower than both at these shapes. A step reads all the weights (13 MB here), so it is bound by
 memory and per-call overhead, not by arithmetic. The prepared copy is renewed when the weight changes (its
-storage or version counter) or the row count changes. It costs about one more copy of the linear weights in resident memory;
-MKL reserves a fixed ~8 MB of address space per packed matrix on top, which it does not touch.
+storage or version counter) or the row count changes. It costs about one more copy of the linear weights in
+resident memory; MKL reserves a fixed ~8 MB of address space per packed matrix on top, which it does not touch.
 """
 
 from __future__ import annotations

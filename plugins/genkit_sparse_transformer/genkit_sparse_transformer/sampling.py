@@ -30,7 +30,7 @@ def filter_logits(logits: torch.Tensor, temperature: float, top_k: int | None, t
 
 
 class GumbelStream:
-    """Gumbel noise ``[rows, vocab]`` for successive decode steps, drawn several steps at a time.
+    """Gumbel noise ``float32 [rows, vocab]`` for successive decode steps, drawn several steps at a time.
 
     One ``torch.rand`` per block of steps instead of one per step (a decode step on the CPU is a few hundred
     small ops; the noise was 8 of them). On the CPU the numbers are the ones per-step draws from the same
@@ -46,7 +46,7 @@ class GumbelStream:
     def next(self) -> torch.Tensor:
         if self.block is None or self.used == self.block.shape[0]:
             count = max(1, min(self.per_block, self.left))
-            template = torch.empty(count, self.rows, self.vocab, device=self.device)
+            template = torch.empty(count, self.rows, self.vocab, dtype=torch.float32, device=self.device)
             self.block, self.used = gumbel_like(template, self.generator), 0
         self.used += 1
         self.left -= 1
