@@ -16,7 +16,6 @@ shrinking between steps. The ``genkit`` command calls it at start; Python users 
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import os
 import sys
 
@@ -40,9 +39,8 @@ def tune_cpu_allocator() -> bool:
 def _apply() -> bool:
     if os.environ.get("GENKIT_CPU_ALLOCATOR", "").strip().lower() == "default" or not sys.platform.startswith("linux"):
         return False
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        mallopt = libc.mallopt
+    try:  # the symbols this process already has loaded: no library search (a subprocess) at start-up
+        mallopt = ctypes.CDLL(None).mallopt
     except (OSError, AttributeError):  # musl and other C libraries have no mallopt
         return False
     mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
