@@ -27,7 +27,8 @@ from genkit.distributed.wrap import is_sharded, wrap_model
 from genkit.errors import GenkitError
 from genkit.precision import get_precision, make_scaler
 from genkit.train import checkpoint as ckpt
-from genkit.train.batches import BatchOrder, local_micro_batches
+from genkit.data.loader import LoaderSettings, MapBatches, PartBatches, TrainStream, auto_workers
+from genkit.data.order import local_micro_batches
 from genkit.train.ema import ParameterEMA
 from genkit.train.interrupt import StopRequest
 from genkit.train.metrics import MetricsLog, Progress
@@ -47,7 +48,10 @@ class InterruptedRun(GenkitError):
 class StageJob:
     """What a stage hands the trainer.
 
-    - ``batch(split, indices, step)`` builds one (micro-)batch of examples ``indices`` of ``split``.
+    - ``batch(split, indices, step)`` builds one (micro-)batch of examples ``indices`` of ``split`` on the CPU (the
+      trainer moves it to the device); for training it runs in DataLoader workers when ``settings.workers`` > 0.
+    - ``stream`` (optional): training data streamed in parts (:class:`genkit.data.loader.PartSource`) instead of
+      indexed; then ``assemble(items, step)`` builds a micro-batch from decoded items and ``train_size`` is unused.
     - ``loss(model, batch, step)`` -> ``(scalar loss, float metrics)``; it runs inside the model wrapper.
     - ``validate_extra(call, step)`` (optional) adds validation metrics; ``call(fn, *args)`` runs
       ``fn(model, *args)`` through the wrapper (needed under FSDP2). Called on every rank, under ``no_grad``.
@@ -67,6 +71,9 @@ class StageJob:
     seed: int = 0
     validate_extra: Callable[[Callable[..., Any], int], dict[str, float]] | None = None
     identity: Any = None
+    stream: Any = None
+    assemble: Callable[[list, int], Any] | None = None
+    in_memory: bool = True
 
 
 def seed_everything(seed: int) -> None:
@@ -96,12 +103,29 @@ class Trainer:
         self.optimizer = make_optimizer(self.model, s, sharded=self.env.distributed, where=self.where)
         self.schedule = LRSchedule(s)
         self.ema = ParameterEMA(self.model, s.ema) if s.ema else None
-        self.order = BatchOrder(job.train_size, s.batch, job.seed)
+        self.data = self._train_stream()
         self.step = 0
-        resumable = {"steps", "log_every", "validate_every", "validation_batches", "checkpoint_every", "tensorboard"}
+        resumable = {"steps", "log_every", "validate_every", "validation_batches", "checkpoint_every", "tensorboard",
+                     "workers", "prefetch"}
         self.fingerprint = ckpt.fingerprint(self.model, {k: v for k, v in s.model_dump(mode="json").items()
                                                          if k not in resumable}, job.identity)
         self.last_validation: dict[str, float] = {}
+
+    def _train_stream(self) -> TrainStream:
+        s, env, job = self.settings, self.env, self.job
+        streamed = job.stream is not None
+        workers = auto_workers(s.workers, streamed or not job.in_memory)
+        micro = s.batch // (env.world_size * s.accumulate)
+        local_micro_batches(list(range(s.batch)), env.rank, env.world_size, s.accumulate, self.where)  # divisible?
+
+        def build(start: int, positions: dict) -> Any:
+            if streamed:
+                return PartBatches(job.stream, job.assemble, micro, job.seed, env.rank, env.world_size, s.accumulate,
+                                   shuffle_buffer=s.shuffle_buffer, start=start, positions=positions, where=self.where)
+            return MapBatches(job.batch, job.train_size, s.batch, job.seed, env.rank, env.world_size, s.accumulate,
+                              start=start, where=self.where)
+
+        return TrainStream(build, LoaderSettings(workers, s.prefetch), env.device, job.seed, streamed)
 
     # -- calls through the wrapper ---------------------------------------------------------------------------
     def call(self, fn: Callable[..., Any], *args: Any) -> Any:
@@ -122,7 +146,7 @@ class Trainer:
 
     def _extra(self) -> dict[str, Any]:
         return {"step": self.step, "rng": ckpt.rng_state(), "scaler": self.scaler.state_dict(),
-                "schedule": self.schedule.state_dict(), "batches": self.order.state_dict(),
+                "schedule": self.schedule.state_dict(), "data": self.data.state_dict(),
                 "last_validation": dict(self.last_validation)}
 
     def save(self) -> Path:
@@ -148,7 +172,10 @@ class Trainer:
                 self.ema.load_state_dict(tensors["ema"])
             self.scaler.load_state_dict(extra["scaler"])
             self.schedule.load_state_dict(extra["schedule"])
-            self.order.load_state_dict(extra["batches"])
+            if "data" in extra:
+                self.data.load_state_dict(extra["data"], self.where)
+            else:  # written before the data loader: the position follows from the step
+                self.data.load_state_dict({"counter": int(extra["step"]) * self.settings.accumulate}, self.where)
         except (KeyError, ValueError, RuntimeError) as exc:
             from genkit.errors import ExportError
 
@@ -185,7 +212,7 @@ class Trainer:
         for b in range(s.validation_batches):
             indices = [(b * s.batch + i) % self.job.validation_size for i in range(s.batch)]
             mine = local_micro_batches(indices, env.rank, env.world_size, 1, self.where)[0]
-            batch = self.job.batch("validation", mine, self.step)
+            batch = to_device(self.job.batch("validation", mine, self.step), env.device)
             with self.precision.autocast(env.device):
                 loss, metrics = self.call(self.job.loss, batch, max(self.step, 1))
             for key, value in {"loss": float(loss), **metrics}.items():
@@ -226,14 +253,12 @@ class Trainer:
         """One optimizer step (all micro-batches); returns this rank's metrics (not yet averaged over ranks)."""
         s, env = self.settings, self.env
         self.step += 1
-        indices = self.order.next()
-        micro = local_micro_batches(indices, env.rank, env.world_size, s.accumulate, self.where)
         lr = self.schedule.apply(self.optimizer, self.step)
         self.optimizer.zero_grad(set_to_none=True)
         sums: dict[str, float] = {}
-        for k, idx in enumerate(micro):
-            batch = self.job.batch("train", idx, self.step)
-            with self._no_sync(k == len(micro) - 1):
+        for k in range(s.accumulate):
+            batch = to_device(self.data.next(), env.device)
+            with self._no_sync(k == s.accumulate - 1):
                 with self.precision.autocast(env.device):
                     loss, metrics = self.call(self.job.loss, batch, self.step)
                 self.scaler.backward(loss / s.accumulate)
@@ -265,7 +290,9 @@ class Trainer:
         try:
             with StopRequest() as stop:
                 while self.step < s.steps:
+                    waited = self.data.wait_seconds
                     local = self.train_step()
+                    waited = self.data.wait_seconds - waited
                     keys = sorted(local)
                     stats = torch.tensor([local[k] for k in keys] + [1.0 if stop.requested else 0.0],
                                          dtype=torch.float64, device=env.device)
@@ -273,11 +300,13 @@ class Trainer:
                     values = dict(zip(keys, stats[:-1].tolist()))
                     stop_now = bool(stats[-1] > 0)
                     now = time.perf_counter()
+                    last_step_start = last_time
                     rate = s.batch / max(now - last_time, 1e-9)
                     smoothed = rate if smoothed is None else 0.9 * smoothed + 0.1 * rate
                     last_time = now
                     values.update(self.scaler.metrics())
                     values["samples_per_s"] = smoothed
+                    values["data_wait"] = min(1.0, waited / max(now - last_step_start, 1e-9))
                     if env.is_main:
                         if self.step % s.log_every == 0 or self.step == s.steps:
                             log.write({"step": self.step, "split": "train", **values})
@@ -296,12 +325,24 @@ class Trainer:
                                 f"{job.name}: interrupted at step {self.step}/{s.steps}; checkpoint saved to {path} "
                                 "(run again with --resume to continue)")
         finally:
+            self.data.close()
             progress.close()
             if log is not None:
                 log.close()
         if not self.last_validation:
             self.last_validation = self.validate()
         return dict(self.last_validation)
+
+
+def to_device(batch: Any, device: torch.device) -> Any:
+    """``batch`` (tensors in tuples, lists and dicts) with every tensor moved to ``device``."""
+    if isinstance(batch, torch.Tensor):
+        return batch.to(device, non_blocking=True)
+    if isinstance(batch, (tuple, list)):
+        return type(batch)(to_device(b, device) for b in batch)
+    if isinstance(batch, dict):
+        return {k: to_device(v, device) for k, v in batch.items()}
+    return batch
 
 
 class _ResetSync(contextlib.AbstractContextManager):

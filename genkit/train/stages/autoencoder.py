@@ -14,7 +14,8 @@ import torch
 
 from genkit.images import save_image_grid
 from genkit.train.loop import StageJob, seed_everything
-from genkit.train.stages.common import PipelineState, finished, stack_images, stage_fingerprint, train_and_export
+from genkit.train.stages.common import (PipelineState, finished, stack_images, stage_fingerprint, streamed_train,
+                                        train_and_export)
 
 GRID_IMAGES = 8
 
@@ -37,12 +38,17 @@ def run(state: PipelineState) -> dict[str, float]:
         seed_everything(seed)
         model = state.build("autoencoder", params, context)
         stage_dir = state.stage_dir("autoencoder")
-        train, validation = state.dataset.split("train"), state.dataset.split("validation")
+        stream = streamed_train(state)
+        train = None if stream is not None else state.dataset.split("train")
+        validation = state.dataset.split("validation")
         device = state.env.device
         splits = {"train": train, "validation": validation}
 
         def batch(split: str, indices: list[int], step: int) -> torch.Tensor:
-            return stack_images(splits[split], indices, device)
+            return stack_images(splits[split], indices)
+
+        def assemble(items: list, step: int) -> torch.Tensor:
+            return torch.stack([item.image for item in items])
 
         def loss(model: Any, images: torch.Tensor, step: int):
             return model.training_loss(images, step)
@@ -69,8 +75,9 @@ def run(state: PipelineState) -> dict[str, float]:
                                 stage_dir / f"reconstructions_step{step:08d}.png", nrow=len(shown), scale=2)
             return metrics
 
-        job = StageJob("autoencoder", model, settings, stage_dir, len(train), len(validation), batch, loss, seed,
-                       validate_extra)
+        job = StageJob("autoencoder", model, settings, stage_dir, len(train) if train is not None else 0,
+                       len(validation), batch, loss, seed, validate_extra, stream=stream, assemble=assemble,
+                       in_memory=getattr(state.dataset, "in_memory", False))
         metrics = train_and_export(state, job, "autoencoder", params, context, fingerprint)
         done = metrics
     ae = state.component("autoencoder", "autoencoder")

@@ -158,8 +158,15 @@ def split_captions(split: Any) -> list[str]:
     return [split[i].caption for i in range(len(split))]
 
 
-def stack_images(split: Any, indices: Sequence[int], device: torch.device) -> torch.Tensor:
-    return torch.stack([split[i].image for i in indices]).to(device)
+def stack_images(split: Any, indices: Sequence[int], device: torch.device | None = None) -> torch.Tensor:
+    """The images of items ``indices`` of ``split`` as one batch (on the CPU unless ``device`` is given)."""
+    images = torch.stack([split[i].image for i in indices])
+    return images if device is None else images.to(device)
+
+
+def streamed_train(state: "PipelineState") -> Any:
+    """The dataset's training stream (a :class:`genkit.data.loader.PartSource`) when it streams, else ``None``."""
+    return state.dataset.stream("train") if getattr(state.dataset, "streamed", False) else None
 
 
 def batch_seed(seed: int, step: int, rank: int, salt: int = 0) -> int:

@@ -1,6 +1,7 @@
 """Stage 2: train the prior on [caption tokens ; image tokens from the frozen autoencoder].
 
-Image tokens come from :mod:`genkit.train.stages.token_cache` (encoded once, argmax). Captions are tokenized per
+Image tokens come from :mod:`genkit.train.stages.token_shards` (encoded once, argmax, in parallel over ranks): held
+in memory when they fit, else streamed shard by shard through DataLoader workers. Captions are tokenized per
 batch: with BPE dropout for training (seeded by step and rank), without for validation. Loss:
 ``prior.loss(text_ids, text_lengths, image_ids)``.
 """
@@ -9,11 +10,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import torch
+
+from genkit.data.loader import auto_workers
 from genkit.train.loop import StageJob, seed_everything
 from genkit.train.stages import tokenizer as tokenizer_stage
-from genkit.train.stages.common import (PipelineState, batch_seed, finished, role_digest, split_captions,
-                                        stage_fingerprint, train_and_export)
-from genkit.train.stages.token_cache import image_tokens
+from genkit.train.stages.common import (PipelineState, batch_seed, finished, role_digest, stage_fingerprint,
+                                        train_and_export)
+from genkit.train.stages.token_shards import TokenParts, TokenTable, encode_split, fits_in_memory
 
 
 def autoencoder_context(state: PipelineState, needed_by: str) -> Any:
@@ -23,13 +27,13 @@ def autoencoder_context(state: PipelineState, needed_by: str) -> Any:
     return ae
 
 
-def text_batch(tok: Any, captions: list[str], indices: list[int], split: str, seed: int, step: int, rank: int, device):
-    texts = [captions[i] for i in indices]
+def text_batch(tok: Any, texts: list[str], split: str, seed: int, step: int, rank: int):
+    """Token ids and lengths of ``texts`` (BPE dropout for training, seeded by step and rank), on the CPU."""
     if split == "train":
         batch = tok.encode(texts, dropout=True, seed=batch_seed(seed, step, rank))
     else:
         batch = tok.encode(texts)
-    return batch.ids.to(device), batch.lengths.to(device)
+    return batch.ids, batch.lengths
 
 
 def run(state: PipelineState) -> dict[str, float]:
@@ -45,20 +49,37 @@ def run(state: PipelineState) -> dict[str, float]:
         return done
     seed = state.seed(settings)
     stage_dir = state.stage_dir("prior")
-    device, rank = state.env.device, state.env.rank
-    tokens = {name: image_tokens(state, ae, name) for name in ("train", "validation")}
-    captions = {name: split_captions(state.dataset.split(name)) for name in ("train", "validation")}
+    rank = state.env.rank
+    streamed = getattr(state.dataset, "streamed", False)
+    workers = auto_workers(settings.workers, streamed)
+    directory = encode_split(state, ae, "train", settings.views, settings.flip, workers)
+    encode_split(state, ae, "validation", settings.views, settings.flip)
+    grid = tuple(int(g) for g in ae.grid)
     del ae
+    validation = TokenTable(directory, "validation")
+    train = TokenTable(directory, "train") if fits_in_memory(directory, "train", grid) else None
     seed_everything(seed)
     model = state.build("prior", params, context)
+    tables = {"train": train, "validation": validation}
 
     def batch(split: str, indices: list[int], step: int):
-        ids, lengths = text_batch(tok, captions[split], indices, split, seed, step, rank, device)
-        return ids, lengths, tokens[split][indices]
+        table = tables[split]
+        ids, lengths = text_batch(tok, [table.captions[i] for i in indices], split, seed, step, rank)
+        grids = table.tokens[indices]
+        if grids.shape[1] > 1 and split == "train":  # several views: one per visit, drawn from (seed, step, rank)
+            generator = torch.Generator().manual_seed(batch_seed(seed, step, rank, salt=3))
+            return ids, lengths, grids[torch.arange(len(indices)), torch.randint(0, grids.shape[1], (len(indices),),
+                                                                                 generator=generator)]
+        return ids, lengths, grids[:, 0]
+
+    def assemble(items: list, step: int):
+        ids, lengths = text_batch(tok, [caption for _, caption in items], "train", seed, step, rank)
+        return ids, lengths, torch.stack([grid for grid, _ in items])
 
     def loss(model: Any, b, step: int):
         return model.loss(*b)
 
-    job = StageJob("prior", model, settings, stage_dir, len(tokens["train"]), len(tokens["validation"]), batch,
-                   loss, seed)
+    job = StageJob("prior", model, settings, stage_dir, len(train) if train is not None else 0, len(validation),
+                   batch, loss, seed, stream=None if train is not None else TokenParts(directory, "train"),
+                   assemble=assemble, in_memory=train is not None)
     return train_and_export(state, job, "prior", params, context, fingerprint)

@@ -6,7 +6,7 @@ vocabulary and length.
 
 With ``stages.reranker.hard_negatives: K`` each training caption also gets ``K`` decoded copies of its own image
 with ``replaced_tokens`` tokens changed (:mod:`genkit.train.stages.hard_negatives`; tokens from the prior's token
-cache of the frozen autoencoder), passed as ``training_loss(..., negatives=float[B, K, 3, H, W])``.
+shards of the frozen autoencoder, or encoded per batch for streamed data), passed as ``training_loss(..., negatives=float[B, K, 3, H, W])``.
 """
 
 from __future__ import annotations
@@ -18,14 +18,14 @@ import torch
 
 from genkit.context import BuildContext
 from genkit.errors import InputError
-from genkit.train.loop import StageJob, seed_everything
+from genkit.train.loop import StageJob, seed_everything, to_device
 from genkit.train.metrics import WorkProgress
 from genkit.train.stages import tokenizer as tokenizer_stage
 from genkit.train.stages.common import (PipelineState, batch_seed, finished, role_digest, split_captions,
-                                        stack_images, stage_fingerprint, train_and_export)
+                                        stack_images, stage_fingerprint, streamed_train, train_and_export)
 from genkit.train.stages.hard_negatives import corrupt_tokens
 from genkit.train.stages.prior import text_batch
-from genkit.train.stages.token_cache import image_tokens
+from genkit.train.stages.token_shards import TokenTable, encode_split
 
 POOL_BYTES = 1 << 30  # hard negatives of the whole split are decoded once when they fit in this many bytes (uint8)
 DECODE_BATCH = 256
@@ -46,34 +46,41 @@ def run(state: PipelineState) -> dict[str, float]:
         return done
     seed = state.seed(settings)
     stage_dir = state.stage_dir("reranker")
-    device, rank = state.env.device, state.env.rank
-    splits = {name: state.dataset.split(name) for name in ("train", "validation")}
-    captions = {name: split_captions(split) for name, split in splits.items()}
+    rank = state.env.rank
+    stream = streamed_train(state)
+    splits = {"train": None if stream is not None else state.dataset.split("train"),
+              "validation": state.dataset.split("validation")}
+    captions = {name: split_captions(split) for name, split in splits.items() if split is not None}
     seed_everything(seed)
     model = state.build("reranker", params, context)
     if settings.hard_negatives:
         check_takes_negatives(model, params.kind)
-    negatives = near_misses(state, settings, seed, rank)
+    negatives = near_misses(state, settings, seed, rank, streamed=stream is not None)
 
     def batch(split: str, indices: list[int], step: int):
-        ids, lengths = text_batch(tok, captions[split], indices, split, seed, step, rank, device)
-        images = stack_images(splits[split], indices, device)
+        ids, lengths = text_batch(tok, [captions[split][i] for i in indices], split, seed, step, rank)
+        images = stack_images(splits[split], indices)
         if split == "train" and negatives is not None:
-            return ids, lengths, images, negatives(indices, step)
+            return ids, lengths, images, negatives.for_indices(indices)
         return ids, lengths, images
 
+    def assemble(items: list, step: int):
+        ids, lengths = text_batch(tok, [item.caption for item in items], "train", seed, step, rank)
+        return ids, lengths, torch.stack([item.image for item in items])
+
     def loss(model: Any, b, step: int):
-        if len(b) == 4:
-            return model.training_loss(*b[:3], negatives=b[3])
-        return model.training_loss(*b)
+        if negatives is not None and model.training:
+            return model.training_loss(*b[:3], negatives=negatives.resolve(b, step))
+        return model.training_loss(*b[:3])
 
     def validate_extra(call: Callable[..., Any], step: int) -> dict[str, float]:
         n = min(settings.batch, len(splits["validation"]))
-        b = batch("validation", list(range(n)), step)
+        b = to_device(batch("validation", list(range(n)), step), state.env.device)
         return call(lambda m, *args: m.validation_metrics(*args), *b)
 
-    job = StageJob("reranker", model, settings, stage_dir, len(splits["train"]), len(splits["validation"]), batch,
-                   loss, seed, validate_extra)
+    job = StageJob("reranker", model, settings, stage_dir, len(splits["train"]) if stream is None else 0,
+                   len(splits["validation"]), batch, loss, seed, validate_extra, stream=stream, assemble=assemble,
+                   in_memory=getattr(state.dataset, "in_memory", False))
     return train_and_export(state, job, "reranker", params, context, fingerprint)
 
 
@@ -84,38 +91,58 @@ def check_takes_negatives(model: Any, kind: str) -> None:
                          f"(its training_loss has no 'negatives' argument); set it to 0")
 
 
-def near_misses(state: PipelineState, settings: Any, seed: int, rank: int) -> Callable[..., torch.Tensor] | None:
-    """``(indices, step) -> float[B, K, 3, H, W]``: decoded corrupted copies of the training images, or None.
+class NearMisses:
+    """Hard negatives: decoded copies of training images with ``replaced_tokens`` tokens changed.
 
-    When the copies of the whole training split fit in ``POOL_BYTES`` (as uint8), they are drawn and decoded once
-    here (one decode per copy instead of one per copy and epoch); otherwise each batch decodes fresh copies.
+    Random-access data: when the copies of the whole training split fit in ``POOL_BYTES`` (as uint8) they are
+    drawn and decoded once (one decode per copy instead of one per copy and epoch) and a batch carries its own
+    (``for_indices``); otherwise a batch carries its indices and ``resolve`` decodes fresh copies of their tokens.
+    Streamed data: ``resolve`` encodes the batch's images and decodes fresh copies.
     """
-    if not settings.hard_negatives:
-        return None
-    autoencoder = state.component("autoencoder", "reranker (stages.reranker.hard_negatives > 0)")
-    tokens = image_tokens(state, autoencoder, "train")
-    copies, replaced, vocab = settings.hard_negatives, settings.replaced_tokens, int(autoencoder.vocab_size)
+
+    def __init__(self, state: PipelineState, settings: Any, seed: int, rank: int, streamed: bool) -> None:
+        self.autoencoder = state.component("autoencoder", "reranker (stages.reranker.hard_negatives > 0)")
+        self.copies, self.replaced = settings.hard_negatives, settings.replaced_tokens
+        self.vocab, self.seed, self.rank, self.device = int(self.autoencoder.vocab_size), seed, rank, state.env.device
+        self.tokens = self.pool = None
+        if streamed:
+            return
+        self.tokens = TokenTable(encode_split(state, self.autoencoder, "train"), "train").tokens[:, 0]
+        size = state.context.image_size
+        if len(self.tokens) * self.copies * 3 * size * size <= POOL_BYTES:
+            generator = torch.Generator().manual_seed(seed * 1_000_003 + 17)
+            parts = []
+            with WorkProgress("reranker: decoding hard negatives", state.progress) as advance:
+                for part in self.tokens.split(DECODE_BATCH):
+                    parts.append((self.decode(part, generator) * 255).round().to(torch.uint8))
+                    if advance is not None:
+                        advance(sum(len(p) for p in parts), len(self.tokens))
+            self.pool = torch.cat(parts)
 
     @torch.no_grad()
-    def decode(grids: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        broken = corrupt_tokens(grids.cpu(), copies, replaced, vocab, generator).flatten(0, 1)
-        images = torch.cat([autoencoder.decode(part.to(tokens.device)) for part in broken.split(DECODE_BATCH)])
-        return images.float().clamp(0, 1).view(len(grids), copies, *images.shape[1:])
+    def decode(self, grids: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        broken = corrupt_tokens(grids.cpu(), self.copies, self.replaced, self.vocab, generator).flatten(0, 1)
+        images = torch.cat([self.autoencoder.decode(part.to(self.device)) for part in broken.split(DECODE_BATCH)])
+        return images.float().clamp(0, 1).view(len(grids), self.copies, *images.shape[1:])
 
-    size = state.context.image_size
-    if len(tokens) * copies * 3 * size * size <= POOL_BYTES:
-        generator = torch.Generator().manual_seed(seed * 1_000_003 + 17)
-        parts = []
-        with WorkProgress("reranker: decoding hard negatives", state.progress) as advance:
-            for part in tokens.split(DECODE_BATCH):
-                parts.append((decode(part, generator) * 255).round().to(torch.uint8))
-                if advance is not None:
-                    advance(sum(len(p) for p in parts), len(tokens))
-        pool = torch.cat(parts)
-        return lambda indices, step: pool[torch.as_tensor(indices)].to(tokens.device).float() / 255
+    def for_indices(self, indices: list[int]) -> torch.Tensor:
+        """What a random-access batch carries: its negatives from the pool, or its indices."""
+        if self.pool is not None:
+            return self.pool[torch.as_tensor(indices)].float() / 255
+        return torch.as_tensor(indices, dtype=torch.long)
 
-    def fresh(indices: list[int], step: int) -> torch.Tensor:
-        generator = torch.Generator().manual_seed(batch_seed(seed, step, rank, salt=17))
-        return decode(tokens[torch.as_tensor(indices, device=tokens.device)], generator)
+    @torch.no_grad()
+    def resolve(self, batch: tuple, step: int) -> torch.Tensor:
+        """The negatives of a training batch ``(ids, lengths, images[, negatives or indices])``."""
+        if len(batch) == 4 and batch[3].is_floating_point():
+            return batch[3]
+        generator = torch.Generator().manual_seed(batch_seed(self.seed, step, self.rank, salt=17))
+        if len(batch) == 4:
+            grids = self.tokens[batch[3].cpu()]
+        else:
+            grids = self.autoencoder.encode(batch[2].to(self.device)).cpu()
+        return self.decode(grids, generator).to(batch[2].device)
 
-    return fresh
+
+def near_misses(state: PipelineState, settings: Any, seed: int, rank: int, streamed: bool = False) -> NearMisses | None:
+    return NearMisses(state, settings, seed, rank, streamed) if settings.hard_negatives else None

@@ -1,4 +1,4 @@
-"""Train the tokenizer on the training captions (before the prior and the reranker, which need its ids).
+"""Train the tokenizer on the training captions (streamed: image members are not even read) (before the prior and the reranker, which need its ids).
 
 Runs on rank 0 (other ranks wait), exports ``RUN/export/tokenizer``. Its build context holds only the image size,
 so it does not depend on the autoencoder.
@@ -6,9 +6,15 @@ so it does not depend on the autoencoder.
 
 from __future__ import annotations
 
+import itertools
+
 from genkit.context import BuildContext
 from genkit.distributed.env import barrier
-from genkit.train.stages.common import PipelineState, export, finished, split_captions, stage_fingerprint
+from genkit.train.stages.common import PipelineState, export, finished, stage_fingerprint
+
+
+MAX_CAPTIONS = 5_000_000  # a corpus's first captions are plenty for the BPE merges (streamed, images never read)
+MEASURED_CAPTIONS = 100_000  # captions whose token counts give the stage's metrics
 
 
 def tokenizer_context(state: PipelineState) -> BuildContext:
@@ -25,9 +31,10 @@ def run(state: PipelineState) -> dict[str, float]:
         if state.env.is_main:
             state.stage_dir("tokenizer")
             tokenizer = state.build("tokenizer", params, context)
-            captions = split_captions(state.dataset.split("train"))
+            captions = list(itertools.islice(state.dataset.captions("train"), MAX_CAPTIONS))
             tokenizer.train(captions)
             cut_before = tokenizer.truncated
+            captions = captions[:MEASURED_CAPTIONS]
             batch = tokenizer.encode(captions)
             metrics = {"vocab_size": float(tokenizer.vocab_size), "captions": float(len(captions)),
                        "mean_tokens": float(batch.lengths.float().mean()),
