@@ -1,10 +1,11 @@
 """The ``folder`` dataset: a directory with ``captions.jsonl`` and image files.
 
 Each line of ``captions.jsonl`` is a JSON object with ``file`` (path relative to the directory), ``caption`` and an
-optional ``split`` (``train`` or ``validation``); other keys are kept as ``Example.meta``. Images are loaded with
-Pillow on first use of a split, converted to RGB (alpha on white), resized on the short side and square-cropped
-(centre for validation, random for training when ``random_crop`` is set). Unreadable images are skipped, counted
-in ``skipped`` and named in the ``genkit.data`` log.
+optional ``split`` (``train`` or ``validation``); other keys are kept as ``Example.meta``. Images are decoded lazily,
+when an item is first read (in DataLoader workers during training), converted to RGB (alpha on white), resized on
+the short side and square-cropped (centre for validation, random for training when ``random_crop`` is set); with
+``cache`` the resized image is kept in memory for the next epoch. An unreadable image is skipped, counted in
+``skipped`` and named in the ``genkit.data`` log, and the next readable item takes its place.
 """
 
 from __future__ import annotations
@@ -40,7 +41,10 @@ class FolderParams(Params):
         0.05, gt=0, lt=1, description="Share of items hashed into validation when captions.jsonl has no split key."
     )
     random_crop: bool = Field(True, description="Random square crop for training (validation is always centred).")
-    cache: bool = Field(True, description="Keep the resized images in memory after the first load.")
+    cache: bool = Field(
+        True, description="Keep the resized images in memory after the first load (small sets; then training reads "
+        "in the training process by default, since workers would each hold their own copy).",
+    )
 
 
 class _Record:
@@ -53,8 +57,10 @@ class _Record:
 class FolderSplit(Sequence[Example]):
     """The readable items of one split; ``__getitem__`` returns a fresh crop each time (random for training)."""
 
-    def __init__(self, dataset: "FolderDataset", name: str, records: list[_Record], arrays: list[np.ndarray | None]):
-        self.dataset, self.name, self.records, self._arrays = dataset, name, records, arrays
+    def __init__(self, dataset: "FolderDataset", name: str, records: list[_Record]):
+        self.dataset, self.name, self.records = dataset, name, records
+        self._arrays: dict[int, np.ndarray] = {}
+        self._bad: set[int] = set()
 
     def __len__(self) -> int:
         return len(self.records)
@@ -64,15 +70,39 @@ class FolderSplit(Sequence[Example]):
         return [record.caption for record in self.records]
 
     def __getitem__(self, index: int) -> Example:  # type: ignore[override]
+        random = self.name == "train" and self.dataset.params.random_crop
+        return self.example(index, torch.default_generator if random else None)
+
+    def example(self, index: int, generator: torch.Generator | None = None) -> Example:
+        """Item ``index``: a random crop drawn from ``generator``, or the centre crop without one. An unreadable
+        image is skipped (logged, counted once) and the next readable item is returned in its place."""
         if not -len(self) <= index < len(self):
             raise IndexError(index)
+        index %= len(self)
+        for offset in range(len(self)):
+            candidate = (index + offset) % len(self)
+            array = self._array(candidate)
+            if array is not None:
+                record = self.records[candidate]
+                return Example(square_crop(array, self.dataset.image_size, generator), record.caption, dict(record.meta))
+        raise InputError(f"{self.dataset.root / CAPTIONS}: the {self.name} split has no readable image")
+
+    def _array(self, index: int) -> np.ndarray | None:
+        if index in self._arrays:
+            return self._arrays[index]
+        if index in self._bad:
+            return None
         record = self.records[index]
-        array = self._arrays[index]
-        if array is None:  # not cached: read again (it was readable when the split was indexed)
+        try:
             array = self.dataset._load(record)
-        random = self.name == "train" and self.dataset.params.random_crop
-        image = square_crop(array, self.dataset.image_size, torch.default_generator if random else None)
-        return Example(image, record.caption, dict(record.meta))
+        except UnreadableImage as exc:
+            self._bad.add(index)
+            self.dataset.skipped.append((record.file, str(exc)))
+            log.warning("genkit data: skipping %s: %s", self.dataset.root / record.file, exc)
+            return None
+        if self.dataset.params.cache:
+            self._arrays[index] = array
+        return array
 
 
 class FolderDataset:
@@ -80,6 +110,7 @@ class FolderDataset:
 
     def __init__(self, params: FolderParams):
         self.params = params
+        self.in_memory = params.cache
         self.image_size = params.size
         self.skipped: list[tuple[str, str]] = []
         self._records: dict[str, list[_Record]] | None = None
@@ -137,23 +168,10 @@ class FolderDataset:
     def split(self, name: str) -> FolderSplit:
         name = _check_split(name)
         if name not in self._splits:
-            readable: list[_Record] = []
-            arrays: list[np.ndarray | None] = []
-            for record in self._index()[name]:
-                try:
-                    array = self._load(record)
-                except UnreadableImage as exc:
-                    self.skipped.append((record.file, str(exc)))
-                    log.warning("genkit data: skipping %s: %s", self.root / record.file, exc)
-                    continue
-                readable.append(record)
-                arrays.append(array if self.params.cache else None)
-            bad = sum(1 for _ in self._index()[name]) - len(readable)
-            if bad:
-                log.warning("genkit data: %s split of %s: %d unreadable image(s) skipped", name, self.root, bad)
-            if not readable:
-                raise InputError(f"{self.root / CAPTIONS}: the {name} split has no readable image ({bad} skipped)")
-            self._splits[name] = FolderSplit(self, name, readable, arrays)
+            records = self._index()[name]
+            if not records:
+                raise InputError(f"{self.root / CAPTIONS}: the {name} split has no item")
+            self._splits[name] = FolderSplit(self, name, records)
         return self._splits[name]
 
 

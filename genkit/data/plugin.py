@@ -1,9 +1,10 @@
-"""Built-in plugin: the ``folder`` and ``shapes`` datasets (role ``dataset``)."""
+"""Built-in plugin: the ``folder``, ``shapes`` and ``webdataset`` datasets (role ``dataset``)."""
 
 from __future__ import annotations
 
 from genkit.data.folder import FolderParams, build_folder
 from genkit.data.shapes import ShapesParams, build_shapes
+from genkit.data.webdataset import WebDatasetParams, build_webdataset
 from genkit.hookspecs import hookimpl
 
 
@@ -13,3 +14,5 @@ def genkit_register_components(register) -> None:
              description="A directory of images with captions.jsonl (file, caption, optional split).")
     register("dataset", "shapes", params=ShapesParams, build=build_shapes,
              description="Synthetic coloured shapes with template captions and ground truth (demo and tests).")
+    register("dataset", "webdataset", params=WebDatasetParams, build=build_webdataset,
+             description="Tar shards of image-caption pairs (img2dataset's layout), streamed; for corpora of any size.")

@@ -32,9 +32,19 @@ def load_rgb(path: Path) -> Image.Image:
         raise UnreadableImage(f"unreadable image ({type(exc).__name__}: {exc})") from None
 
 
+MAX_ASPECT = 4
+
+
 def resize_short_side(image: Image.Image, size: int) -> Image.Image:
-    """Resize so that the shorter side is ``size`` (aspect kept), with a high-quality filter."""
+    """Resize so that the shorter side is ``size`` (aspect kept), with a high-quality filter. A long side over
+    ``MAX_ASPECT`` times the short one is first cut to its central part of that length, so that a 1 x 10,000,000
+    pixel strip cannot become a giant image (square crops never reach past it anyway for centred crops)."""
     w, h = image.size
+    if max(w, h) > MAX_ASPECT * min(w, h):
+        keep = MAX_ASPECT * min(w, h)
+        left, top = (w - min(w, keep)) // 2, (h - min(h, keep)) // 2
+        image = image.crop((left, top, left + min(w, keep), top + min(h, keep)))
+        w, h = image.size
     if min(w, h) == size:
         return image
     scale = size / min(w, h)

@@ -134,6 +134,8 @@ def held_out_positions(params: ShapesParams) -> dict[tuple[str, str], tuple[str,
 class ShapesDataset:
     """See the module docstring."""
 
+    in_memory = True  # items are drawn once and cached: DataLoader workers would only copy them
+
     def __init__(self, params: ShapesParams):
         self.params = params
         self.image_size = params.size
