@@ -7,11 +7,11 @@ import argparse
 import sys
 from typing import Sequence
 
-from genkit.cli import ablate, cp, describe, docs, eval as eval_cmd, ls, plugins_cmd, run, sample, schema, validate
+from genkit.cli import ablate, cp, data, describe, docs, eval as eval_cmd, ls, plugins_cmd, run, sample, schema, validate
 from genkit.cpu_allocator import tune_cpu_allocator
 from genkit.errors import GenkitError
 
-CORE_COMMANDS = (plugins_cmd, validate, describe, schema, ls, cp, run, sample, eval_cmd, ablate, docs)
+CORE_COMMANDS = (plugins_cmd, validate, describe, schema, ls, cp, run, sample, eval_cmd, ablate, data, docs)
 
 DESCRIPTION = """\
 genkit: two-stage discrete generative models (DALL-E), assembled from plugins.
