@@ -9,7 +9,7 @@ from pathlib import Path
 from genkit.cli.describe import default_text, type_name
 from genkit.errors import InputError
 from genkit.plugins import Plugins, get_plugins
-from genkit.recipe.stages import RerankerStage, SampleStage, TrainStage
+from genkit.recipe.stages import PriorStage, RerankerStage, SampleStage, TrainStage
 from genkit.registry import ROLES
 from genkit.roles import PROTOCOLS
 
@@ -54,7 +54,9 @@ def role_page(role: str, plugins: Plugins) -> str:
 def stages_page() -> str:
     """The reference page of the ``stages:`` settings (training, reranker and sampling stages)."""
     lines = [HEADER, "# Stage settings (`stages:`)", "", inspect.getdoc(TrainStage) or "", ""]
-    lines += _table(TrainStage) + ["", "## `stages.reranker`", "", inspect.getdoc(RerankerStage) or "", ""]
+    lines += _table(TrainStage) + ["", "## `stages.prior`", "", inspect.getdoc(PriorStage) or "", ""]
+    lines += _table(PriorStage, skip=tuple(TrainStage.model_fields))
+    lines += ["", "## `stages.reranker`", "", inspect.getdoc(RerankerStage) or "", ""]
     lines += _table(RerankerStage, skip=tuple(TrainStage.model_fields))
     lines += ["", "## `stages.sample`", "", inspect.getdoc(SampleStage) or "", ""]
     lines += _table(SampleStage)

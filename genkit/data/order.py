@@ -43,7 +43,10 @@ class BatchOrder:
         return {"epoch": self.epoch, "offset": self.offset}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.epoch, self.offset, self._perm = int(state["epoch"]), int(state["offset"]), None
+        epoch = int(state["epoch"])
+        if epoch != self.epoch:
+            self._perm = None  # the permutation of the same epoch is kept (it depends only on seed and epoch)
+        self.epoch, self.offset = epoch, int(state["offset"])
 
 
 def local_micro_batches(indices: list[int], rank: int, world: int, accumulate: int, where: str = "stage") -> list[list[int]]:

@@ -48,6 +48,29 @@ class TrainStage(_Section):
     validation_batches: int = Field(4, ge=1, description="Batches per validation.")
     checkpoint_every: Steps = Field(500, ge=1, description="Steps between resumable checkpoints.")
     tensorboard: bool = Field(False, description="Also write TensorBoard events (needs the tensorboard package).")
+    workers: int | None = Field(
+        None, ge=0, le=64,
+        description="DataLoader worker processes that decode, resize and crop (0: in the training process). "
+        "Default: 0 for data held in memory, else half the cores (1 to 4). Streamed data resumes only with the "
+        "same number.",
+    )
+    prefetch: int = Field(2, ge=1, le=64, description="Micro-batches each worker prepares ahead.")
+    shuffle_buffer: int = Field(
+        1000, ge=1, description="Streamed data (shards): samples shuffled together inside a shard (1: tar order).",
+    )
+
+
+class PriorStage(TrainStage):
+    """``stages.prior``: the training settings above, plus how the image tokens are made (encoded once)."""
+
+    views: int = Field(
+        1, ge=1, le=64,
+        description="Token views encoded per training image: the centre crop, plus views-1 random crops; the prior "
+        "sees one at random per visit. Only data with random crops (folder, webdataset) gets different views.",
+    )
+    flip: bool = Field(
+        False, description="Mirror the random-crop views at random (not for captions that say left or right).",
+    )
 
 
 class RerankerStage(TrainStage):
@@ -81,7 +104,7 @@ class Stages(_Section):
     """Which stages run, in this order: autoencoder, tokenizer (trained with the prior), prior, reranker, sample."""
 
     autoencoder: TrainStage | None = Field(None, description="Train the image autoencoder (stage 1).")
-    prior: TrainStage | None = Field(None, description="Train the prior on frozen image tokens (stage 2).")
+    prior: PriorStage | None = Field(None, description="Train the prior on frozen image tokens (stage 2).")
     reranker: RerankerStage | None = Field(None, description="Train the contrastive reranker.")
     sample: SampleStage | None = Field(None, description="Draw, rerank and save samples for the prompts.")
 

@@ -30,7 +30,8 @@ def test_pipeline_runs_every_stage_exports_and_skips_finished_ones(tmp_path):
     assert "recon_mse" in results["autoencoder"] and "top1_text_to_image" in results["reranker"]
     assert sorted(p.name for p in (tmp_path / "autoencoder").glob("reconstructions_*.png")) == [
         "reconstructions_step00000002.png", "reconstructions_step00000004.png"]
-    assert len(list((tmp_path / "prior").glob("tokens_train_*.safetensors"))) == 1
+    token_dirs = list((tmp_path / "prior" / "tokens").iterdir())  # one set of token shards, with both manifests
+    assert len(token_dirs) == 1 and {p.name for p in token_dirs[0].glob("*.json")} == {"train.json", "validation.json"}
     lines = [json.loads(l) for l in (tmp_path / "prior" / "metrics.jsonl").read_text().splitlines()]
     assert [l["step"] for l in lines if l["split"] == "train"] == [1, 2, 3, 4]
     assert all(isinstance(v, float) for l in lines for k, v in l.items() if k not in ("step", "split"))
