@@ -33,7 +33,7 @@ import webdataset
 import yaml
 from PIL import Image, ImageDraw
 
-from genkit.data.loader import LoaderSettings, PartBatches, make_loader
+from genkit.data.loader import LoaderSettings, PartBatches, images_to_uint8, make_loader
 from genkit.data.webdataset import WebDataset, WebDatasetParams
 
 PER_SHARD = 5000
@@ -123,7 +123,8 @@ def epoch_peak_rss(shards: Path, count: int, work: Path) -> dict[str, float]:
 
 def loader_rate(shards: Path, workers: int, images: int) -> float:
     data = WebDataset(WebDatasetParams(shards=str(shards), validation_shards=str(shards), size=64))
-    batches = PartBatches(data.stream("train"), lambda items, step: torch.stack([i.image for i in items]), 64, seed=0,
+    # the autoencoder stage's own micro-batches: uint8 images (see genkit.data.loader.images_to_uint8)
+    batches = PartBatches(data.stream("train"), lambda items, step: images_to_uint8([i.image for i in items]), 64, seed=0,
                           rank=0, world=1, shuffle_buffer=1000)
     loader = iter(make_loader(batches, LoaderSettings(workers=workers, prefetch=4), torch.device("cpu"), seed=0))
     next(loader)  # start-up (worker processes, first shard) is not counted

@@ -186,6 +186,18 @@ class PartBatches(IterableDataset):
             yield counter, self.assemble(items, counter // self.accumulate + 1), (logical, here)
 
 
+def images_to_uint8(images: list[torch.Tensor]) -> torch.Tensor:
+    """Stack ``float[3, H, W]`` images in ``[0, 1]`` (decoded from 8-bit files) as ``uint8[B, 3, H, W]``: exact, and
+    a quarter of the bytes to copy from a worker process (2 workers deliver 1.77x instead of 1.47x the images/s of
+    none on 2 cores, bench_data.py)."""
+    return torch.stack(images).mul_(255).round_().to(torch.uint8)
+
+
+def uint8_to_images(images: torch.Tensor) -> torch.Tensor:
+    """The inverse of :func:`images_to_uint8` (on the training device): ``float`` in ``[0, 1]``."""
+    return images.float().div_(255.0)
+
+
 @dataclass
 class LoaderSettings:
     """``workers`` DataLoader worker processes (0: in this process), ``prefetch`` micro-batches each."""

@@ -12,6 +12,7 @@ from typing import Any, Callable
 
 import torch
 
+from genkit.data.loader import images_to_uint8, uint8_to_images
 from genkit.images import save_image_grid
 from genkit.train.loop import StageJob, seed_everything
 from genkit.train.stages.common import (PipelineState, finished, stack_images, stage_fingerprint, streamed_train,
@@ -48,7 +49,7 @@ def run(state: PipelineState) -> dict[str, float]:
             return stack_images(splits[split], indices)
 
         def assemble(items: list, step: int) -> torch.Tensor:
-            return torch.stack([item.image for item in items])
+            return images_to_uint8([item.image for item in items])
 
         def loss(model: Any, images: torch.Tensor, step: int):
             return model.training_loss(images, step)
@@ -77,6 +78,7 @@ def run(state: PipelineState) -> dict[str, float]:
 
         job = StageJob("autoencoder", model, settings, stage_dir, len(train) if train is not None else 0,
                        len(validation), batch, loss, seed, validate_extra, stream=stream, assemble=assemble,
+                       prepare=uint8_to_images,
                        in_memory=getattr(state.dataset, "in_memory", False))
         metrics = train_and_export(state, job, "autoencoder", params, context, fingerprint)
         done = metrics

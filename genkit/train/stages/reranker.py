@@ -17,6 +17,7 @@ from typing import Any, Callable
 import torch
 
 from genkit.context import BuildContext
+from genkit.data.loader import images_to_uint8, uint8_to_images
 from genkit.errors import InputError
 from genkit.train.loop import StageJob, seed_everything, to_device
 from genkit.train.metrics import WorkProgress
@@ -66,7 +67,10 @@ def run(state: PipelineState) -> dict[str, float]:
 
     def assemble(items: list, step: int):
         ids, lengths = text_batch(tok, [item.caption for item in items], "train", seed, step, rank)
-        return ids, lengths, torch.stack([item.image for item in items])
+        return ids, lengths, images_to_uint8([item.image for item in items])
+
+    def prepare(b):
+        return b[0], b[1], uint8_to_images(b[2])
 
     def loss(model: Any, b, step: int):
         if negatives is not None and model.training:
@@ -80,6 +84,7 @@ def run(state: PipelineState) -> dict[str, float]:
 
     job = StageJob("reranker", model, settings, stage_dir, len(splits["train"]) if stream is None else 0,
                    len(splits["validation"]), batch, loss, seed, validate_extra, stream=stream, assemble=assemble,
+                   prepare=prepare,
                    in_memory=getattr(state.dataset, "in_memory", False))
     return train_and_export(state, job, "reranker", params, context, fingerprint)
 

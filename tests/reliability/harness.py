@@ -1,0 +1,55 @@
+"""The hostile-input suite's harness: the CLI run in-process, file hashes, and the one-line error check.
+
+Every case asserts the exit code, a one-line message naming the place (file, key, option or item), no traceback,
+and (where nothing should change) the run directory's files unchanged, by hash.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "e2e"))
+from tiny import TINY_RECIPE  # noqa: E402
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+
+def run_cli(args: list[str], capsys) -> Result:
+    """``genkit ARGS`` in this process; an exception escaping ``main`` (a traceback for a user) fails the test."""
+    from genkit.cli import main
+
+    capsys.readouterr()
+    code = main([str(a) for a in args])
+    captured = capsys.readouterr()
+    return Result(code, captured.out, captured.err)
+
+
+def tree_hashes(root: Path) -> dict[str, str]:
+    """``{relative path: sha256}`` of every file under ``root``."""
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(Path(root).rglob("*")) if p.is_file()}
+
+
+def assert_one_line_error(result: Result, code: int, *names: str) -> None:
+    """Exit ``code``; stderr is one line that names each of ``names``; no traceback anywhere."""
+    assert result.code == code, (result.code, result.out, result.err)
+    lines = [line for line in result.err.splitlines() if line.strip()]
+    assert len(lines) == 1, result.err
+    assert "Traceback" not in result.err + result.out
+    for name in names:
+        assert name in lines[0], (name, lines[0])
+
+
+TINY_RUN_RECIPE = copy.deepcopy(TINY_RECIPE)
+for _stage in TINY_RUN_RECIPE["stages"].values():
+    _stage.update(steps=4, validate_every=4, checkpoint_every=2)
+TINY_RUN_RECIPE["stages"]["sample"] = {"prompts": ["a red circle"], "candidates": 2, "keep": 1}
