@@ -11,7 +11,7 @@ from genkit.export import load_component, read_component_config, save_component
 from genkit.hookspecs import hookimpl
 from genkit.plugins import get_plugins, get_registry
 from genkit.recipe import LoadedRecipe, load_recipe
-from genkit.registry import ROLES, ComponentSpec, Params
+from genkit.registry import MAX_PARAMETERS, ROLES, ComponentSpec, Params, too_many_parameters
 from genkit.roles import Autoencoder, Dataset, Example, Prior, Reranker, TokenBatch, Tokenizer
 from genkit.steps import StepCount, Steps
 
@@ -22,4 +22,5 @@ __all__ = [
     "InputError", "LoadedRecipe", "Params", "PluginError", "Prior", "ROLES", "RecipeError", "Reranker",
     "StepCount", "Steps", "TokenBatch", "Tokenizer", "UnknownComponentError", "__version__", "build_component", "get_plugins", "get_registry", "hookimpl",
     "load_component", "load_recipe", "make_params", "read_component_config", "save_component", "tune_cpu_allocator",
+    "MAX_PARAMETERS", "too_many_parameters",
 ]

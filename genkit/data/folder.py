@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -30,13 +31,16 @@ log = logging.getLogger("genkit.data")
 
 CAPTIONS = "captions.jsonl"
 SPLITS = ("train", "validation")
+MAX_IMAGE_SIZE = 1 << 14  # 16384 px a side: past any model here (and 768 MB per decoded RGB image)
 
 
 class FolderParams(Params):
     """A directory of images with a ``captions.jsonl`` index."""
 
     path: str = Field("", description="Directory holding captions.jsonl and the images (relative paths in it).")
-    size: int = Field(256, ge=8, description="Side of the square images fed to the models, in pixels.")
+    size: int = Field(
+        256, ge=8, le=MAX_IMAGE_SIZE, description="Side of the square images fed to the models, in pixels."
+    )
     validation_fraction: float = Field(
         0.05, gt=0, lt=1, description="Share of items hashed into validation when captions.jsonl has no split key."
     )
@@ -45,6 +49,11 @@ class FolderParams(Params):
         True, description="Keep the resized images in memory after the first load (small sets; then training reads "
         "in the training process by default, since workers would each hold their own copy).",
     )
+
+    def recipe_problems(self, context: BuildContext) -> dict[str, str]:
+        if not self.path.strip():
+            return {"path": "the folder dataset needs a directory holding captions.jsonl (data.path=DIR)"}
+        return {}
 
 
 class _Record:
@@ -131,6 +140,7 @@ class FolderDataset:
             raise InputError(f"{index_path}: no such file (a folder dataset needs {CAPTIONS})")
         records: list[_Record] = []
         split_of: list[str | None] = []
+        inside = _Containment(self.root)
         for number, line in enumerate(index_path.read_text(encoding="utf-8").splitlines(), 1):
             if not line.strip():
                 continue
@@ -140,6 +150,11 @@ class FolderDataset:
                 raise InputError(f"{index_path}:{number}: not valid JSON ({exc.msg})") from None
             if not isinstance(item, dict) or not isinstance(item.get("file"), str) or not isinstance(item.get("caption"), str):
                 raise InputError(f"{index_path}:{number}: each line needs string keys 'file' and 'caption'")
+            if not inside(item["file"]):
+                raise InputError(
+                    f"{index_path}:{number}: file {item['file']!r} is outside the dataset directory {self.root} "
+                    "(files are paths relative to it, with no '..', absolute path or link leading out)"
+                )
             split = item.get("split")
             if split is not None and split not in SPLITS:
                 raise InputError(f"{index_path}:{number}: split {split!r} must be 'train' or 'validation'")
@@ -161,6 +176,10 @@ class FolderDataset:
     def _load(self, record: _Record) -> np.ndarray:
         return to_uint8(resize_short_side(load_rgb(self.root / record.file), self.image_size))
 
+    def check(self) -> None:
+        """Fail now (one line) when the index is missing or malformed, before any training starts."""
+        self._index()
+
     # -- the Dataset protocol -------------------------------------------------------------------------------
     def captions(self, name: str) -> list[str]:
         return [r.caption for r in self._index()[_check_split(name)]]
@@ -173,6 +192,33 @@ class FolderDataset:
                 raise InputError(f"{self.root / CAPTIONS}: the {name} split has no item")
             self._splits[name] = FolderSplit(self, name, records)
         return self._splits[name]
+
+
+class _Containment:
+    """``inside(file)``: whether ``root / file``, links resolved, stays under ``root`` (and is not ``root`` itself).
+
+    Refuses absolute paths, ``..`` that climbs out, and symlinks (of the file or a folder on its way) that lead
+    out; a missing file is judged by its path (it is skipped later as unreadable, like any unreadable image).
+    Each folder is resolved once, so a large index costs about one ``lstat`` per line."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = str(root)
+        self.real = os.path.realpath(root)
+        self._folders: dict[str, str] = {}
+
+    def __call__(self, file: str) -> bool:
+        if not file or "\0" in file or os.path.isabs(file):
+            return False
+        folder, name = os.path.split(file)
+        if name in ("", ".", ".."):
+            real = os.path.realpath(os.path.join(self.root, file))
+        else:
+            if folder not in self._folders:
+                self._folders[folder] = os.path.realpath(os.path.join(self.root, folder))
+            real = os.path.join(self._folders[folder], name)
+            if os.path.islink(real):
+                real = os.path.realpath(real)
+        return real.startswith(self.real.rstrip(os.sep) + os.sep)
 
 
 def _check_split(name: str) -> str:

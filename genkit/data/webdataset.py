@@ -30,6 +30,7 @@ from genkit.registry import Params
 from genkit.roles.dataset import Example
 
 SPLITS = ("train", "validation")
+MAX_IMAGE_SIZE = 1 << 14  # as the folder dataset
 
 
 class WebDatasetParams(Params):
@@ -52,7 +53,9 @@ class WebDatasetParams(Params):
     caption_key: str = Field(
         "txt", description="Where the caption is: an extension (txt) or json:NAME for a key of the .json member.",
     )
-    size: int = Field(256, ge=8, description="Side of the square images fed to the models, in pixels.")
+    size: int = Field(
+        256, ge=8, le=MAX_IMAGE_SIZE, description="Side of the square images fed to the models, in pixels."
+    )
     random_crop: bool = Field(True, description="Random square crop for training (validation is always centred).")
 
     @field_validator("shards", "validation_shards")
@@ -61,6 +64,18 @@ class WebDatasetParams(Params):
         if isinstance(value, list) and not all(isinstance(v, str) and v.strip() for v in value):
             raise ValueError("every entry must be a non-empty path or pattern")
         return value
+
+    def recipe_problems(self, context: BuildContext) -> dict[str, str]:
+        problems = {}
+        if not _names_shards(self.shards):
+            problems["shards"] = "the webdataset dataset needs shards (a directory, a glob or a brace pattern)"
+        if self.validation_shards is not None and not _names_shards(self.validation_shards):
+            problems["validation_shards"] = "empty: name shards, or leave it out to hash keys out of the training shards"
+        return problems
+
+
+def _names_shards(value: str | list[str]) -> bool:
+    return bool(value.strip()) if isinstance(value, str) else bool(value)
 
 
 class ShardSplit:
@@ -136,6 +151,12 @@ class WebDataset:
                 keep = _HashSplit(p.validation_fraction, name == "validation")
             self._streams[name] = ShardSplit(self, name, shards, keep)
         return self._streams[name]
+
+    def check(self) -> None:
+        """Fail now (one line) when a shard pattern is empty or matches nothing, before any training starts."""
+        self.stream("train")
+        if self.params.validation_shards is not None:
+            self.stream("validation")
 
     def split(self, name: str) -> list[Example]:
         """The first ``validation_size`` validation items, decoded once (centre crops)."""

@@ -23,14 +23,21 @@ def format_validation_error(
         loc = _clean_loc(tuple(item["loc"]), data)
         key = ".".join(str(part) for part in loc) or "(top level)"
         message = _message(item, loc, data, model, registry)
-        where = source
-        for override in overrides:
-            if tuple(loc[: len(override.path)]) == override.path or tuple(override.path[: len(loc)]) == tuple(loc):
-                where = f"{source} (override {override.text})"
-        line = f"{where}: {key}: {message}"
+        line = f"{source_of(source, overrides, loc)}: {key}: {message}"
         if line not in problems:
             problems.append(line)
     return problems
+
+
+def source_of(source: str, overrides: list[Override], *locs: tuple) -> str:
+    """``FILE``, or ``FILE (override TEXT)`` for the last override that set one of ``locs`` (or a key above or
+    below one of them)."""
+    found = source
+    for override in overrides:
+        for loc in locs:
+            if tuple(loc[: len(override.path)]) == override.path or tuple(override.path[: len(loc)]) == tuple(loc):
+                found = f"{source} (override {override.text})"
+    return found
 
 
 def _clean_loc(loc: tuple, data: dict[str, Any]) -> tuple:
@@ -62,6 +69,15 @@ def _message(item: dict, loc: tuple, data: dict, model: type[BaseModel], registr
         return "required key is missing"
     if kind == "none_required" and section in _SECTION_ROLE and len(loc) == 1:
         return f"no installed plugin registers a {_SECTION_ROLE[section]} (see `genkit plugins`)"
+    if kind == "int_parsing_size":  # pydantic's words ("input string") are wrong for a YAML number
+        return f"too large: an integer setting must fit in 64 bits (got {_short(item.get('input'))})"
+    if kind == "value_error":  # a validator's own message: no pydantic prefix
+        text = str(item.get("ctx", {}).get("error", "")) or item["msg"]
+        if isinstance(item.get("input"), dict) or "got " in text:  # a model validator's, or it gives the value
+            return text
+        return f"{text} (got {_short(item.get('input'))})"
+    if kind == "too_many_steps":  # genkit.registry.SaneNumbers: the message gives the value
+        return item["msg"]
     return f"{item['msg']} (got {_short(item.get('input'))})"
 
 

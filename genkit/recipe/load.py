@@ -12,10 +12,11 @@ from pydantic import BaseModel, ValidationError
 
 from genkit.errors import InputError, RecipeError
 from genkit.plugins import Plugins, get_plugins
-from genkit.recipe.errors import format_validation_error
+from genkit.recipe.checks import cross_section_problems
+from genkit.recipe.errors import format_validation_error, source_of
 from genkit.recipe.overrides import Override, apply_overrides, parse_override
 from genkit.recipe.schema import build_recipe_model
-from genkit.recipe.yaml_io import load_yaml
+from genkit.recipe.yaml_io import DuplicateKeyError, load_yaml
 
 #: Where built-in recipes live (the ``recipes/`` folder of a genkit checkout), plus ``GENKIT_RECIPES_PATH``.
 _BUILTIN_DIR = Path(__file__).resolve().parents[2] / "recipes"
@@ -78,7 +79,8 @@ def read_yaml(path: Path) -> dict[str, Any]:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise InputError(f"{where}: YAML syntax error: {problem}") from None
+        label = "" if isinstance(exc, DuplicateKeyError) else "YAML syntax error: "
+        raise InputError(f"{where}: {label}{problem}") from None
     if data is None:
         raise InputError(f"{path}: the recipe is empty (it needs at least a data: section)")
     if not isinstance(data, dict):
@@ -89,6 +91,8 @@ def read_yaml(path: Path) -> dict[str, Any]:
 def validate_recipe(
     data: dict[str, Any], source: str, overrides: Sequence[str] = (), plugins: Plugins | None = None
 ) -> LoadedRecipe:
+    """Apply ``overrides`` to ``data``, validate each section, then check the sections against each other
+    (:mod:`genkit.recipe.checks`). Raises ``RecipeError`` with one line per problem."""
     plugins = plugins or get_plugins()
     parsed: list[Override] = [parse_override(text) for text in overrides]
     merged = apply_overrides(data, parsed)
@@ -97,6 +101,12 @@ def validate_recipe(
         recipe = model.model_validate(merged)
     except ValidationError as exc:
         raise RecipeError(format_validation_error(exc, source, merged, model, plugins.registry, parsed)) from None
+    problems = cross_section_problems(recipe, plugins.registry)
+    if problems:
+        raise RecipeError([
+            f"{source_of(source, parsed, problem.loc, *problem.related)}: {'.'.join(problem.loc)}: {problem.message}"
+            for problem in problems
+        ])
     return LoadedRecipe(recipe, source, merged)
 
 

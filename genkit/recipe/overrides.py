@@ -14,9 +14,8 @@ from typing import Any
 
 import yaml
 
-from genkit.recipe.yaml_io import load_yaml
-
 from genkit.errors import InputError
+from genkit.recipe.yaml_io import DuplicateKeyError, load_yaml
 from genkit.registry import ROLES
 
 _SEGMENT = re.compile(r"^(?:[A-Za-z_][A-Za-z0-9_-]*|\d+)$")
@@ -44,7 +43,8 @@ def parse_override(text: str) -> Override:
         value = load_yaml(raw) if raw.strip() else None
     except yaml.YAMLError as exc:
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise InputError(f"override {text!r}: value is not valid YAML: {problem}") from None
+        label = "" if isinstance(exc, DuplicateKeyError) else "value is not valid YAML: "
+        raise InputError(f"override {text!r}: {label}{problem}") from None
     path = tuple(int(p) if p.isdigit() else p for p in parts)
     if isinstance(path[0], int):
         raise InputError(f"override {text!r}: a key path starts with a section name, not an index")

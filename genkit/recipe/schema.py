@@ -11,10 +11,10 @@ from typing import Annotated, Any, Literal, Optional, Union
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from genkit.recipe.stages import Stages
-from genkit.registry import ROLES, ComponentSpec, Registry
+from genkit.registry import ROLES, ComponentSpec, Registry, SaneNumbers
 
 
-class RecipeBase(BaseModel):
+class RecipeBase(SaneNumbers):
     """Top-level keys shared by every recipe."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, protected_namespaces=())

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field, ValidationInfo, field_validator
 
+from genkit.registry import SaneNumbers
 from genkit.steps import Steps
 
 
-class _Section(BaseModel):
+class _Section(SaneNumbers):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
@@ -48,6 +49,16 @@ class TrainStage(_Section):
     validation_batches: int = Field(4, ge=1, description="Batches per validation.")
     checkpoint_every: Steps = Field(500, ge=1, description="Steps between resumable checkpoints.")
     tensorboard: bool = Field(False, description="Also write TensorBoard events (needs the tensorboard package).")
+    divergence_factor: float | None = Field(
+        1000.0, gt=1,
+        description="Stop (keeping the last checkpoint, exporting nothing) when the smoothed training loss exceeds "
+        "this multiple of its best value; null: never.",
+    )
+    max_skipped: float | None = Field(
+        0.5, gt=0, le=1,
+        description="Stop when more than this share of the last 100 steps skipped their update (non-finite "
+        "gradients); null: never.",
+    )
     workers: int | None = Field(
         None, ge=0, le=64,
         description="DataLoader worker processes that decode, resize and crop (0: in the training process). "
@@ -58,6 +69,21 @@ class TrainStage(_Section):
     shuffle_buffer: int = Field(
         1000, ge=1, description="Streamed data (shards): samples shuffled together inside a shard (1: tar order).",
     )
+
+    @field_validator("betas")
+    @classmethod
+    def _betas_in_range(cls, betas: tuple[float, float]) -> tuple[float, float]:
+        if not all(0 <= beta < 1 for beta in betas):
+            raise ValueError(f"each AdamW beta must be in [0, 1), got {list(betas)}")
+        return betas
+
+    @field_validator("accumulate")
+    @classmethod
+    def _accumulate_divides_batch(cls, accumulate: int, info: ValidationInfo) -> int:
+        batch = info.data.get("batch")
+        if batch is not None and batch % accumulate:
+            raise ValueError(f"batch {batch} is not divisible by accumulate {accumulate} (equal micro-batches)")
+        return accumulate
 
 
 class PriorStage(TrainStage):
@@ -92,12 +118,20 @@ class SampleStage(_Section):
 
     prompts: list[str] = Field(default_factory=list, description="Captions to draw images for.")
     candidates: int = Field(32, ge=1, description="Candidates drawn per prompt (the paper reranks 512).")
-    keep: int = Field(4, ge=1, description="Best candidates kept per prompt after reranking.")
+    keep: int = Field(4, ge=1, validate_default=True, description="Best candidates kept per prompt after reranking.")
     temperature: float = Field(1.0, gt=0, description="Sampling temperature.")
     top_k: int | None = Field(None, ge=1, description="Keep only the k most likely image tokens.")
     top_p: float | None = Field(None, gt=0, le=1, description="Nucleus sampling mass.")
     guidance: float = Field(0.0, ge=0, description="Classifier-free guidance scale (needs caption dropout in training).")
     seed: int | None = Field(None, description="Sampling seed; default: the recipe's seed.")
+
+    @field_validator("keep")
+    @classmethod
+    def _keep_at_most_candidates(cls, keep: int, info: ValidationInfo) -> int:
+        candidates = info.data.get("candidates")
+        if candidates is not None and keep > candidates:
+            raise ValueError(f"keep {keep} is more than candidates {candidates}")
+        return keep
 
 
 class Stages(_Section):

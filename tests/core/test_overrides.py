@@ -107,6 +107,6 @@ def test_swapping_a_component_resets_it_to_the_new_kinds_defaults(toy_plugins, h
 
 
 def test_scientific_notation_is_a_number_in_files_and_overrides(toy_plugins):
-    data = yaml.safe_load("data: {kind: toyset}\nstages: {prior: {lr: 1}}")
+    data = yaml.safe_load("data: {kind: toyset}\nprior: {kind: toy_prior}\nstages: {prior: {lr: 1}}")
     recipe = validate_recipe(data, "r.yaml", ["stages.prior.lr=3e-4", "stages.prior.steps=2e3"], toy_plugins).recipe
     assert recipe.stages.prior.lr == 3e-4 and recipe.stages.prior.steps == 2000

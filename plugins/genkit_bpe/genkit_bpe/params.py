@@ -15,7 +15,9 @@ class BPEParams(genkit.Params):
         description="Configured vocabulary size: every id is below it, even when training finds fewer merges "
         "(the prior sizes its embedding from it). At least 256: the byte alphabet that makes every text encodable.",
     )
-    max_length: int = Field(256, ge=1, description="Tokens per caption; longer captions are truncated (and counted).")
+    max_length: int = Field(
+        256, ge=1, le=1 << 16, description="Tokens per caption; longer captions are truncated (and counted)."
+    )
     dropout: float = Field(
         0.1, ge=0.0, lt=1.0,
         description="BPE-dropout probability, applied only when training code asks for it (encode(dropout=True)); "

@@ -9,17 +9,20 @@ from pydantic import Field, model_validator
 import genkit
 from genkit.attention import paper_schedule
 
+MAX_WIDTH = 1 << 17
+MAX_DEPTH = 1 << 14
+
 LayerType = Literal["full", "row", "column", "conv"]
 
 
 class SparseTransformerParams(genkit.Params):
     """A decoder-only pre-LN transformer over [text ; image tokens] with DALL-E's sparse attention masks."""
 
-    width: int = Field(512, ge=8, description="Model width d (residual stream size).")
-    depth: int = Field(8, ge=1, description="Number of transformer blocks (attention + MLP).")
-    heads: int = Field(8, ge=1, description="Attention heads per layer.")
-    head_dim: int | None = Field(None, ge=1, description="Size of each head; default width // heads.")
-    mlp_ratio: float = Field(4.0, gt=0, description="MLP hidden size as a multiple of width.")
+    width: int = Field(512, ge=8, le=MAX_WIDTH, description="Model width d (residual stream size).")
+    depth: int = Field(8, ge=1, le=MAX_DEPTH, description="Number of transformer blocks (attention + MLP).")
+    heads: int = Field(8, ge=1, le=MAX_WIDTH, description="Attention heads per layer.")
+    head_dim: int | None = Field(None, ge=1, le=MAX_WIDTH, description="Size of each head; default width // heads.")
+    mlp_ratio: float = Field(4.0, gt=0, le=256, description="MLP hidden size as a multiple of width.")
     activation: Literal["gelu_tanh", "gelu"] = Field(
         "gelu_tanh",
         description="MLP activation: 'gelu_tanh' (GPT-2's tanh approximation) or 'gelu' (exact, erf). On the CPU "
@@ -30,7 +33,9 @@ class SparseTransformerParams(genkit.Params):
         description="Layer types: 'paper' (layer i is column if (i-2) % 4 == 0 else row, the last is conv), "
         "'full' (every layer causal over everything), or an explicit list of full/row/column/conv, one per layer.",
     )
-    conv_kernel: int = Field(11, ge=1, description="Kernel size k of conv layers (causal k x k neighbourhood; odd).")
+    conv_kernel: int = Field(
+        11, ge=1, le=1023, description="Kernel size k of conv layers (causal k x k neighbourhood; odd)."
+    )
     text_weight: float = Field(0.125, ge=0, description="Weight of the text cross-entropy in the loss.")
     image_weight: float = Field(0.875, ge=0, description="Weight of the image cross-entropy in the loss.")
     caption_dropout: float = Field(
@@ -46,6 +51,9 @@ class SparseTransformerParams(genkit.Params):
             raise ValueError(f"attention lists {len(self.attention)} layer types but depth is {self.depth}")
         if self.conv_kernel % 2 == 0:
             raise ValueError(f"conv_kernel must be odd, got {self.conv_kernel}")
+        attention = 4 * self.width * self.heads * self.resolved_head_dim  # qkv + out projections
+        mlp = 2 * self.width * round(self.mlp_ratio * self.width)
+        genkit.too_many_parameters(self.depth * (attention + mlp), "width x depth (x heads x head_dim, x mlp_ratio)")
         return self
 
     @property
