@@ -1,13 +1,20 @@
 """Parameter count and per-GPU memory plan of a recipe's prior, computed on the meta device (no memory used).
 
 ``genkit validate RECIPE --params`` prints :func:`memory_plan_report`.
+
+Absurd sizes get a one-line :class:`InputError` naming the recipe section, never a traceback nor minutes of work:
+a component is sized up to ``MAX_PARAMETERS`` parameters in ``MAX_PARAMETER_TENSORS`` tensors (both far beyond
+the paper's 12B prior: 1.2e10 parameters in under 1,000 tensors), counted while it is built so that the build
+stops at the first tensor past a bound; a tensor whose size overflows (``width=1e20``) is refused the same way.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import contextlib
+from typing import Any, Iterator
 
 import torch
+from torch.nn.modules.module import register_module_parameter_registration_hook
 
 from genkit.context import BuildContext
 from genkit.errors import InputError
@@ -18,12 +25,52 @@ GIB = 1024**3
 GPU_COUNTS = (1, 8, 64)
 ADAMW_BYTES = 8.0  # two fp32 moments
 ADAMW8BIT_BYTES = 2.0 + 2 * 4.0 / 2048  # two int8 moments + one fp32 absmax per 2048-value block each
+MAX_PARAMETERS = 10**13  # 10 trillion: ~800x the paper's 12B prior
+MAX_PARAMETER_TENSORS = 20_000  # ~1,600 blocks of the paper's prior (64 blocks: ~780 tensors); seconds to reach
 
 
-def _build_meta(plugins: Plugins, role: str, params: Any, context: BuildContext) -> Any:
+class _TooLarge(Exception):
+    pass
+
+
+@contextlib.contextmanager
+def _bounded_build() -> Iterator[None]:
+    """Count every parameter registered while building; stop the build at the first one past a bound."""
+    counted = {"parameters": 0, "tensors": 0}
+
+    def hook(module: Any, name: str, param: Any) -> None:
+        if param is None:
+            return
+        counted["parameters"] += param.numel()
+        counted["tensors"] += 1
+        if counted["parameters"] > MAX_PARAMETERS:
+            raise _TooLarge(f"more than {MAX_PARAMETERS:,} parameters (reached at {type(module).__name__}.{name} "
+                            f"{list(param.shape)})")
+        if counted["tensors"] > MAX_PARAMETER_TENSORS:
+            raise _TooLarge(f"more than {MAX_PARAMETER_TENSORS:,} parameter tensors (a very deep model)")
+
+    handle = register_module_parameter_registration_hook(hook)
+    try:
+        yield
+    finally:
+        handle.remove()
+
+
+def _build_meta(plugins: Plugins, role: str, params: Any, context: BuildContext, source: str = "recipe") -> Any:
     spec = plugins.registry.get(role, params.kind)
-    with torch.device("meta"):
-        return spec.build(params, context)
+    section = ROLES.get(role, role)
+    try:
+        with _bounded_build(), torch.device("meta"):
+            return spec.build(params, context)
+    except _TooLarge as exc:
+        raise InputError(f"{source}: {section}: {params.kind} has {exc}; too large to size") from None
+    except (RuntimeError, TypeError, ValueError, OverflowError, MemoryError) as exc:
+        detail = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        if not isinstance(exc, (OverflowError, MemoryError)) and "overflow" not in detail.lower():
+            raise  # not a size problem: a bug, shown as one
+        # a tensor size past int64, or one whose byte count overflows, even on the meta device
+        raise InputError(f"{source}: {section}: {params.kind} is too large to build on the meta device to size it "
+                         f"({detail[:200]})") from None
 
 
 def meta_context(loaded: Any, plugins: Plugins | None = None) -> BuildContext:
@@ -35,11 +82,11 @@ def meta_context(loaded: Any, plugins: Plugins | None = None) -> BuildContext:
     context = BuildContext(image_size=getattr(data, "size", None) or getattr(data, "image_size", None))
     tokenizer = getattr(recipe, ROLES["tokenizer"], None)
     if tokenizer is not None:
-        built = _build_meta(plugins, "tokenizer", tokenizer, context)
+        built = _build_meta(plugins, "tokenizer", tokenizer, context, str(loaded.source))
         context = context.with_(text_vocab_size=int(built.vocab_size), text_length=int(built.max_length))
     autoencoder = getattr(recipe, ROLES["autoencoder"], None)
     if autoencoder is not None:
-        built = _build_meta(plugins, "autoencoder", autoencoder, context)
+        built = _build_meta(plugins, "autoencoder", autoencoder, context, str(loaded.source))
         context = context.with_(image_vocab_size=int(built.vocab_size), image_grid=tuple(built.grid))
     return context
 
@@ -50,7 +97,7 @@ def build_meta_prior(loaded: Any, plugins: Plugins | None = None, context: Build
     params = getattr(loaded.recipe, ROLES["prior"], None)
     if params is None:
         raise InputError(f"{loaded.source}: prior: the recipe has no prior section; --params sizes the prior")
-    return _build_meta(plugins, "prior", params, context or meta_context(loaded, plugins))
+    return _build_meta(plugins, "prior", params, context or meta_context(loaded, plugins), str(loaded.source))
 
 
 def memory_plan(parameters: int, largest_unit: int, gpus: int) -> dict[str, float]:
@@ -88,8 +135,10 @@ def memory_plan_report(loaded: Any, plugins: Plugins | None = None, context: Bui
         "per-GPU memory under FSDP2, GiB (parameters, gradients and optimizer states sharded; activations excluded):",
     ]
     plans = [memory_plan(parameters, largest, gpus) for gpus in GPU_COUNTS]
-    header = f"  {'':<46}" + "".join(f"{f'{g} GPU' + ('s' if g > 1 else ''):>10}" for g in GPU_COUNTS)
+    cells = {key: [f"{plan[key] / GIB:.2f}" for plan in plans] for key in plans[0]}
+    width = max(10, 2 + max(len(cell) for row in cells.values() for cell in row))  # numbers never run together
+    header = f"  {'':<46}" + "".join(f"{f'{g} GPU' + ('s' if g > 1 else ''):>{width}}" for g in GPU_COUNTS)
     lines.append(header)
-    for key in plans[0]:
-        lines.append(f"  {key:<46}" + "".join(f"{plan[key] / GIB:>10.2f}" for plan in plans))
+    for key, row in cells.items():
+        lines.append(f"  {key:<46}" + "".join(f"{cell:>{width}}" for cell in row))
     return "\n".join(lines)

@@ -1,9 +1,11 @@
 """The ``genkit`` command line. Each subcommand lives in its own module; plugins add more through
-``genkit_register_commands``. Exit codes: 0 ok, 2 bad input, 1 failure, 130 interrupted."""
+``genkit_register_commands``. Exit codes: 0 ok, 2 bad input, 1 failure, 130 interrupted, 141 stdout closed early
+(``genkit ... | head -1``: what a shell reports for a command killed by SIGPIPE, quietly)."""
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Sequence
 
@@ -72,7 +74,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.print_help()
             return 2
         tune_cpu_allocator()  # freed tensors stay in the process: no page faults at every step (see its module)
-        return int(args.handler(args) or 0)
+        code = int(args.handler(args) or 0)
+        sys.stdout.flush()  # a reader that went away shows here, not in the interpreter's last flush
+        return code
+    except BrokenPipeError:
+        return _stdout_closed()
+    except SystemExit:  # --help, --version, a usage error: argparse wrote to stdout and exits
+        try:
+            sys.stdout.flush()
+        except BrokenPipeError:
+            raise SystemExit(_stdout_closed()) from None
+        raise
     except GenkitError as exc:
         for line in str(exc).splitlines() or [type(exc).__name__]:
             print(f"error: {line}" if not _has_location(line) else line, file=sys.stderr)
@@ -80,6 +92,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+
+
+BROKEN_PIPE_EXIT = 141  # 128 + SIGPIPE
+
+
+def _stdout_closed() -> int:
+    """The reader of stdout went away (``| head -1``): no traceback, and no second error when Python flushes stdout
+    at exit. Not 0: the output was not all delivered (a pipeline under ``set -o pipefail`` sees it, as for ``cat``)."""
+    try:
+        sys.stdout.flush()
+        return BROKEN_PIPE_EXIT  # stdout still works (the broken pipe was another stream): keep what it holds
+    except (OSError, ValueError):
+        pass
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # stdout is not a file descriptor (captured): nothing to redirect
+        pass
+    return BROKEN_PIPE_EXIT
 
 
 def _has_location(line: str) -> bool:

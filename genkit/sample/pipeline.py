@@ -7,6 +7,9 @@ behind ``genkit sample``; ``Pipeline.score(texts, images)`` scores plain (captio
 from __future__ import annotations
 
 import json
+import math
+import numbers
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -19,6 +22,78 @@ from genkit.plugins import Plugins, get_plugins
 from genkit.roles.tokenizer import TokenBatch
 
 NO_RERANKER = "score: this run has no reranker (its export has none); run the recipe's reranker stage first"
+MAX_PROMPT_CHARS = 1000  # a caption, not a document: the tokenizer keeps a few dozen tokens of it
+MAX_CANDIDATES = 65536  # per prompt; the paper drew 512
+MAX_SEED = 2**64 - 1  # what torch.Generator.manual_seed takes
+
+#: How an argument is named in messages: ``name(argument, value)``. The Python API says ``keep=0``; the command
+#: line passes its own (``--keep 0``).
+Namer = Callable[[str, Any], str]
+
+
+def api_name(argument: str, value: Any) -> str:
+    return f"{argument}={value!r}"
+
+
+def api_prompt_label(index: int) -> str:
+    return f"prompts[{index}]"
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _is_real(value: Any) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def check_prompts(prompts: Any, label: Callable[[int], str] = api_prompt_label) -> list[str]:
+    """``prompts`` as a list, or a one-line :class:`InputError` naming the first bad one (``label(index)``): not a
+    list of strings, empty or whitespace only, or longer than :data:`MAX_PROMPT_CHARS` characters."""
+    if isinstance(prompts, (str, bytes)):
+        raise InputError(f"prompts must be a list of strings (one caption per row), not one string: {prompts!r:.60}")
+    try:
+        prompts = list(prompts)
+    except TypeError:
+        raise InputError(f"prompts must be a list of strings, got {type(prompts).__name__}") from None
+    if not prompts:
+        raise InputError("prompts: no prompts given")
+    for index, prompt in enumerate(prompts):
+        if not isinstance(prompt, str):
+            raise InputError(f"{label(index)}: a prompt must be a string, got {type(prompt).__name__}")
+        if not prompt.strip():
+            raise InputError(f"{label(index)}: empty prompt (give a caption to draw)")
+        if len(prompt) > MAX_PROMPT_CHARS:
+            raise InputError(f"{label(index)}: {len(prompt)} characters, more than the {MAX_PROMPT_CHARS} a prompt "
+                             f"may have (the tokenizer keeps only its first few dozen tokens)")
+    return prompts
+
+
+def check_sample_options(*, candidates: Any, keep: Any, temperature: Any, top_k: Any = None, top_p: Any = None,
+                         guidance: Any = 0.0, seed: Any = 0, name: Namer = api_name) -> None:
+    """A one-line :class:`InputError` naming the first bad sampling option (``name(argument, value)``):
+
+    ``candidates`` a whole number in [1, MAX_CANDIDATES]; ``keep`` in [1, candidates] (more than candidates is
+    an error, never clamped here); ``temperature`` finite and > 0; ``top_k`` None or a whole number >= 1;
+    ``top_p`` None or in (0, 1]; ``guidance`` finite and >= 0; ``seed`` a whole number in [0, 2**64)."""
+    if not _is_int(candidates) or not 1 <= candidates <= MAX_CANDIDATES:
+        raise InputError(f"{name('candidates', candidates)}: must be a whole number from 1 to {MAX_CANDIDATES:,} "
+                         f"(candidates drawn per prompt)")
+    if not _is_int(keep) or keep < 1:
+        raise InputError(f"{name('keep', keep)}: must be a whole number of at least 1 (best candidates kept)")
+    if keep > candidates:
+        raise InputError(f"{name('keep', keep)} is more than {name('candidates', candidates)}: it keeps the best "
+                         f"of the candidates drawn")
+    if not _is_real(temperature) or not math.isfinite(temperature) or temperature <= 0:
+        raise InputError(f"{name('temperature', temperature)}: must be a finite number above 0 (1.0 = unchanged)")
+    if top_k is not None and (not _is_int(top_k) or top_k < 1):
+        raise InputError(f"{name('top_k', top_k)}: must be a whole number of at least 1 (or unset: off)")
+    if top_p is not None and (not _is_real(top_p) or not math.isfinite(top_p) or not 0 < top_p <= 1):
+        raise InputError(f"{name('top_p', top_p)}: must be in (0, 1] (or unset: off)")
+    if not _is_real(guidance) or not math.isfinite(guidance) or guidance < 0:
+        raise InputError(f"{name('guidance', guidance)}: must be a finite number of at least 0 (0 = off)")
+    if not _is_int(seed) or not 0 <= seed <= MAX_SEED:
+        raise InputError(f"{name('seed', seed)}: must be a whole number from 0 to 2**64 - 1")
 
 
 @dataclass
@@ -79,11 +154,37 @@ class Pipeline:
         return cls.from_export(run_dir / "export", plugins, device)
 
     # -- steps ----------------------------------------------------------------------------------------
+    def check_prime_rows(self, rows: Any, name: Namer = api_name) -> None:
+        """A one-line :class:`InputError` unless ``rows`` is a whole number in [1, token grid rows - 1]."""
+        h, _ = self.autoencoder.grid
+        if not _is_int(rows) or not 0 < rows < h:
+            raise InputError(f"{name('prime_rows', rows)}: must be between 1 and {h - 1} (the token grid has {h} "
+                             f"rows)")
+
+    def prompt_warnings(self, prompts: Sequence[str], label: Callable[[int], str] = api_prompt_label) -> list[str]:
+        """At most one line: the prompts the tokenizer cuts to its ``max_length`` tokens (the prior never sees the
+        rest), by ``label(index)``."""
+        max_length = getattr(self.tokenizer, "max_length", None)
+        cut = []
+        for index, prompt in enumerate(prompts):
+            before = getattr(self.tokenizer, "truncated", None)
+            lengths = self.tokenizer.encode([prompt]).lengths
+            after = getattr(self.tokenizer, "truncated", None)
+            if isinstance(before, int) and isinstance(after, int):
+                if after > before:
+                    cut.append(label(index))
+            elif max_length is not None and int(lengths[0]) >= max_length:  # no counter: it may have been cut
+                cut.append(label(index))
+        if not cut:
+            return []
+        named = ", ".join(cut[:5]) + (f" and {len(cut) - 5} more" if len(cut) > 5 else "")
+        verb = "was" if len(cut) == 1 else "were"
+        return [f"{named} {verb} cut to {max_length} tokens (the tokenizer's max_length); the prior does not see "
+                f"the rest"]
+
     def prime_codes(self, image: torch.Tensor, rows: int) -> torch.Tensor:
         """The top ``rows`` token rows of ``image`` (``float[3, H, W]`` in [0, 1]): ``Long[1, rows, w]``."""
-        h, _ = self.autoencoder.grid
-        if not 0 < rows < h:
-            raise InputError(f"--rows {rows}: must be between 1 and {h - 1} (the token grid has {h} rows)")
+        self.check_prime_rows(rows)
         with torch.no_grad():
             codes = self.autoencoder.encode(image[None].float())
         return codes[:, :rows]
@@ -104,20 +205,42 @@ class Pipeline:
         prime_rows: int | None = None,
         max_rows: int = 256,
         progress: Callable[[int, int], None] | None = None,
+        warn: Callable[[str], None] | None = None,
     ) -> list[PromptSamples]:
         """Draw ``candidates`` per prompt, decode, rerank, and keep the ``keep`` best (best first).
 
         Reproducible: the same prompts, options and ``seed`` give the same pixels. Prompts are drawn in chunks of
         at most ``max_rows`` sequences. ``progress(done, total)`` is called after each decode step.
+
+        Checked before anything is drawn (a one-line :class:`genkit.InputError` naming the argument):
+        :func:`check_prompts`, :func:`check_sample_options`, and ``prime_rows`` (needs ``prime_image``; between 1
+        and the token grid's rows - 1; default half the grid). A prompt longer than the tokenizer's ``max_length``
+        tokens is drawn from its first ``max_length`` tokens, with a warning: ``warn(message)``, by default
+        :func:`warnings.warn`.
         """
-        if not prompts:
-            raise InputError("no prompts given")
-        if keep > candidates:
-            raise InputError(f"--keep {keep} is more than --candidates {candidates}")
+        prompts = check_prompts(prompts)
+        check_sample_options(candidates=candidates, keep=keep, temperature=temperature, top_k=top_k, top_p=top_p,
+                             guidance=guidance, seed=seed)
+        if prime_rows is not None and prime_image is None:
+            raise InputError(f"{api_name('prime_rows', prime_rows)}: needs prime_image (the image to complete)")
+        if not _is_int(max_rows) or max_rows < 1:
+            raise InputError(f"{api_name('max_rows', max_rows)}: must be a whole number of at least 1")
         prime = None
         if prime_image is not None:
-            prime = self.prime_codes(prime_image, prime_rows or self.autoencoder.grid[0] // 2)
-        generator = torch.Generator().manual_seed(seed)
+            size = self.autoencoder.image_size
+            if not isinstance(prime_image, torch.Tensor) or not prime_image.is_floating_point() \
+                    or tuple(prime_image.shape) != (3, size, size) or not bool(torch.isfinite(prime_image).all()):
+                got = f"{prime_image.dtype} {list(prime_image.shape)}" if isinstance(prime_image, torch.Tensor) \
+                    else type(prime_image).__name__
+                raise InputError(f"prime_image: must be a float tensor [3, {size}, {size}] in [0, 1], got {got}")
+            rows = prime_rows if prime_rows is not None else self.autoencoder.grid[0] // 2
+            prime = self.prime_codes(prime_image, rows)  # checks rows
+        for message in self.prompt_warnings(prompts):
+            if warn is None:
+                warnings.warn(message, stacklevel=2)
+            else:
+                warn(message)
+        generator = torch.Generator().manual_seed(int(seed))
         per_call = max(1, max_rows // candidates)
         chunks = [list(prompts[i : i + per_call]) for i in range(0, len(prompts), per_call)]
         steps_per_chunk = self.autoencoder.grid[0] * self.autoencoder.grid[1] - (0 if prime is None else prime.numel())

@@ -41,8 +41,8 @@ def test_prime_keeps_the_top_rows(pipeline):
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    ({"candidates": 2, "keep": 3}, "more than --candidates"),
-    ({"prime_image": torch.rand(3, 16, 16), "prime_rows": 4}, "--rows 4"),
+    ({"candidates": 2, "keep": 3}, "keep=3 is more than candidates=2"),
+    ({"prime_image": torch.rand(3, 16, 16), "prime_rows": 4}, "prime_rows=4"),
 ])
 def test_bad_requests(pipeline, kwargs, message):
     with pytest.raises(genkit.InputError, match=message):
