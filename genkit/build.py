@@ -7,7 +7,7 @@ from typing import Any, Mapping
 from pydantic import BaseModel, ValidationError
 
 from genkit.context import BuildContext
-from genkit.errors import InputError
+from genkit.errors import GenkitError, InputError, PluginError
 from genkit.plugins import Plugins, get_plugins
 
 
@@ -31,7 +31,16 @@ def make_params(role: str, kind: str, values: Mapping[str, Any] | None = None, p
 def build_component(
     role: str, params: BaseModel, context: BuildContext | None = None, plugins: Plugins | None = None
 ) -> Any:
-    """Build ``role`` from validated ``params`` (from a recipe or :func:`make_params`) through the registry."""
+    """Build ``role`` from validated ``params`` (from a recipe or :func:`make_params`) through the registry.
+
+    A build function that raises anything but a genkit error is reported as one line naming the plugin."""
     plugins = plugins or get_plugins()
     spec = plugins.registry.get(role, getattr(params, "kind", None))
-    return spec.build(params, context or BuildContext())
+    try:
+        return spec.build(params, context or BuildContext())
+    except GenkitError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a plugin's failure must name the plugin, not show its traceback
+        detail = str(exc).splitlines()[0] if str(exc) else ""
+        raise PluginError(f"{role} {spec.kind}: plugin {spec.owner!r} failed to build it "
+                          f"({type(exc).__name__}: {detail})") from exc

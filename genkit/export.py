@@ -57,17 +57,51 @@ def read_json(path: Path) -> Any:
         raise ExportError(f"{path}: not valid JSON ({exc})") from None
 
 
+def role_digest(export_dir: str | Path, role: str) -> str:
+    """A short hash of the files of ``role`` in ``export_dir`` (``"none"`` when it has no export): what a later
+    stage records as the export it was trained on."""
+    import hashlib
+
+    role_dir = Path(export_dir) / role
+    if not role_dir.is_dir():
+        return "none"
+    digest = hashlib.sha256()
+    for path in sorted(p for p in role_dir.iterdir() if p.is_file()):
+        digest.update(path.name.encode())
+        with open(path, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()[:16]
+
+
+def nonfinite_tensor(tensors: dict[str, torch.Tensor]) -> str | None:
+    """The name of the first floating-point tensor holding a NaN or an infinity, or ``None``."""
+    for name, tensor in tensors.items():
+        if isinstance(tensor, torch.Tensor) and tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            return name
+    return None
+
+
 def save_component(
     export_dir: str | Path, role: str, component: Any, params: BaseModel, context: BuildContext,
-    plugins: Plugins | None = None,
+    plugins: Plugins | None = None, trained_on: dict[str, str] | None = None,
 ) -> Path:
     """Save ``component`` (built from ``params``, whose ``kind`` names it) as ``role`` in ``export_dir``.
 
     The role's directory is written beside the old one and swapped in by renames, so an interrupted save leaves
-    the previous export intact. Returns the role directory.
+    the previous export intact. A module with a non-finite weight is refused (``ExportError`` naming the tensor):
+    a diverged model never replaces a good export. ``trained_on`` (``{role: role_digest}`` of the exports this
+    one was trained on) is recorded in its config; ``model_index.json`` records each role's own digest, so that
+    :func:`load_component` can tell when an upstream export changed under a downstream one. Returns the role
+    directory.
     """
     if role not in ROLES:
         raise ValueError(f"unknown role {role!r}")
+    if isinstance(component, torch.nn.Module):
+        bad = nonfinite_tensor(component.state_dict())
+        if bad is not None:
+            raise ExportError(f"{Path(export_dir) / role}: not exported: weight {bad!r} is not finite (NaN or inf); "
+                              "the previous export is kept")
     plugins = plugins or get_plugins()
     kind = getattr(params, "kind", None)
     spec = plugins.registry.get(role, kind)
@@ -83,6 +117,8 @@ def save_component(
             "context": context.to_json(),
             "genkit_version": __version__,
         }
+        if trained_on:
+            config["trained_on"] = dict(sorted(trained_on.items()))
         write_json_atomic(staging / CONFIG, config)
         if isinstance(component, torch.nn.Module):
             from safetensors.torch import save_model
@@ -107,6 +143,7 @@ def save_component(
         "kind": kind,
         "plugin": spec.owner,
         "plugin_version": f"{info.distribution} {info.version}" if info else "?",
+        "digest": role_digest(export_dir, role),
     }
     write_json_atomic(index_path, index)
     return export_dir / role
@@ -143,13 +180,35 @@ def read_component_config(
     return params, BuildContext.from_json(config.get("context", {}))
 
 
+def check_provenance(export_dir: str | Path, role: str) -> None:
+    """Refuse ``role`` when an export it was trained on has been replaced since (e.g. an autoencoder retrained
+    with ``--no-resume`` under a prior trained on its old tokens): a one-line ``ExportError`` naming both."""
+    export_dir = Path(export_dir)
+    config = read_json(export_dir / role / CONFIG)
+    trained_on = config.get("trained_on") if isinstance(config, dict) else None
+    if not isinstance(trained_on, dict):
+        return  # exported before provenance was recorded, or trained on nothing else
+    index = read_json(export_dir / INDEX)
+    for upstream, digest in sorted(trained_on.items()):
+        now = index.get(upstream, {}).get("digest") if isinstance(index.get(upstream), dict) else None
+        if now is not None and digest != "none" and now != digest:
+            raise ExportError(f"{export_dir / role}: was trained on another {upstream} than the one exported now "
+                              f"({digest} vs {now}); train the {role} again (genkit run RECIPE --stage {role})")
+
+
 def load_component(
-    export_dir: str | Path, role: str, plugins: Plugins | None = None, device: str | torch.device = "cpu"
+    export_dir: str | Path, role: str, plugins: Plugins | None = None, device: str | torch.device = "cpu",
+    check_upstream: bool = True,
 ) -> Any:
-    """Rebuild ``role`` from ``export_dir`` through the registry and load its weights and files (eval mode)."""
+    """Rebuild ``role`` from ``export_dir`` through the registry and load its weights and files (eval mode).
+
+    With ``check_upstream`` (default) a role trained on exports that have since been replaced is refused
+    (:func:`check_provenance`); non-finite weights are refused by name."""
     plugins = plugins or get_plugins()
     export_dir = Path(export_dir)
     params, context = read_component_config(export_dir, role, plugins)
+    if check_upstream:
+        check_provenance(export_dir, role)
     component = plugins.registry.get(role, params.kind).build(params, context)
     role_dir = export_dir / role
     if isinstance(component, torch.nn.Module):
@@ -180,3 +239,6 @@ def load_weights(module: torch.nn.Module, path: Path) -> None:
             f"{path}: weights do not match config.json (missing: {', '.join(sorted(missing)[:5]) or 'none'}; "
             f"unexpected: {', '.join(sorted(unexpected)[:5]) or 'none'})"
         )
+    bad = nonfinite_tensor(module.state_dict())
+    if bad is not None:
+        raise ExportError(f"{path}: weight {bad!r} is not finite (NaN or inf); refusing to use it")

@@ -45,21 +45,31 @@ def run(args: argparse.Namespace) -> int:
     plugins = get_plugins()
     loaded = load_recipe(args.recipe, args.overrides, plugins)
     run_dir = args.out or Path("runs") / loaded.name
-    if os.environ.get("RANK", "0") == "0":
-        run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / "recipe.resolved.yaml").write_text(dump_recipe(loaded, plugins), encoding="utf-8")
-        print(f"run directory: {run_dir} (recipe.resolved.yaml written)")
     stages = loaded.recipe.stages.names()
+
+    def write_resolved() -> None:
+        """Called once the recipe is known to be runnable (plan made, data opened), before anything trains:
+        a recipe that fails earlier never replaces the one that describes the run's exports."""
+        if os.environ.get("RANK", "0") == "0":
+            run_dir.mkdir(parents=True, exist_ok=True)
+            path = run_dir / "recipe.resolved.yaml"
+            tmp = path.with_name(".recipe.resolved.yaml.tmp")
+            tmp.write_text(dump_recipe(loaded, plugins), encoding="utf-8")
+            os.replace(tmp, path)
+            print(f"run directory: {run_dir} (recipe.resolved.yaml written)")
+
     if args.stage and args.stage not in stages:
         from genkit.errors import InputError
 
         raise InputError(f"{loaded.source}: stages.{args.stage}: the recipe does not configure this stage")
     if not stages:
+        write_resolved()
         print("the recipe names no stages: nothing to run")
         return 0
     from genkit.train.pipeline import run_pipeline
 
-    results = run_pipeline(loaded, run_dir, only_stage=args.stage, resume=args.resume, plugins=plugins)
+    results = run_pipeline(loaded, run_dir, only_stage=args.stage, resume=args.resume, plugins=plugins,
+                           on_start=write_resolved)
     if os.environ.get("RANK", "0") != "0":  # under torchrun rank 0 reports for all
         return 0
     for stage, metrics in results.items():

@@ -65,13 +65,35 @@ def checkpoint_root(stage_dir: Path) -> Path:
     return Path(stage_dir) / "checkpoints"
 
 
-def latest_checkpoint(stage_dir: Path) -> Path | None:
-    """The newest complete checkpoint directory (one with ``meta.json``), or ``None``."""
+class CorruptCheckpoint(ExportError):
+    """A checkpoint whose files cannot be read (truncated, damaged); an older one may still be intact."""
+
+
+def complete_checkpoints(stage_dir: Path) -> list[Path]:
+    """Every complete checkpoint directory (one with ``meta.json``), oldest first."""
     root = checkpoint_root(stage_dir)
     if not root.is_dir():
-        return None
-    found = sorted(p for p in root.iterdir() if _STEP_DIR.match(p.name) and (p / "meta.json").is_file())
+        return []
+    return sorted(p for p in root.iterdir() if _STEP_DIR.match(p.name) and (p / "meta.json").is_file())
+
+
+def latest_checkpoint(stage_dir: Path) -> Path | None:
+    """The newest complete checkpoint directory, or ``None``."""
+    found = complete_checkpoints(stage_dir)
     return found[-1] if found else None
+
+
+def set_aside(stage_dir: Path) -> Path | None:
+    """Move the stage's checkpoints to ``checkpoints.set-aside-N`` (a fresh run must neither resume nor prune
+    them); returns where they went, or ``None`` when there were none."""
+    root = checkpoint_root(stage_dir)
+    if not root.is_dir() or not any(root.iterdir()):
+        return None
+    number = 1
+    while (target := root.with_name(f"checkpoints.set-aside-{number}")).exists():
+        number += 1
+    os.replace(root, target)
+    return target
 
 
 def save_checkpoint(stage_dir: Path, step: int, tensors: dict[str, Any], extra: dict[str, Any], meta: dict[str, Any],
@@ -100,8 +122,8 @@ def save_checkpoint(stage_dir: Path, step: int, tensors: dict[str, Any], extra: 
         if final.exists():
             shutil.rmtree(final)
         os.replace(tmp, final)
-        complete = sorted(p for p in root.iterdir() if _STEP_DIR.match(p.name) and (p / "meta.json").is_file())
-        for old in complete[:-KEEP]:
+        complete = [p for p in complete_checkpoints(stage_dir) if p != final]
+        for old in complete[: max(0, len(complete) - (KEEP - 1))]:  # the one just written is always kept
             shutil.rmtree(old, ignore_errors=True)
     barrier(env)
     return final
@@ -117,7 +139,10 @@ def read_meta(path: Path) -> dict[str, Any]:
 def load_checkpoint(path: Path, tensors: dict[str, Any], env: DistEnv, expected_fingerprint: str) -> tuple[dict, dict]:
     """Read checkpoint ``path``. ``tensors`` is the template (same structure as saved) that sharded loads fill in
     place. Returns ``(tensors, extra)``; a mismatched or corrupt checkpoint is a one-line ``ExportError``."""
-    meta = read_meta(path)
+    try:
+        meta = read_meta(path)
+    except ExportError as exc:
+        raise CorruptCheckpoint(str(exc)) from None
     if meta.get("fingerprint") != expected_fingerprint:
         raise ExportError(
             f"{path}: checkpoint does not match this run (model or settings changed since it was written); "
@@ -140,5 +165,8 @@ def load_checkpoint(path: Path, tensors: dict[str, Any], env: DistEnv, expected_
     except ExportError:
         raise
     except Exception as exc:  # noqa: BLE001 - any decoding failure is a corrupt checkpoint
-        raise ExportError(f"{path}: truncated or corrupt checkpoint ({type(exc).__name__}: {str(exc).splitlines()[0]})") from None
+        detail = str(exc).splitlines()[0] if str(exc) else ""
+        if "weights only load failed" in str(exc).lower():  # torch's advice to unpickle it is not ours to repeat
+            detail = "it holds something other than tensors and plain containers, and is never unpickled"
+        raise CorruptCheckpoint(f"{path}: truncated or corrupt checkpoint ({type(exc).__name__}: {detail})") from None
     return loaded, extra

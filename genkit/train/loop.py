@@ -24,11 +24,12 @@ from torch import nn
 
 from genkit.distributed.env import DistEnv, all_reduce_mean, broadcast_object, detect
 from genkit.distributed.wrap import is_sharded, wrap_model
-from genkit.errors import GenkitError
+from genkit.errors import ExportError, GenkitError, PluginError
 from genkit.precision import get_precision, make_scaler
 from genkit.train import checkpoint as ckpt
 from genkit.data.loader import LoaderSettings, MapBatches, PartBatches, TrainStream, auto_workers
 from genkit.data.order import local_micro_batches
+from genkit.train.divergence import DivergedRun, DivergenceGuard
 from genkit.train.ema import ParameterEMA
 from genkit.train.interrupt import StopRequest
 from genkit.train.metrics import MetricsLog, Progress
@@ -109,7 +110,7 @@ class Trainer:
         self.data = self._train_stream()
         self.step = 0
         resumable = {"steps", "log_every", "validate_every", "validation_batches", "checkpoint_every", "tensorboard",
-                     "workers", "prefetch"}
+                     "workers", "prefetch", "divergence_factor", "max_skipped"}
         self.fingerprint = ckpt.fingerprint(self.model, {k: v for k, v in s.model_dump(mode="json").items()
                                                          if k not in resumable}, job.identity)
         self.last_validation: dict[str, float] = {}
@@ -180,12 +181,28 @@ class Trainer:
             else:  # written before the data loader: the position follows from the step
                 self.data.load_state_dict({"counter": int(extra["step"]) * self.settings.accumulate}, self.where)
         except (KeyError, ValueError, RuntimeError) as exc:
-            from genkit.errors import ExportError
-
             raise ExportError(f"{path}: checkpoint does not fit this run ({str(exc).splitlines()[0]})") from None
         self.step = int(extra["step"])
         self.last_validation = dict(extra.get("last_validation", {}))
         ckpt.set_rng_state(extra["rng"])
+
+    def _resume(self, resume: bool) -> None:
+        """Restore the newest intact checkpoint (when ``resume``); a corrupt newest one falls back to the older."""
+        env = self.env
+        candidates = broadcast_object(ckpt.complete_checkpoints(self.job.stage_dir)[::-1] if resume and env.is_main
+                                      else [], env)
+        for number, path in enumerate(candidates):
+            try:
+                self.restore(Path(path))
+            except ckpt.CorruptCheckpoint as exc:
+                if number + 1 < len(candidates):
+                    if env.is_main:
+                        _note(f"{exc}; falling back to {candidates[number + 1]}")
+                    continue
+                raise
+            if env.is_main:
+                _note(f"{self.job.name}: resuming from step {self.step} ({path})")
+            return
 
     def export_state(self) -> dict[str, torch.Tensor] | None:
         """The full model state dict to export (EMA weights when enabled), on rank 0; ``None`` on other ranks.
@@ -241,8 +258,19 @@ class Trainer:
 
     # -- the loop -----------------------------------------------------------------------------------------------
     def _hook(self, name: str, **kwargs: Any) -> None:
-        if self.plugins is not None:
-            getattr(self.plugins.hook, name)(**kwargs)
+        """Call every plugin's ``name`` hook; one that raises becomes a one-line :class:`PluginError` naming it."""
+        if self.plugins is None:
+            return
+        caller = getattr(self.plugins.hook, name)
+        for impl in reversed(caller.get_hookimpls()):  # pluggy's order: last registered first
+            try:
+                impl.function(*[kwargs[arg] for arg in impl.argnames])
+            except GenkitError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - a plugin's bug must not look like genkit's
+                detail = str(exc).splitlines()[0] if str(exc) else ""
+                raise PluginError(f"plugin {impl.plugin_name!r} failed in {name} at {self.where} step {self.step}: "
+                                  f"{type(exc).__name__}: {detail}") from exc
 
     def _no_sync(self, last: bool):
         if last or not self.env.distributed:
@@ -282,15 +310,18 @@ class Trainer:
         validation metrics. Raises :class:`InterruptedRun` after checkpointing on SIGINT/SIGTERM."""
         s, env, job = self.settings, self.env, self.job
         seed_everything(job.seed)
-        latest = broadcast_object(ckpt.latest_checkpoint(job.stage_dir) if resume and env.is_main else None, env)
-        if latest is not None:
-            self.restore(Path(latest))
+        if not resume and env.is_main:
+            aside = ckpt.set_aside(job.stage_dir)
+            if aside is not None:
+                _note(f"{job.name}: --no-resume: the existing checkpoints were moved to {aside}")
+        self._resume(resume)
         log = MetricsLog(job.stage_dir / "metrics.jsonl", tensorboard=s.tensorboard, where=self.where,
                          resume_step=self.step) if env.is_main else None
         progress = Progress(job.name, s.steps, self.step, self.progress_enabled)
         self._hook("genkit_train_start", stage=job.name, run_dir=job.stage_dir, model=self.model, settings=s,
                    start_step=self.step)
         self.model.train()
+        guard = DivergenceGuard(s.divergence_factor, s.max_skipped)
         smoothed, last_time = None, time.perf_counter()
         try:
             with StopRequest() as stop:
@@ -312,10 +343,21 @@ class Trainer:
                     values.update(self.scaler.metrics())
                     values["samples_per_s"] = smoothed
                     values["data_wait"] = min(1.0, waited / max(now - last_step_start, 1e-9))
+                    diverged = guard.check(values["loss"], values.get("skipped_steps", 0.0))  # same on every rank
+                    if diverged is not None:
+                        last = ckpt.latest_checkpoint(job.stage_dir)
+                        kept = f"the last checkpoint ({last}) is kept" if last else "no checkpoint was written"
+                        raise DivergedRun(f"{self.where}: training diverged at step {self.step}: {diverged}; nothing "
+                                          f"was exported and {kept}. Lower {self.where}.lr (now {s.lr:g}) or set "
+                                          f"grad_clip, then run again with --no-resume")
                     if env.is_main:
                         if self.step % s.log_every == 0 or self.step == s.steps:
                             log.write({"step": self.step, "split": "train", **values})
-                        self._hook("genkit_step_end", stage=job.name, step=self.step, metrics=values)
+                        try:
+                            self._hook("genkit_step_end", stage=job.name, step=self.step, metrics=values)
+                        except PluginError as exc:  # the step itself is complete: keep it before stopping
+                            path = self.save()
+                            raise PluginError(f"{exc} (checkpoint saved to {path})") from exc
                         progress.update(self.step, values["loss"], smoothed)
                     if self.step % s.validate_every == 0 or self.step == s.steps:
                         result = self.validate()
@@ -348,6 +390,12 @@ def to_device(batch: Any, device: torch.device) -> Any:
     if isinstance(batch, dict):
         return {k: to_device(v, device) for k, v in batch.items()}
     return batch
+
+
+def _note(message: str) -> None:
+    import sys
+
+    print(message, file=sys.stderr, flush=True)
 
 
 class _ResetSync(contextlib.AbstractContextManager):

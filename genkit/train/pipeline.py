@@ -57,9 +57,31 @@ def planned_stages(recipe: Any, only_stage: str | None = None) -> list[str]:
     return plan
 
 
+PARTIAL = (".tmp-step_", ".recipe.resolved.yaml.tmp")
+
+
+def remove_partial_files(run_dir: Path) -> list[Path]:
+    """Remove what a killed run left half-written: checkpoint directories being assembled (``.tmp-step_*``),
+    export roles being staged (``export/.ROLE.*``), and temporary files of atomic writes (``.*.tmp``). Complete
+    files are never touched. Returns what was removed."""
+    import shutil
+
+    removed: list[Path] = []
+    if not Path(run_dir).is_dir():
+        return removed
+    for path in sorted(Path(run_dir).rglob(".*"), reverse=True):
+        staged = path.parent.name == "export" and path.is_dir()
+        if path.name.startswith(PARTIAL) or (path.name.endswith(".tmp") and path.is_file()) or staged:
+            shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
+
+
 def run_pipeline(loaded: Any, run_dir: Path, *, only_stage: str | None = None, resume: bool = True,
-                 plugins: Any = None, progress: bool = True) -> dict[str, dict]:
-    """Run the recipe's training stages into ``run_dir``; returns ``{stage: final metrics}``.
+                 plugins: Any = None, progress: bool = True, on_start: Callable[[], None] | None = None
+                 ) -> dict[str, dict]:
+    """Run the recipe's training stages into ``run_dir``; returns ``{stage: final metrics}``. ``on_start`` is
+    called once the plan is made and the data opens, before any stage runs.
 
     Raises ``genkit.InputError`` for bad input and ``genkit.GenkitError`` for failures (one line each).
     """
@@ -71,8 +93,14 @@ def run_pipeline(loaded: Any, run_dir: Path, *, only_stage: str | None = None, r
     env = detect()
     state = PipelineState(loaded, run_dir, plugins, env, resume, progress=progress)
     try:
+        if env.is_main:
+            remove_partial_files(run_dir)
         state.dataset = build_component("dataset", recipe.data, BuildContext(), plugins)
+        if hasattr(state.dataset, "check"):
+            state.dataset.check()  # cheap: the files are there (a folder's index, a pattern's shards)
         state.context = BuildContext(image_size=int(state.dataset.image_size))
+        if on_start is not None:
+            on_start()
         results: dict[str, dict] = {}
         for name in plan:
             results[name] = RUNNERS[name](state)

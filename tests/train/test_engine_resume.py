@@ -67,13 +67,25 @@ def test_resume_after_sigterm_is_bit_exact(tmp_path):
     assert [l["loss"] for l in lines] == [l["loss"] for l in straight_lines]  # one uninterrupted log
 
 
-def test_corrupt_or_mismatched_checkpoint_is_a_clear_error(tmp_path):
+def test_corrupt_or_mismatched_checkpoint_is_a_clear_error(tmp_path, capsys):
     Trainer(make_job(tmp_path, steps=4, checkpoint_every=2), progress=False).fit()
     latest = latest_checkpoint(tmp_path)
+    older = sorted((tmp_path / "checkpoints").iterdir())[0]
     state = latest / "state.pt"
     state.write_bytes(state.read_bytes()[:100])
-    with pytest.raises(genkit.ExportError, match="truncated or corrupt checkpoint"):
+    # the newest is corrupt: resume falls back to the older intact one, and says so
+    fallback = Trainer(make_job(tmp_path / "copy", steps=4, checkpoint_every=2), progress=False)
+    import shutil
+    shutil.copytree(tmp_path / "checkpoints", tmp_path / "copy" / "checkpoints")
+    fallback.fit()
+    err = capsys.readouterr().err
+    assert "truncated or corrupt checkpoint" in err and "falling back to" in err and "resuming from step 2" in err
+    assert "weights_only" not in err
+    # the only checkpoint corrupt: a one-line error, nothing overwritten
+    shutil.rmtree(older)
+    with pytest.raises(genkit.ExportError, match="truncated or corrupt checkpoint") as info:
         Trainer(make_job(tmp_path, steps=8, checkpoint_every=2), progress=False).fit()
+    assert "weights_only" not in str(info.value) and len(str(info.value).splitlines()) == 1
     assert state.stat().st_size == 100 and latest_checkpoint(tmp_path) == latest  # nothing overwritten
     with pytest.raises(genkit.ExportError, match="does not match this run"):
         Trainer(make_job(tmp_path, steps=8, batch=16), progress=False).fit()

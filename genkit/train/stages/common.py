@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 
-import hashlib
 import json
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -15,7 +14,8 @@ from genkit.build import build_component
 from genkit.context import BuildContext
 from genkit.distributed.env import DistEnv, barrier
 from genkit.errors import ExportError, InputError
-from genkit.export import CONFIG, INDEX, load_component, save_component, write_json_atomic
+from genkit.export import CONFIG, INDEX, load_component, role_digest as export_role_digest, save_component
+from genkit.export import write_json_atomic
 from genkit.registry import ROLES
 
 FINAL = "final.json"
@@ -68,19 +68,9 @@ class PipelineState:
         return build_component(role, params, context, self.plugins)
 
 
-def file_digest(paths: Sequence[Path]) -> str:
-    """A short hash of files' bytes (identifies an export for caches)."""
-    digest = hashlib.sha256()
-    for path in paths:
-        if path.is_file():
-            digest.update(path.name.encode())
-            digest.update(path.read_bytes())
-    return digest.hexdigest()[:16]
-
-
 def role_digest(state: PipelineState, role: str) -> str:
-    role_dir = state.export_dir / role
-    return file_digest(sorted(p for p in role_dir.iterdir() if p.is_file())) if role_dir.is_dir() else "none"
+    """The digest of this run's ``role`` export (:func:`genkit.export.role_digest`)."""
+    return export_role_digest(state.export_dir, role)
 
 
 def stage_fingerprint(state: PipelineState, settings: Any, upstream: dict[str, str] | None = None) -> dict[str, Any]:
@@ -129,7 +119,8 @@ def export(state: PipelineState, stage: str, role: str, params: Any, context: Bu
             except RuntimeError as exc:
                 raise ExportError(f"{stage}: trained weights do not fit a fresh {role} ({str(exc).splitlines()[0]})") from None
             component = fresh
-        save_component(state.export_dir, role, component, params, context, state.plugins)
+        save_component(state.export_dir, role, component, params, context, state.plugins,
+                       trained_on=fingerprint.get("upstream") or None)
         write_json_atomic(state.run_dir / stage / FINAL, {"metrics": metrics, "fingerprint": fingerprint})
     barrier(state.env)
 
