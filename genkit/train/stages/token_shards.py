@@ -1,7 +1,7 @@
 """Pre-encoded token shards: the frozen autoencoder encodes a split once (argmax codes), the prior streams them.
 
 ``RUN/prior/tokens/<digest>/{split}-{part:05d}.safetensors`` holds ``tokens`` (``int16``/``int32[n, views, h, w]``)
-with the items' ``captions`` and ``keys`` in its metadata; ``{split}.json`` (the manifest, written last) lists the
+with the items' ``captions`` and ``keys`` in its metadata (``items``, one JSON entry); ``{split}.json`` (the manifest, written last) lists the
 parts and their counts. ``digest`` identifies the autoencoder export, the data settings and the views, so a
 retrained autoencoder or other data never reuses stale tokens.
 
@@ -147,8 +147,10 @@ def _save_part(path: Path, tokens: torch.Tensor, captions: list[str], keys: list
 
     dtype = torch.int16 if vocab <= 2**15 else torch.int32
     tmp = path.with_name(f".{path.name}.tmp")
+    # one metadata entry: safetensors writes its metadata map in no fixed order, and a part must be the same bytes
+    # whenever it is encoded again (a resumed run, another rank)
     save_file({"tokens": tokens.to(dtype).contiguous()}, str(tmp),
-              metadata={"captions": json.dumps(captions), "keys": json.dumps(keys)})
+              metadata={"items": json.dumps({"captions": captions, "keys": keys})})
     os.replace(tmp, path)
 
 
@@ -200,9 +202,9 @@ def read_part(path: Path) -> tuple[torch.Tensor, list[str], list[str]]:
     from safetensors import safe_open
 
     with safe_open(str(path), framework="pt") as handle:
-        meta = handle.metadata() or {}
+        items = json.loads((handle.metadata() or {}).get("items", "{}"))
         tokens = handle.get_tensor("tokens")
-    return tokens, json.loads(meta.get("captions", "[]")), json.loads(meta.get("keys", "[]"))
+    return tokens, items.get("captions", []), items.get("keys", [])
 
 
 def read_manifest(directory: Path, split: str) -> dict[str, Any]:
