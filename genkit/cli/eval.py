@@ -30,7 +30,13 @@ def setup(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from genkit.errors import InputError
     from genkit.evaluate import evaluate_run
+
+    for option, value, low in (("--captions", args.captions, 1), ("--candidates", args.candidates, 1),
+                               ("--seed", args.seed, 0)):
+        if value is not None and value < low:
+            raise InputError(f"{option} {value}: must be at least {low}")
 
     report = evaluate_run(args.run_dir, captions=args.captions, candidates=args.candidates, seed=args.seed)
     text = json.dumps(report, indent=None, sort_keys=True)

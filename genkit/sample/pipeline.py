@@ -6,7 +6,6 @@ behind ``genkit sample``; ``Pipeline.score(texts, images)`` scores plain (captio
 
 from __future__ import annotations
 
-import json
 import math
 import numbers
 import warnings
@@ -17,7 +16,7 @@ from typing import Any, Callable, Sequence
 import torch
 
 from genkit.errors import InputError
-from genkit.export import INDEX, load_component
+from genkit.export import INDEX, load_component, read_json
 from genkit.plugins import Plugins, get_plugins
 from genkit.roles.tokenizer import TokenBatch
 
@@ -138,7 +137,10 @@ class Pipeline:
         if not (export_dir / INDEX).exists():
             raise InputError(f"{export_dir}: not a genkit export (no {INDEX}); run the recipe's stages first")
         plugins = plugins or get_plugins()
-        roles = set(json.loads((export_dir / INDEX).read_text()))
+        index = read_json(export_dir / INDEX)
+        if not isinstance(index, dict):
+            raise InputError(f"{export_dir / INDEX}: not an export index (a JSON object of roles)")
+        roles = set(index)
         missing = {"tokenizer", "autoencoder", "prior"} - roles
         if missing:
             raise InputError(f"{export_dir}: the export has no {', '.join(sorted(missing))} yet (finished: {', '.join(sorted(roles))})")
