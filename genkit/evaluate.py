@@ -89,7 +89,8 @@ def faithfulness(pipeline: Pipeline, examples: list, candidates: int, seed: int,
     temperature, top_k, top_p, guidance)."""
     from genkit.data.shapes_judge import judge_image
 
-    results = pipeline.sample([e.caption for e in examples], candidates=candidates, keep=1, seed=seed, **sampling)
+    results = pipeline.sample([e.caption for e in examples], candidates=candidates, keep=1, seed=seed,
+                              warn=lambda message: None, **sampling)  # eval judges the captions as the data gives them
     best = [judge_image(r.images[0], e.meta, e.caption) for r, e in zip(results, examples)]
     first = [judge_image(r.first_image, e.meta, e.caption) for r, e in zip(results, examples)]
 
