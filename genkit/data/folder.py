@@ -10,7 +10,6 @@ the short side and square-cropped (centre for validation, random for training wh
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from pathlib import Path
@@ -21,6 +20,7 @@ import torch
 from pydantic import Field
 
 from genkit.context import BuildContext
+from genkit.data.jsonl import jsonl_objects
 from genkit.data.preprocess import UnreadableImage, load_rgb, resize_short_side, square_crop, to_uint8
 from genkit.data.split import hash_split
 from genkit.errors import InputError
@@ -141,14 +141,8 @@ class FolderDataset:
         records: list[_Record] = []
         split_of: list[str | None] = []
         inside = _Containment(self.root)
-        for number, line in enumerate(index_path.read_text(encoding="utf-8").splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                item = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise InputError(f"{index_path}:{number}: not valid JSON ({exc.msg})") from None
-            if not isinstance(item, dict) or not isinstance(item.get("file"), str) or not isinstance(item.get("caption"), str):
+        for number, item in jsonl_objects(index_path, index_path.read_text(encoding="utf-8").splitlines()):
+            if not isinstance(item.get("file"), str) or not isinstance(item.get("caption"), str):
                 raise InputError(f"{index_path}:{number}: each line needs string keys 'file' and 'caption'")
             if not inside(item["file"]):
                 raise InputError(

@@ -22,6 +22,7 @@ from typing import Any, Callable, Iterator
 
 from PIL import Image
 
+from genkit.data.jsonl import jsonl_objects
 from genkit.data.preprocess import UnreadableImage, load_rgb, resize_short_side
 from genkit.data.shards import SkipLog
 from genkit.errors import InputError
@@ -89,15 +90,7 @@ class Index:
 
 
 def _jsonl_rows(path: Path, stream: Iterator[str]) -> Iterator[tuple[str, dict[str, Any]]]:
-    for number, line in enumerate(stream, 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise InputError(f"{path}:{number}: not valid JSON ({exc.msg})") from None
-        if not isinstance(row, dict):
-            raise InputError(f"{path}:{number}: each line must be a JSON object")
+    for number, row in jsonl_objects(path, stream):
         yield f"{path}:{number}", row
 
 
