@@ -27,6 +27,15 @@ class Dataset(Protocol):
     - ``captions(name)``: the captions of a split, without loading images (tokenizer training).
     - Unreadable items are skipped and counted (``skipped``), never fatal; a split with nothing readable is a
       one-line ``genkit.InputError``.
+    - ``in_memory`` (optional, default False): the items are already in memory, so training reads them in the
+      training process (DataLoader workers would only copy them).
+    - ``check()`` (optional): raise a one-line ``genkit.InputError`` now when the data cannot be found (an index
+      file, a shard pattern); called before any stage trains.
+
+    A *streamed* dataset (``streamed = True``, e.g. ``webdataset``) is too large for random access. Its
+    ``stream(name)`` returns a :class:`genkit.data.loader.PartSource` (shards read in order, raw samples decoded in
+    DataLoader workers) that every stage streams; its ``split("validation")`` is a bounded head held in memory
+    (``split("train")`` may refuse); ``captions(name)`` may be an iterator.
     """
 
     image_size: int

@@ -1,11 +1,13 @@
 """The one training loop every stage runs: a stage supplies a model, how to make a batch and its loss.
 
-Per optimizer step: the global batch (``settings.batch`` indices from :class:`BatchOrder`) is split over ranks and
-``accumulate`` micro-batches; each micro-batch's loss runs under autocast and is backpropagated through the
+Per optimizer step: this rank's ``accumulate`` micro-batches come from the stage's DataLoader
+(:mod:`genkit.data.loader`: the global batch of ``settings.batch`` examples split over ranks, or streamed shards);
+each micro-batch's loss runs under autocast and is backpropagated through the
 gradient scaler; gradients are unscaled, clipped (``grad_clip``), and the step is applied unless a gradient is
 non-finite (then counted in ``skipped_steps``). Then EMA, metrics (``metrics.jsonl``, averaged over ranks and
 micro-batches), validation every ``validate_every`` steps, a checkpoint every ``checkpoint_every`` steps, and on
-SIGINT/SIGTERM a checkpoint then :class:`InterruptedRun`.
+SIGINT/SIGTERM a checkpoint then :class:`InterruptedRun`. A diverging run stops (:mod:`genkit.train.divergence`);
+a plugin hook that raises stops it with :class:`genkit.PluginError` after a checkpoint.
 """
 
 from __future__ import annotations
