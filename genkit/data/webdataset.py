@@ -132,8 +132,10 @@ class WebDataset:
         self._streams: dict[str, ShardSplit] = {}
 
     @property
-    def skipped(self) -> list[tuple[str, str]]:
-        return [(reason, str(n)) for reason, n in self.skips.counts.items()]
+    def skipped(self) -> dict[str, int]:
+        """Samples and shards skipped so far in this process, by reason (each is also named in the log; streamed
+        workers count their own)."""
+        return dict(self.skips.counts)
 
     def stream(self, name: str) -> ShardSplit:
         if name not in SPLITS:

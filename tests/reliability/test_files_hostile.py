@@ -4,7 +4,6 @@ traceback, and the run directory's files unchanged (by hash)."""
 
 from __future__ import annotations
 
-import io
 import json
 import pickle
 import shutil
