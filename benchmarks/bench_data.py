@@ -135,7 +135,7 @@ def loader_rate(shards: Path, workers: int, images: int) -> float:
 
 
 def demo_data_wait(shards: Path, work: Path) -> dict[str, float]:
-    demo = yaml.safe_load((Path(__file__).parents[1] / "recipes" / "shapes" / "demo.yaml").read_text())
+    demo = yaml.safe_load((Path(__file__).parents[1] / "genkit" / "recipes" / "shapes" / "demo.yaml").read_text())
     recipe = {"seed": 0, "autoencoder": demo["autoencoder"],
               "data": {"kind": "webdataset", "shards": str(shards), "size": 32, "validation_fraction": 0.01,
                        "validation_size": 64},

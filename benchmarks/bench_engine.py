@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "train"))
 
 from tiny_engine_models import TinyMLP  # noqa: E402
 
-from genkit.recipe.stages import TrainStage  # noqa: E402
+from genkit.stages.settings import TrainStage  # noqa: E402
 from genkit.train import StageJob, Trainer, seed_everything  # noqa: E402
 
 STEPS, BATCH, WIDTH, DEPTH = 150, 64, 128, 4

@@ -3,15 +3,16 @@
 The public API. Plugins import only the names listed in ``__all__``.
 """
 
-from genkit.build import build_component, make_params
-from genkit.context import BuildContext
+from genkit.plugins.build import build_component, make_params
+from genkit.plugins.context import BuildContext
 from genkit.cpu_allocator import tune_cpu_allocator
 from genkit.errors import ExportError, GenkitError, InputError, PluginError, RecipeError, UnknownComponentError
 from genkit.export import load_component, read_component_config, save_component
-from genkit.hookspecs import hookimpl
-from genkit.plugins import get_plugins, get_registry
+from genkit.plugins.hookspecs import hookimpl
+from genkit.plugins.manager import get_plugins, get_registry
 from genkit.recipe import LoadedRecipe, load_recipe
-from genkit.registry import MAX_PARAMETERS, ROLES, ComponentSpec, Params, too_many_parameters
+from genkit.plugins.params import MAX_PARAMETERS, Params, too_many_parameters
+from genkit.plugins.registry import ROLES, ComponentSpec
 from genkit.roles import Autoencoder, Dataset, Example, Prior, Reranker, TokenBatch, Tokenizer
 from genkit.steps import StepCount, Steps
 

@@ -22,7 +22,7 @@ from typing import Any, Sequence
 
 from genkit.errors import InputError
 from genkit.export import INDEX, read_json, write_json_atomic
-from genkit.plugins import Plugins, get_plugins
+from genkit.plugins.manager import Plugins, get_plugins
 from genkit.recipe import LoadedRecipe, dump_recipe, load_recipe
 from genkit.steps import step_count_overrides
 
@@ -151,7 +151,7 @@ def run_ablation(recipe: str, vary: Sequence[str], out: Path, *, steps_scale: fl
                  eval_captions: int = 64, eval_candidates: int | None = None, plugins: Plugins | None = None,
                  log=print) -> list[dict[str, Any]]:
     from genkit.evaluate import evaluate_run
-    from genkit.train.pipeline import run_pipeline
+    from genkit.stages.pipeline import run_pipeline
 
     plugins = plugins or get_plugins()
     axes = parse_vary(vary)

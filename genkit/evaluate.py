@@ -21,10 +21,10 @@ from typing import Any
 
 import torch
 
-from genkit.build import build_component
-from genkit.context import BuildContext
+from genkit.plugins.build import build_component
+from genkit.plugins.context import BuildContext
 from genkit.errors import InputError
-from genkit.plugins import Plugins, get_plugins
+from genkit.plugins.manager import Plugins, get_plugins
 from genkit.recipe import load_recipe
 from genkit.sample.pipeline import Pipeline
 

@@ -24,10 +24,10 @@ from typing import Any
 import torch
 from pydantic import BaseModel, ValidationError
 
-from genkit.context import BuildContext
+from genkit.plugins.context import BuildContext
 from genkit.errors import ExportError, UnknownComponentError
-from genkit.plugins import Plugins, get_plugins
-from genkit.registry import ROLES
+from genkit.plugins.manager import Plugins, get_plugins
+from genkit.plugins.registry import ROLES
 
 INDEX = "model_index.json"
 CONFIG = "config.json"

@@ -16,10 +16,10 @@ from typing import Any, Iterator
 import torch
 from torch.nn.modules.module import register_module_parameter_registration_hook
 
-from genkit.context import BuildContext
+from genkit.plugins.context import BuildContext
 from genkit.errors import InputError
-from genkit.plugins import Plugins, get_plugins
-from genkit.registry import ROLES
+from genkit.plugins.manager import Plugins, get_plugins
+from genkit.plugins.registry import ROLES
 
 GIB = 1024**3
 GPU_COUNTS = (1, 8, 64)

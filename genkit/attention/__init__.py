@@ -23,7 +23,7 @@ def select_attention(device: torch.device | str, dtype: torch.dtype, layout: Att
     """The backend the plugins choose for ``layout`` on ``device``/``dtype`` (first-result hook
     ``genkit_select_attention``); SDPA when no plugin answers (e.g. plugins replaced in a test)."""
     if plugins is None:
-        from genkit.plugins import get_plugins
+        from genkit.plugins.manager import get_plugins
 
         plugins = get_plugins()
     backend = plugins.hook.genkit_select_attention(device=torch.device(device), dtype=dtype, layout=layout)

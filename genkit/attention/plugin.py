@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from genkit.attention.sdpa import SDPAAttention
-from genkit.hookspecs import hookimpl
+from genkit.plugins.hookspecs import hookimpl
 
 
 @hookimpl(trylast=True)

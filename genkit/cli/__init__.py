@@ -34,7 +34,7 @@ examples:
 
 
 def build_parser(plugins=None) -> argparse.ArgumentParser:
-    from genkit.plugins import get_plugins
+    from genkit.plugins.manager import get_plugins
 
     plugins = plugins or get_plugins()
     parser = argparse.ArgumentParser(

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from genkit.errors import InputError
 from genkit.recipe import builtin_recipes
-from genkit.registry import suggest
+from genkit.plugins.registry import suggest
 
 NAME = "cp"
 HELP = "copy a built-in recipe to a file you can edit"

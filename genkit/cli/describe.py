@@ -8,8 +8,8 @@ import typing
 
 from pydantic.fields import FieldInfo
 
-from genkit.plugins import get_plugins
-from genkit.registry import ROLES
+from genkit.plugins.manager import get_plugins
+from genkit.plugins.registry import ROLES
 
 NAME = "describe"
 HELP = "show every parameter of a component (type, default, description)"

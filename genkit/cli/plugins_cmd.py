@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from genkit.plugins import get_plugins
+from genkit.plugins.manager import get_plugins
 
 NAME = "plugins"
 HELP = "list installed plugins and the components they register"

@@ -6,7 +6,7 @@ import argparse
 import os
 from pathlib import Path
 
-from genkit.plugins import get_plugins
+from genkit.plugins.manager import get_plugins
 from genkit.recipe import dump_recipe, load_recipe
 
 NAME = "run"
@@ -66,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
         write_resolved()
         print("the recipe names no stages: nothing to run")
         return 0
-    from genkit.train.pipeline import run_pipeline
+    from genkit.stages.pipeline import run_pipeline
 
     results = run_pipeline(loaded, run_dir, only_stage=args.stage, resume=args.resume, plugins=plugins,
                            on_start=write_resolved)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from genkit.plugins import get_plugins
+from genkit.plugins.manager import get_plugins
 from genkit.recipe import load_recipe
-from genkit.registry import ROLES
+from genkit.plugins.registry import ROLES
 
 NAME = "validate"
 HELP = "check a recipe (and overrides) against the installed plugins"

@@ -19,12 +19,12 @@ import numpy as np
 import torch
 from pydantic import Field
 
-from genkit.context import BuildContext
+from genkit.plugins.context import BuildContext
 from genkit.data.jsonl import jsonl_objects
 from genkit.data.preprocess import UnreadableImage, load_rgb, resize_short_side, square_crop, to_uint8
 from genkit.data.split import hash_split
 from genkit.errors import InputError
-from genkit.registry import Params
+from genkit.plugins.params import Params
 from genkit.roles.dataset import Example
 
 log = logging.getLogger("genkit.data")

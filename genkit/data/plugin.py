@@ -5,7 +5,7 @@ from __future__ import annotations
 from genkit.data.folder import FolderParams, build_folder
 from genkit.data.shapes import ShapesParams, build_shapes
 from genkit.data.webdataset import WebDatasetParams, build_webdataset
-from genkit.hookspecs import hookimpl
+from genkit.plugins.hookspecs import hookimpl
 
 
 @hookimpl

@@ -16,10 +16,10 @@ import torch
 from PIL import Image, ImageDraw
 from pydantic import Field, field_validator, model_validator
 
-from genkit.context import BuildContext
+from genkit.plugins.context import BuildContext
 from genkit.data.shapes_palette import BACKGROUND, COLORS, POSITION_PHRASES, POSITIONS, SHAPES, SIZES
 from genkit.errors import InputError
-from genkit.registry import Params
+from genkit.plugins.params import Params
 from genkit.roles.dataset import Example
 
 _SUPERSAMPLE = 4

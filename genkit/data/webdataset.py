@@ -20,13 +20,13 @@ from typing import Any, Iterator
 import torch
 from pydantic import Field, field_validator
 
-from genkit.context import BuildContext
+from genkit.plugins.context import BuildContext
 from genkit.data.preprocess import resize_short_side, square_crop, to_uint8
 from genkit.data.shards import (BadSample, SkipLog, decode_caption, decode_image, expand_shards, read_shard,
                                 sample_name)
 from genkit.data.split import hash_fraction
 from genkit.errors import InputError
-from genkit.registry import Params
+from genkit.plugins.params import Params
 from genkit.roles.dataset import Example
 
 SPLITS = ("train", "validation")

@@ -2,7 +2,7 @@
 
 from genkit.recipe.load import LoadedRecipe, builtin_recipes, dump_recipe, find_recipe, load_recipe, recipe_model, validate_recipe
 from genkit.recipe.overrides import Override, apply_overrides, parse_override
-from genkit.recipe.stages import PriorStage, RerankerStage, SampleStage, Stages, TrainStage
+from genkit.stages.settings import PriorStage, RerankerStage, SampleStage, Stages, TrainStage
 
 __all__ = [
     "LoadedRecipe", "Override", "PriorStage", "RerankerStage", "SampleStage", "Stages", "TrainStage", "apply_overrides", "builtin_recipes",

@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from genkit.context import BuildContext
-from genkit.registry import ROLES, Registry
+from genkit.plugins.context import BuildContext
+from genkit.plugins.registry import ROLES, Registry
 
 #: stage name -> the role it trains (the tokenizer has no stage of its own: it trains with the prior).
 STAGE_ROLES = {"autoencoder": "autoencoder", "prior": "prior", "reranker": "reranker"}

@@ -9,7 +9,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from genkit.recipe.overrides import ROLE_SECTIONS, Override
-from genkit.registry import ROLES, Registry, suggest, unknown_kind_message
+from genkit.plugins.registry import ROLES, Registry, suggest, unknown_kind_message
 
 _SECTION_ROLE = {section: role for role, section in ROLES.items()}
 
@@ -76,7 +76,7 @@ def _message(item: dict, loc: tuple, data: dict, model: type[BaseModel], registr
         if isinstance(item.get("input"), dict) or "got " in text:  # a model validator's, or it gives the value
             return text
         return f"{text} (got {_short(item.get('input'))})"
-    if kind == "too_many_steps":  # genkit.registry.SaneNumbers: the message gives the value
+    if kind == "too_many_steps":  # genkit.plugins.params.SaneNumbers: the message gives the value
         return item["msg"]
     return f"{item['msg']} (got {_short(item.get('input'))})"
 

@@ -11,7 +11,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from genkit.errors import InputError, RecipeError
-from genkit.plugins import Plugins, get_plugins
+from genkit.plugins.manager import Plugins, get_plugins
 from genkit.recipe.checks import cross_section_problems
 from genkit.recipe.errors import format_validation_error, source_of
 from genkit.recipe.overrides import Override, apply_overrides, parse_override
@@ -19,7 +19,7 @@ from genkit.recipe.schema import build_recipe_model
 from genkit.recipe.yaml_io import DuplicateKeyError, load_yaml
 
 #: Where built-in recipes live (the ``recipes/`` folder of a genkit checkout), plus ``GENKIT_RECIPES_PATH``.
-_BUILTIN_DIR = Path(__file__).resolve().parents[2] / "recipes"
+_BUILTIN_DIR = Path(__file__).resolve().parents[1] / "recipes"
 
 
 def recipe_dirs() -> list[Path]:
@@ -45,7 +45,7 @@ def find_recipe(name_or_path: str) -> Path:
     known = builtin_recipes()
     if name_or_path in known:
         return known[name_or_path]
-    from genkit.registry import suggest
+    from genkit.plugins.registry import suggest
 
     raise InputError(
         f"{name_or_path}: no such recipe file or built-in recipe{suggest(name_or_path, list(known))} "

@@ -16,7 +16,7 @@ import yaml
 
 from genkit.errors import InputError
 from genkit.recipe.yaml_io import DuplicateKeyError, load_yaml
-from genkit.registry import ROLES
+from genkit.plugins.registry import ROLES
 
 _SEGMENT = re.compile(r"^(?:[A-Za-z_][A-Za-z0-9_-]*|\d+)$")
 ROLE_SECTIONS = frozenset(ROLES.values())

@@ -10,8 +10,9 @@ from typing import Annotated, Any, Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from genkit.recipe.stages import Stages
-from genkit.registry import ROLES, ComponentSpec, Registry, SaneNumbers
+from genkit.stages.settings import Stages
+from genkit.plugins.params import SaneNumbers
+from genkit.plugins.registry import ROLES, ComponentSpec, Registry
 
 
 class RecipeBase(SaneNumbers):

@@ -17,7 +17,7 @@ import torch
 
 from genkit.errors import InputError
 from genkit.export import INDEX, load_component, read_json
-from genkit.plugins import Plugins, get_plugins
+from genkit.plugins.manager import Plugins, get_plugins
 from genkit.roles.tokenizer import TokenBatch
 
 NO_RERANKER = "score: this run has no reranker (its export has none); run the recipe's reranker stage first"

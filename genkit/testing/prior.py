@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from genkit.context import BuildContext
+from genkit.plugins.context import BuildContext
 from genkit.roles import Prior
 
 

@@ -6,7 +6,7 @@ from hypothesis import strategies as st
 
 import genkit
 from genkit.attention import AttentionLayout, ReferenceAttention, SDPAAttention, decode_attention, select_attention
-from genkit.plugins import Plugins
+from genkit.plugins.manager import Plugins
 
 
 layouts = st.builds(

@@ -10,7 +10,7 @@ import torch
 from pydantic import Field
 
 import genkit
-from genkit.plugins import Plugins
+from genkit.plugins.manager import Plugins
 
 
 class ToySetParams(genkit.Params):
@@ -100,7 +100,7 @@ def use_plugins(monkeypatch):
     from genkit import plugins as plugins_module
 
     def install(plugins):
-        monkeypatch.setattr(plugins_module, "_loaded", plugins)
+        monkeypatch.setattr(plugins_module.manager, "_loaded", plugins)
         return plugins
 
     return install

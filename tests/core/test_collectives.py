@@ -1,9 +1,9 @@
-"""genkit.collectives outside torchrun: every call is the identity (the two-rank behaviour is tested through the
+"""genkit.helpers.collectives outside torchrun: every call is the identity (the two-rank behaviour is tested through the
 plugins in tests/distributed/)."""
 
 import torch
 
-from genkit import collectives
+from genkit.helpers import collectives
 
 
 def test_one_process_leaves_tensors_alone():

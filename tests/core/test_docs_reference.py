@@ -9,8 +9,8 @@ import pytest
 
 from genkit.docgen import BEGIN, END, plugin_pages, plugin_section, reference_pages, with_section
 from genkit.errors import InputError
-from genkit.plugins import Plugins
-from genkit.registry import ROLES
+from genkit.plugins.manager import Plugins
+from genkit.plugins.registry import ROLES
 
 FIRST_PARTY = "bpe,dvae,vqvae,sparse_transformer,contrastive"
 REFERENCE = Path(__file__).resolve().parents[2] / "docs" / "reference"

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import genkit
-from genkit.context import BuildContext
+from genkit.plugins.context import BuildContext
 
 
 @pytest.fixture

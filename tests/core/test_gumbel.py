@@ -1,4 +1,4 @@
-"""genkit.gumbel: Gumbel noise and Gumbel-max draws (used by the prior's sampler and the dVAE's relaxation)."""
+"""genkit.helpers.gumbel: Gumbel noise and Gumbel-max draws (used by the prior's sampler and the dVAE's relaxation)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from genkit.gumbel import gumbel_like, gumbel_max_sample
+from genkit.helpers.gumbel import gumbel_like, gumbel_max_sample
 
 
 def test_gumbel_noise_has_the_standard_gumbel_moments():

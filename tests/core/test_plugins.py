@@ -10,7 +10,7 @@ from pydantic import Field
 
 import genkit
 from genkit.errors import PluginError
-from genkit.plugins import Plugins
+from genkit.plugins.manager import Plugins
 
 
 def fake_distribution(root, dist, module, source, entry_name=None):

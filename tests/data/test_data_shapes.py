@@ -140,7 +140,7 @@ def test_demo_prompts_are_held_out_captions():
 
     import yaml
 
-    recipe = yaml.safe_load((Path(__file__).parents[2] / "recipes" / "shapes" / "demo.yaml").read_text())
+    recipe = yaml.safe_load((Path(__file__).parents[2] / "genkit" / "recipes" / "shapes" / "demo.yaml").read_text())
     ds = genkit.build_component("dataset", genkit.make_params("dataset", "shapes", recipe["data"]))
     prompts = recipe["stages"]["sample"]["prompts"]
     assert not set(prompts) & set(ds.captions("train"))

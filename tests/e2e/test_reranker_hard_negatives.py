@@ -19,7 +19,7 @@ _spec.loader.exec_module(tiny)
 
 @pytest.mark.parametrize("pool_bytes", [1 << 30, 0], ids=["pool", "fresh"])
 def test_the_reranker_trains_on_hard_negatives(tmp_path, monkeypatch, capsys, pool_bytes):
-    from genkit.train.stages import reranker as reranker_stage
+    from genkit.stages import reranker as reranker_stage
 
     monkeypatch.setattr(reranker_stage, "POOL_BYTES", pool_bytes)
     recipe = dict(tiny.TINY_RECIPE)

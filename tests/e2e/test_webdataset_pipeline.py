@@ -51,7 +51,7 @@ def test_every_stage_trains_from_packed_shards(tmp_path):
     from genkit.recipe.load import validate_recipe
 
     loaded = validate_recipe(recipe, "shards.yaml")
-    from genkit.train.pipeline import run_pipeline
+    from genkit.stages.pipeline import run_pipeline
 
     results = run_pipeline(loaded, tmp_path / "run", progress=False)
     assert set(results) == {"autoencoder", "tokenizer", "prior", "reranker"}

@@ -157,7 +157,7 @@ def test_filter_logits_top_k_top_p_temperature():
 def test_noise_drawn_in_blocks_equals_one_draw_per_step(rows, vocab, steps, block):
     """The sampler draws Gumbel noise several steps at a time; on the CPU it is the noise of per-step draws from
     the same generator, so samples do not depend on the block size."""
-    from genkit.gumbel import gumbel_like
+    from genkit.helpers.gumbel import gumbel_like
     from genkit_sparse_transformer import sampling
 
     original = sampling.NOISE_BLOCK_ELEMENTS

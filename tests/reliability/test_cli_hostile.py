@@ -128,7 +128,7 @@ SIZING_REFUSED = [
 @pytest.mark.parametrize("update, words", [row[1:] for row in SIZING_REFUSED], ids=[row[0] for row in SIZING_REFUSED])
 def test_sizing_refuses_what_validation_let_through(tiny_recipe, quick_tensor_bound, update, words):
     import genkit
-    from genkit.plugins import get_plugins
+    from genkit.plugins.manager import get_plugins
     from genkit.recipe import load_recipe
     from genkit.sizing import memory_plan_report
 

@@ -15,7 +15,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 import genkit
-from genkit.hookspecs import hookimpl
+from genkit.plugins.hookspecs import hookimpl
 from harness import assert_one_line_error, run_cli, tree_hashes
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "train"))

@@ -11,7 +11,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from tiny_engine_models import TinyMLP  # noqa: E402
 
-from genkit.recipe.stages import TrainStage  # noqa: E402
+from genkit.stages.settings import TrainStage  # noqa: E402
 from genkit.train import StageJob, Trainer, seed_everything  # noqa: E402
 
 SETTINGS = dict(steps=12, batch=8, lr=1e-2, warmup=2, schedule="cosine", grad_clip=1.0, accumulate=2, ema=0.9,

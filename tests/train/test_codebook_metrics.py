@@ -4,7 +4,7 @@ import math
 
 import torch
 
-from genkit.train.stages.autoencoder import codebook_metrics
+from genkit.stages.autoencoder import codebook_metrics
 
 
 def test_uniform_half_used_codebook():

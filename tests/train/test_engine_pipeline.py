@@ -6,7 +6,7 @@ from tiny_engine_models import tiny_plugins
 
 import genkit
 from genkit.recipe.load import validate_recipe
-from genkit.train.pipeline import planned_stages, run_pipeline
+from genkit.stages.pipeline import planned_stages, run_pipeline
 
 STAGE = {"steps": 4, "batch": 8, "lr": 1e-2, "validate_every": 2, "checkpoint_every": 2, "log_every": 1,
          "validation_batches": 1}
@@ -86,7 +86,7 @@ def test_stage_selection_and_errors(tmp_path):
 
 def test_missing_optional_dependencies_are_clear(tmp_path):
     from genkit.train.optim import make_optimizer
-    from genkit.recipe.stages import TrainStage
+    from genkit.stages.settings import TrainStage
 
     try:
         import bitsandbytes  # noqa: F401

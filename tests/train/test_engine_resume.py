@@ -28,7 +28,7 @@ class _SignalAt:
 
 
 def _plugins_with(obj):
-    from genkit.plugins import Plugins
+    from genkit.plugins.manager import Plugins
 
     plugins = Plugins(env={"GENKIT_LOAD_PLUGINS": ""}).load()
     plugins.register_plugin(obj, "signal_at")

@@ -6,7 +6,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from genkit.train.stages.hard_negatives import content_region, corrupt_tokens
+from genkit.stages.hard_negatives import content_region, corrupt_tokens
 
 
 def slow_content_region(grid: torch.Tensor) -> torch.Tensor:
@@ -73,7 +73,7 @@ def test_a_reranker_without_hard_negative_support_gets_a_one_line_error():
     import pytest
 
     from genkit.errors import InputError
-    from genkit.train.stages.reranker import check_takes_negatives
+    from genkit.stages.reranker import check_takes_negatives
 
     class Plain:
         def training_loss(self, text_ids, text_lengths, images):

@@ -16,7 +16,7 @@ from pydantic import Field
 from torch import nn
 
 import genkit
-from genkit.plugins import Plugins
+from genkit.plugins.manager import Plugins
 
 
 class Branch(nn.Module):

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import genkit
-from genkit.collectives import gather_rows
+from genkit.helpers import gather_rows
 from genkit_contrastive.image_encoder import ImageEncoder
 from genkit_contrastive.params import ContrastiveParams
 from genkit_contrastive.text_encoder import TextEncoder

@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from genkit.gumbel import gumbel_like
+from genkit.helpers import gumbel_like
 
 from genkit_dvae.common import (
     check_codes, check_images, code_counts, cosine_schedule, map_pixels, psnr, unmap_pixels, usage_and_perplexity,
@@ -128,7 +128,7 @@ class DVAE(EncoderDecoderStructure, nn.Module):
 def gumbel_softmax(logits: torch.Tensor, tau: float, hard: bool = False) -> torch.Tensor:
     """A relaxed one-hot sample over dim 1 (``torch.nn.functional.gumbel_softmax``'s distribution and gradients).
 
-    The gumbel noise is ``genkit.gumbel.gumbel_like`` (uniform draws): on CPU about 5x faster than the
+    The gumbel noise is ``genkit.helpers.gumbel.gumbel_like`` (uniform draws): on CPU about 5x faster than the
     ``exponential_`` draws torch uses, which took 15% of a 32 px training step with 512 codes.
     """
     soft = ((logits + gumbel_like(logits)) / tau).softmax(dim=1)

@@ -15,7 +15,7 @@ MAX_CODES = 1 << 20
 
 def check_size(params: Any) -> None:
     """A lower bound of the encoder + decoder parameters (the two 3x3 convs of each resblock, and the codebook),
-    against :data:`genkit.registry.MAX_PARAMETERS` (for a pydantic validator: raises ``ValueError``)."""
+    against :data:`genkit.MAX_PARAMETERS` (for a pydantic validator: raises ``ValueError``)."""
     groups = params.downsample.bit_length()
     multipliers = params.multipliers or [2**g for g in range(groups)]
     widths = [params.hidden * m for m in multipliers]

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from genkit.attention import AttentionLayout, decode_attention, select_attention
+from genkit.helpers import AttentionLayout, decode_attention, select_attention
 from genkit_sparse_transformer.decode_linear import project
 
 

@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from genkit.attention import AttentionLayout
+from genkit.helpers import AttentionLayout
 from genkit_sparse_transformer.blocks import Block, KVCache
 from genkit_sparse_transformer.decode_linear import project
 from genkit_sparse_transformer.params import SparseTransformerParams

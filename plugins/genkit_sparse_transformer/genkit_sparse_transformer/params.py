@@ -7,7 +7,7 @@ from typing import Literal, Union
 from pydantic import Field, model_validator
 
 import genkit
-from genkit.attention import paper_schedule
+from genkit.helpers import paper_schedule
 
 MAX_WIDTH = 1 << 17
 MAX_DEPTH = 1 << 14

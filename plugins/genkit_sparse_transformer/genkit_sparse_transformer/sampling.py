@@ -8,7 +8,7 @@ from typing import Callable
 import torch
 
 from genkit import InputError
-from genkit.gumbel import gumbel_like
+from genkit.helpers import gumbel_like
 
 NOISE_BLOCK_ELEMENTS = 1 << 20  # Gumbel noise drawn at once: at most this many numbers (4 MB in fp32)
 

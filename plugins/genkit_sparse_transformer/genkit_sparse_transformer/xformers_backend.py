@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from xformers.ops import fmha
 from xformers.ops.fmha import merge_training
 
-from genkit.attention import LAYER_TYPES, AttentionLayout
+from genkit.helpers import LAYER_TYPES, AttentionLayout
 from genkit_sparse_transformer.xformers_plan import Bias, attend
 
 

@@ -25,7 +25,7 @@ from typing import Any, Callable, Protocol
 
 import torch
 
-from genkit.attention import AttentionLayout, image_mask
+from genkit.helpers import AttentionLayout, image_mask
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from genkit.collectives import from_rank_zero, sum_over_ranks
+from genkit.helpers import from_rank_zero, sum_over_ranks
 from genkit_dvae.common import check_codes, check_images, code_counts, psnr, usage_and_perplexity
 from genkit_dvae.networks import Decoder, Encoder, EncoderDecoderStructure
 from genkit_vqvae.params import VQVAEParams

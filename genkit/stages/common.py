@@ -10,13 +10,13 @@ from typing import Any, Sequence
 
 import torch
 
-from genkit.build import build_component
-from genkit.context import BuildContext
+from genkit.plugins.build import build_component
+from genkit.plugins.context import BuildContext
 from genkit.distributed.env import DistEnv, barrier
 from genkit.errors import ExportError, InputError
 from genkit.export import CONFIG, INDEX, load_component, role_digest as export_role_digest, save_component
 from genkit.export import write_json_atomic
-from genkit.registry import ROLES
+from genkit.plugins.registry import ROLES
 
 FINAL = "final.json"
 

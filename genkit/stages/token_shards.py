@@ -30,7 +30,7 @@ from genkit.data.loader import iterate_epoch
 from genkit.data.shards import SkipLog
 from genkit.distributed.env import barrier
 from genkit.train.metrics import WorkProgress
-from genkit.train.stages.common import PipelineState, role_digest
+from genkit.stages.common import PipelineState, role_digest
 
 ENCODE_BATCH = 64
 PART_ITEMS = 8192  # a multiple of ENCODE_BATCH: random-access data encodes in the same batches as one pass would

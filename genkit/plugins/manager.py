@@ -21,9 +21,9 @@ from typing import Any, Callable, Mapping
 
 import pluggy
 
-from genkit import hookspecs
+from genkit.plugins import hookspecs
 from genkit.errors import PluginError
-from genkit.registry import ComponentSpec, Registry
+from genkit.plugins.registry import ComponentSpec, Registry
 
 #: Modules inside genkit that are plugins too (pytest-style: the core eats its own dog food).
 BUILTIN_PLUGINS: tuple[str, ...] = ("genkit.attention.plugin", "genkit.data.plugin")

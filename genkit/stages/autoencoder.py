@@ -15,7 +15,7 @@ import torch
 from genkit.data.loader import images_to_uint8, uint8_to_images
 from genkit.images import save_image_grid
 from genkit.train.loop import StageJob, seed_everything
-from genkit.train.stages.common import (PipelineState, finished, stack_images, stage_fingerprint, streamed_train,
+from genkit.stages.common import (PipelineState, finished, stack_images, stage_fingerprint, streamed_train,
                                         train_and_export)
 
 GRID_IMAGES = 8

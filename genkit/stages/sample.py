@@ -12,7 +12,7 @@ import time
 
 from genkit.distributed.env import barrier
 from genkit.sample import Pipeline, write_samples
-from genkit.train.stages.common import PipelineState
+from genkit.stages.common import PipelineState
 
 
 def run(state: PipelineState) -> dict[str, float]:

@@ -1,4 +1,4 @@
-"""Collectives for components that must agree across the ranks of a torchrun launch (public: ``genkit.collectives``).
+"""Collectives for components that must agree across the ranks of a torchrun launch (public: ``genkit.helpers.collectives``).
 
 A component calls these inside its own methods (a forward, a loss) without being told how it was launched: each
 function checks whether ``torch.distributed`` is running with more than one rank and, if not, does nothing (or

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import ConfigDict, Field, ValidationInfo, field_validator
 
-from genkit.registry import SaneNumbers
+from genkit.plugins.params import SaneNumbers
 from genkit.steps import Steps
 
 

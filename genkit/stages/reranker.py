@@ -5,7 +5,7 @@ Loss: ``reranker.training_loss(text_ids, text_lengths, images)`` (in-batch InfoN
 vocabulary and length.
 
 With ``stages.reranker.hard_negatives: K`` each training caption also gets ``K`` decoded copies of its own image
-with ``replaced_tokens`` tokens changed (:mod:`genkit.train.stages.hard_negatives`; tokens from the prior's token
+with ``replaced_tokens`` tokens changed (:mod:`genkit.stages.hard_negatives`; tokens from the prior's token
 shards of the frozen autoencoder, or encoded per batch for streamed data), passed as ``training_loss(..., negatives=float[B, K, 3, H, W])``.
 """
 
@@ -16,17 +16,17 @@ from typing import Any, Callable
 
 import torch
 
-from genkit.context import BuildContext
+from genkit.plugins.context import BuildContext
 from genkit.data.loader import images_to_uint8, uint8_to_images
 from genkit.errors import InputError
 from genkit.train.loop import StageJob, seed_everything, to_device
 from genkit.train.metrics import WorkProgress
-from genkit.train.stages import tokenizer as tokenizer_stage
-from genkit.train.stages.common import (PipelineState, batch_seed, finished, role_digest, split_captions,
+from genkit.stages import tokenizer as tokenizer_stage
+from genkit.stages.common import (PipelineState, batch_seed, finished, role_digest, split_captions,
                                         stack_images, stage_fingerprint, streamed_train, train_and_export)
-from genkit.train.stages.hard_negatives import corrupt_tokens
-from genkit.train.stages.prior import text_batch
-from genkit.train.stages.token_shards import TokenTable, encode_split
+from genkit.stages.hard_negatives import corrupt_tokens
+from genkit.stages.prior import text_batch
+from genkit.stages.token_shards import TokenTable, encode_split
 
 POOL_BYTES = 1 << 30  # hard negatives of the whole split are decoded once when they fit in this many bytes (uint8)
 DECODE_BATCH = 256

@@ -1,6 +1,6 @@
 """Stage 2: train the prior on [caption tokens ; image tokens from the frozen autoencoder].
 
-Image tokens come from :mod:`genkit.train.stages.token_shards` (encoded once, argmax, in parallel over ranks): held
+Image tokens come from :mod:`genkit.stages.token_shards` (encoded once, argmax, in parallel over ranks): held
 in memory when they fit, else streamed shard by shard through DataLoader workers. Captions are tokenized per
 batch: with BPE dropout for training (seeded by step and rank), without for validation. Loss:
 ``prior.loss(text_ids, text_lengths, image_ids)``.
@@ -14,10 +14,10 @@ import torch
 
 from genkit.data.loader import auto_workers
 from genkit.train.loop import StageJob, seed_everything
-from genkit.train.stages import tokenizer as tokenizer_stage
-from genkit.train.stages.common import (PipelineState, batch_seed, finished, role_digest, stage_fingerprint,
+from genkit.stages import tokenizer as tokenizer_stage
+from genkit.stages.common import (PipelineState, batch_seed, finished, role_digest, stage_fingerprint,
                                         train_and_export)
-from genkit.train.stages.token_shards import TokenParts, TokenTable, encode_split, fits_in_memory
+from genkit.stages.token_shards import TokenParts, TokenTable, encode_split, fits_in_memory
 
 
 def autoencoder_context(state: PipelineState, needed_by: str) -> Any:

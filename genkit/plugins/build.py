@@ -6,9 +6,9 @@ from typing import Any, Mapping
 
 from pydantic import BaseModel, ValidationError
 
-from genkit.context import BuildContext
+from genkit.plugins.context import BuildContext
 from genkit.errors import GenkitError, InputError, PluginError
-from genkit.plugins import Plugins, get_plugins
+from genkit.plugins.manager import Plugins, get_plugins
 
 
 def make_params(role: str, kind: str, values: Mapping[str, Any] | None = None, plugins: Plugins | None = None) -> BaseModel:

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import itertools
 
-from genkit.context import BuildContext
+from genkit.plugins.context import BuildContext
 from genkit.distributed.env import barrier
-from genkit.train.stages.common import PipelineState, export, finished, stage_fingerprint
+from genkit.stages.common import PipelineState, export, finished, stage_fingerprint
 
 
 MAX_CAPTIONS = 5_000_000  # a corpus's first captions are plenty for the BPE merges (streamed, images never read)

@@ -1,7 +1,7 @@
 """``run_pipeline``: run a recipe's stages in order, each exporting into ``RUN/export``.
 
 Order: autoencoder -> tokenizer (trained on the captions when the recipe has one and a later stage needs it) ->
-prior -> reranker -> sample. Each runner is one module under ``genkit/train/stages/`` listed in :data:`RUNNERS`. A stage
+prior -> reranker -> sample. Each runner is one module under ``genkit/stages/`` listed in :data:`RUNNERS`. A stage
 whose export (params + build context) and ``RUN/<stage>/final.json`` (settings, data, seed, upstream exports)
 match the recipe is not redone: its recorded final metrics are returned. Under ``torchrun`` every rank calls
 ``run_pipeline``; rank 0 writes the exports.
@@ -14,13 +14,13 @@ from typing import Any, Callable
 
 import torch.distributed as dist
 
-from genkit.build import build_component
-from genkit.context import BuildContext
+from genkit.plugins.build import build_component
+from genkit.plugins.context import BuildContext
 from genkit.distributed.env import detect, shutdown
 from genkit.errors import GenkitError, InputError
-from genkit.plugins import get_plugins
-from genkit.train.stages import autoencoder, prior, reranker, sample, tokenizer
-from genkit.train.stages.common import PipelineState
+from genkit.plugins.manager import get_plugins
+from genkit.stages import autoencoder, prior, reranker, sample, tokenizer
+from genkit.stages.common import PipelineState
 
 #: name -> runner(state) -> final metrics, in pipeline order.
 RUNNERS: dict[str, Callable[[PipelineState], dict[str, float]]] = {

@@ -1,4 +1,4 @@
-"""Gumbel noise, shared by the samplers and relaxations of the plugins (public: ``genkit.gumbel``).
+"""Gumbel noise, shared by the samplers and relaxations of the plugins (public: ``genkit.helpers.gumbel``).
 
 ``argmax(logits + gumbel_like(logits))`` is an exact draw from ``softmax(logits)`` (the Gumbel-max trick), and
 ``softmax((logits + gumbel_like(logits)) / tau)`` is a gumbel-softmax (concrete) sample.

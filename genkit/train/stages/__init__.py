@@ -1,1 +1,0 @@
-"""One module per pipeline stage; each has ``run(state) -> final metrics`` (see ``genkit.train.pipeline``)."""
