@@ -62,8 +62,15 @@ def main() -> None:
     results = {kind: measure(kind, args.repeats) for kind in ("dvae", "vqvae")}
     for kind, rates in results.items():
         line = {
-            "bench": "autoencoder", "kind": kind, "image_size": IMAGE_SIZE, "grid": [8, 8], "codes": 512,
-            "hidden": SETTINGS["hidden"], "batch": BATCH, "precision": "fp32", "threads": torch.get_num_threads(),
+            "bench": "autoencoder",
+            "kind": kind,
+            "image_size": IMAGE_SIZE,
+            "grid": [8, 8],
+            "codes": 512,
+            "hidden": SETTINGS["hidden"],
+            "batch": BATCH,
+            "precision": "fp32",
+            "threads": torch.get_num_threads(),
             **{k: round(v, 2) for k, v in rates.items()},
         }
         for key in ("train_images_per_s", "encode_images_per_s", "decode_images_per_s"):

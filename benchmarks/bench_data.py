@@ -98,20 +98,44 @@ def epoch_peak_rss(shards: Path, count: int, work: Path) -> dict[str, float]:
     batch = 256
     recipe = {
         "seed": 0,
-        "data": {"kind": "webdataset", "shards": str(shards), "size": 64, "validation_fraction": 0.001,
-                 "validation_size": 64},
-        "autoencoder": {"kind": "vqvae", "codebook_size": 64, "downsample": 8, "hidden": 8, "blocks_per_group": 1,
-                        "codebook_dim": 8},
-        "stages": {"autoencoder": {"steps": math.ceil(count / batch), "batch": batch, "lr": 1e-3, "workers": 2,
-                                   "validate_every": 10**9, "validation_batches": 1, "checkpoint_every": 10**9,
-                                   "log_every": 50}},
+        "data": {
+            "kind": "webdataset",
+            "shards": str(shards),
+            "size": 64,
+            "validation_fraction": 0.001,
+            "validation_size": 64,
+        },
+        "autoencoder": {
+            "kind": "vqvae",
+            "codebook_size": 64,
+            "downsample": 8,
+            "hidden": 8,
+            "blocks_per_group": 1,
+            "codebook_dim": 8,
+        },
+        "stages": {
+            "autoencoder": {
+                "steps": math.ceil(count / batch),
+                "batch": batch,
+                "lr": 1e-3,
+                "workers": 2,
+                "validate_every": 10**9,
+                "validation_batches": 1,
+                "checkpoint_every": 10**9,
+                "log_every": 50,
+            }
+        },
     }
     path = work / f"memory_{count}.yaml"
     path.write_text(yaml.safe_dump(recipe))
     start = time.perf_counter()
-    process = subprocess.Popen([sys.executable, "-m", "genkit.cli", "run", str(path), "--out", str(work / f"run_{count}")],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                               env={**os.environ, "OMP_NUM_THREADS": "1"})
+    process = subprocess.Popen(
+        [sys.executable, "-m", "genkit.cli", "run", str(path), "--out", str(work / f"run_{count}")],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
     peak = 0
     while process.poll() is None:
         peak = max(peak, tree_rss(process.pid))
@@ -124,8 +148,15 @@ def epoch_peak_rss(shards: Path, count: int, work: Path) -> dict[str, float]:
 def loader_rate(shards: Path, workers: int, images: int) -> float:
     data = WebDataset(WebDatasetParams(shards=str(shards), validation_shards=str(shards), size=64))
     # the autoencoder stage's own micro-batches: uint8 images (see genkit.data.loader.images_to_uint8)
-    batches = PartBatches(data.stream("train"), lambda items, step: images_to_uint8([i.image for i in items]), 64, seed=0,
-                          rank=0, world=1, shuffle_buffer=1000)
+    batches = PartBatches(
+        data.stream("train"),
+        lambda items, step: images_to_uint8([i.image for i in items]),
+        64,
+        seed=0,
+        rank=0,
+        world=1,
+        shuffle_buffer=1000,
+    )
     loader = iter(make_loader(batches, LoaderSettings(workers=workers, prefetch=4), torch.device("cpu"), seed=0))
     next(loader)  # start-up (worker processes, first shard) is not counted
     seen, start = 0, time.perf_counter()
@@ -136,22 +167,46 @@ def loader_rate(shards: Path, workers: int, images: int) -> float:
 
 def demo_data_wait(shards: Path, work: Path) -> dict[str, float]:
     demo = yaml.safe_load((Path(__file__).parents[1] / "genkit" / "recipes" / "shapes" / "demo.yaml").read_text())
-    recipe = {"seed": 0, "autoencoder": demo["autoencoder"],
-              "data": {"kind": "webdataset", "shards": str(shards), "size": 32, "validation_fraction": 0.01,
-                       "validation_size": 64},
-              "stages": {"autoencoder": {**demo["stages"]["autoencoder"], "steps": 200, "workers": 2, "log_every": 1,
-                                         "validate_every": 10**9, "checkpoint_every": 10**9, "validation_batches": 1}}}
+    recipe = {
+        "seed": 0,
+        "autoencoder": demo["autoencoder"],
+        "data": {
+            "kind": "webdataset",
+            "shards": str(shards),
+            "size": 32,
+            "validation_fraction": 0.01,
+            "validation_size": 64,
+        },
+        "stages": {
+            "autoencoder": {
+                **demo["stages"]["autoencoder"],
+                "steps": 200,
+                "workers": 2,
+                "log_every": 1,
+                "validate_every": 10**9,
+                "checkpoint_every": 10**9,
+                "validation_batches": 1,
+            }
+        },
+    }
     path = work / "demo_wait.yaml"
     path.write_text(yaml.safe_dump(recipe))
-    done = subprocess.run([sys.executable, "-m", "genkit.cli", "run", str(path), "--out", str(work / "run_wait")],
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "genkit.cli", "run", str(path), "--out", str(work / "run_wait")],
+        capture_output=True,
+        text=True,
+    )
     if done.returncode != 0:
         raise SystemExit(f"demo data-wait run failed:\n{done.stderr[-2000:]}")
     lines = [json.loads(l) for l in (work / "run_wait" / "autoencoder" / "metrics.jsonl").read_text().splitlines()]
     waits = [l["data_wait"] for l in lines if l["split"] == "train" and l["step"] > 10]  # after start-up
     rates = [l["samples_per_s"] for l in lines if l["split"] == "train" and l["step"] > 10]
-    return {"data_wait_mean": round(float(np.mean(waits)), 4), "data_wait_p95": round(float(np.percentile(waits, 95)), 4),
-            "images_per_s": round(float(np.mean(rates)), 1), "steps": len(waits)}
+    return {
+        "data_wait_mean": round(float(np.mean(waits)), 4),
+        "data_wait_p95": round(float(np.percentile(waits, 95)), 4),
+        "images_per_s": round(float(np.mean(rates)), 1),
+        "steps": len(waits),
+    }
 
 
 def main() -> None:
@@ -169,16 +224,35 @@ def main() -> None:
         loader_shards = write_corpus(cache / "loader_64px", 2 * PER_SHARD, 64)
         zero = loader_rate(loader_shards, 0, args.loader_images)
         two = loader_rate(loader_shards, 2, args.loader_images)
-        print(json.dumps({"bench": "loader", "images_per_s_0_workers": round(zero, 1),
-                          "images_per_s_2_workers": round(two, 1), "ratio": round(two / zero, 2), "goal": 1.7}),
-              flush=True)
+        print(
+            json.dumps(
+                {
+                    "bench": "loader",
+                    "images_per_s_0_workers": round(zero, 1),
+                    "images_per_s_2_workers": round(two, 1),
+                    "ratio": round(two / zero, 2),
+                    "goal": 1.7,
+                }
+            ),
+            flush=True,
+        )
         wait = demo_data_wait(write_corpus(cache / "demo_32px", PER_SHARD, 32), work)
         print(json.dumps({"bench": "data_wait", **wait, "goal": 0.05}), flush=True)
         if not args.skip_memory:
             small = epoch_peak_rss(write_corpus(cache / f"corpus_{args.small}", args.small, 64), args.small, work)
             large = epoch_peak_rss(write_corpus(cache / f"corpus_{args.large}", args.large, 64), args.large, work)
-            print(json.dumps({"bench": "memory", "small": small, "large": large,
-                              "ratio": round(large["peak_rss_mb"] / small["peak_rss_mb"], 3), "goal": 1.2}), flush=True)
+            print(
+                json.dumps(
+                    {
+                        "bench": "memory",
+                        "small": small,
+                        "large": large,
+                        "ratio": round(large["peak_rss_mb"] / small["peak_rss_mb"], 3),
+                        "goal": 1.2,
+                    }
+                ),
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

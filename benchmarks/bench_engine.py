@@ -39,7 +39,7 @@ def bare_loop(x, y) -> float:
     perm = torch.randperm(len(x))
     start = time.perf_counter()
     for step in range(STEPS):
-        idx = perm[(step * BATCH) % len(x):][:BATCH]
+        idx = perm[(step * BATCH) % len(x) :][:BATCH]
         opt.zero_grad(set_to_none=True)
         loss = ((model(x[idx]) - y[idx]) ** 2).mean()
         loss.backward()
@@ -51,10 +51,27 @@ def engine_loop(x, y, **settings) -> float:
     seed_everything(0)
     model = TinyMLP(WIDTH, DEPTH)
     with tempfile.TemporaryDirectory() as tmp:
-        s = TrainStage(steps=STEPS, batch=BATCH, lr=1e-3, schedule="constant", validate_every=10**6,
-                       checkpoint_every=10**6, log_every=10, **settings)
-        job = StageJob("bench", model, s, Path(tmp), len(x), len(x), lambda split, idx, step: (x[idx], y[idx]),
-                       lambda m, b, step: (((m(b[0]) - b[1]) ** 2).mean(), {}), seed=0)
+        s = TrainStage(
+            steps=STEPS,
+            batch=BATCH,
+            lr=1e-3,
+            schedule="constant",
+            validate_every=10**6,
+            checkpoint_every=10**6,
+            log_every=10,
+            **settings,
+        )
+        job = StageJob(
+            "bench",
+            model,
+            s,
+            Path(tmp),
+            len(x),
+            len(x),
+            lambda split, idx, step: (x[idx], y[idx]),
+            lambda m, b, step: (((m(b[0]) - b[1]) ** 2).mean(), {}),
+            seed=0,
+        )
         trainer = Trainer(job, progress=False)
         trainer.validate = lambda: {"loss": math.nan}  # time the steps only
         start = time.perf_counter()
@@ -69,14 +86,32 @@ def main() -> None:
     bare_loop(x, y), engine_loop(x, y)  # warm-up
     bare = min(bare_loop(x, y) for _ in range(3))
     engine = min(engine_loop(x, y) for _ in range(3))
-    print(json.dumps({"bench": "engine_step_overhead", "model": f"TinyMLP width {WIDTH} depth {DEPTH}", "batch": BATCH,
-                      "bare_s_per_step": round(bare, 6), "engine_s_per_step": round(engine, 6),
-                      "ratio": round(engine / bare, 3)}))
+    print(
+        json.dumps(
+            {
+                "bench": "engine_step_overhead",
+                "model": f"TinyMLP width {WIDTH} depth {DEPTH}",
+                "batch": BATCH,
+                "bare_s_per_step": round(bare, 6),
+                "engine_s_per_step": round(engine, 6),
+                "ratio": round(engine / bare, 3),
+            }
+        )
+    )
     dynamic = min(engine_loop(x, y, precision="fp16", loss_scaling="dynamic") for _ in range(3))
     per_block = min(engine_loop(x, y, precision="fp16", loss_scaling="per_resblock") for _ in range(3))
-    print(json.dumps({"bench": "per_resblock_vs_dynamic", "device": "cpu", "residual_branches": 2 * DEPTH,
-                      "dynamic_s_per_step": round(dynamic, 6), "per_resblock_s_per_step": round(per_block, 6),
-                      "ratio": round(per_block / dynamic, 3)}))
+    print(
+        json.dumps(
+            {
+                "bench": "per_resblock_vs_dynamic",
+                "device": "cpu",
+                "residual_branches": 2 * DEPTH,
+                "dynamic_s_per_step": round(dynamic, 6),
+                "per_resblock_s_per_step": round(per_block, 6),
+                "ratio": round(per_block / dynamic, 3),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

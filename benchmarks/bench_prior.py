@@ -51,10 +51,14 @@ def matmul_peak_gflops(size: int = 2048, repeats: int = 8) -> float:
 
 
 def build(grid, attention):
-    context = genkit.BuildContext(text_vocab_size=TEXT_VOCAB, text_length=TEXT_LENGTH, image_vocab_size=IMAGE_VOCAB,
-                                  image_grid=grid)
-    params = genkit.make_params("prior", "sparse_transformer", {
-        "width": WIDTH, "depth": DEPTH, "heads": HEADS, "head_dim": 32, "mlp_ratio": 4.0, "attention": attention})
+    context = genkit.BuildContext(
+        text_vocab_size=TEXT_VOCAB, text_length=TEXT_LENGTH, image_vocab_size=IMAGE_VOCAB, image_grid=grid
+    )
+    params = genkit.make_params(
+        "prior",
+        "sparse_transformer",
+        {"width": WIDTH, "depth": DEPTH, "heads": HEADS, "head_dim": 32, "mlp_ratio": 4.0, "attention": attention},
+    )
     return genkit.build_component("prior", params, context), context
 
 
@@ -99,9 +103,12 @@ def bench_train(prior, context, steps: int) -> dict:
         step()
         times.append(time.perf_counter() - start)
     median = sorted(times)[len(times) // 2]
-    return {"step_s_median": median, "train_tokens_per_s": BATCH * prior.sequence_length / median,
-            "model_gflops_per_s": flops_per_step(prior, BATCH) / median / 1e9,
-            "model_gflops_per_s_all_params": flops_per_step_all_params(prior, BATCH) / median / 1e9}
+    return {
+        "step_s_median": median,
+        "train_tokens_per_s": BATCH * prior.sequence_length / median,
+        "model_gflops_per_s": flops_per_step(prior, BATCH) / median / 1e9,
+        "model_gflops_per_s_all_params": flops_per_step_all_params(prior, BATCH) / median / 1e9,
+    }
 
 
 @torch.no_grad()
@@ -128,11 +135,13 @@ def bench_sample(prior, context, how: str) -> dict:
             text_full = prior.fill_text(text, lengths)
             image = torch.randint(0, IMAGE_VOCAB, (SAMPLE_BATCH, n), generator=gen)
             first, count, steps = n // 2, 8, []
+
             def choose(logits, i):
                 steps.append(time.perf_counter())
                 if len(steps) > count:
                     raise StopIteration
                 return logits.argmax(-1)
+
             try:
                 decode(prior, text_full, image, first, choose, use_cache)
             except StopIteration:
@@ -159,9 +168,16 @@ def main(argv=None) -> None:
             continue
         peak = matmul_peak_gflops()
         prior, context = build(spec["grid"], spec["attention"])
-        row = {"bench": spec["bench"], "config": args.config, "threads": args.threads, "cpu_allocator": allocator,
-               "grid": list(spec["grid"]), "attention": spec["attention"],
-               "sequence": prior.sequence_length, "parameters": sum(p.numel() for p in prior.parameters())}
+        row = {
+            "bench": spec["bench"],
+            "config": args.config,
+            "threads": args.threads,
+            "cpu_allocator": allocator,
+            "grid": list(spec["grid"]),
+            "attention": spec["attention"],
+            "sequence": prior.sequence_length,
+            "parameters": sum(p.numel() for p in prior.parameters()),
+        }
         row.update(bench_train(prior, context, args.steps))
         peak = max(peak, matmul_peak_gflops())  # before and after: the machine may be shared
         row["matmul_peak_gflops"] = peak

@@ -32,8 +32,39 @@ import genkit
 COLOURS = ["red", "green", "blue", "yellow", "purple", "orange", "white", "black", "pink", "brown", "grey", "teal"]
 SHAPES = ["circle", "square", "triangle", "star", "hexagon", "heart", "cross", "ellipse", "pentagon", "diamond"]
 PLACES = ["top left", "top right", "bottom left", "bottom right", "center", "middle", "left edge", "right edge"]
-SYLLABLES = ["ka", "ro", "mi", "tel", "san", "dor", "vi", "lu", "quen", "bra", "sto", "ph", "ex", "ia", "ne", "gh",
-             "ar", "th", "ou", "ly", "ment", "ing", "ed", "pre", "con", "al", "ic", "ous", "é", "ü", "ñ"]
+SYLLABLES = [
+    "ka",
+    "ro",
+    "mi",
+    "tel",
+    "san",
+    "dor",
+    "vi",
+    "lu",
+    "quen",
+    "bra",
+    "sto",
+    "ph",
+    "ex",
+    "ia",
+    "ne",
+    "gh",
+    "ar",
+    "th",
+    "ou",
+    "ly",
+    "ment",
+    "ing",
+    "ed",
+    "pre",
+    "con",
+    "al",
+    "ic",
+    "ous",
+    "é",
+    "ü",
+    "ñ",
+]
 
 
 def synthetic_captions(count: int, seed: int = 0) -> list[str]:
@@ -93,37 +124,88 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=1024)
     parser.add_argument("--dropout-captions", type=int, default=20_000)
     args = parser.parse_args()
-    common = {"cpu_count": os.cpu_count(), "affinity": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None}
+    common = {
+        "cpu_count": os.cpu_count(),
+        "affinity": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+    }
 
     captions = synthetic_captions(args.captions)
     params = genkit.make_params("tokenizer", "bpe", {"vocab_size": args.vocab_size, "max_length": args.max_length})
     tok = genkit.build_component("tokenizer", params)
     _, wall, cpu = timed(lambda: tok.train(captions))
-    print(json.dumps({"bench": "tokenizer_train", "captions": len(captions), "vocab_size": args.vocab_size,
-                      "learned_tokens": tok.trained_vocab_size, "seconds": round(wall, 3),
-                      "cpu_seconds": round(cpu, 3), **common}), flush=True)
+    print(
+        json.dumps(
+            {
+                "bench": "tokenizer_train",
+                "captions": len(captions),
+                "vocab_size": args.vocab_size,
+                "learned_tokens": tok.trained_vocab_size,
+                "seconds": round(wall, 3),
+                "cpu_seconds": round(cpu, 3),
+                **common,
+            }
+        ),
+        flush=True,
+    )
 
     rates = {}
     for phase in ("cold", "warm"):
         tokens, wall, cpu = timed(lambda: encode_all(tok, captions, args.batch))
         rates[phase] = len(captions) / wall
-        print(json.dumps({"bench": "tokenizer_encode", "pass": phase, "captions": len(captions), "batch": args.batch,
-                          "seconds": round(wall, 3), "captions_per_s": round(rates[phase]),
-                          "captions_per_cpu_s": round(len(captions) / cpu), "tokens_per_caption": round(tokens / len(captions), 2),
-                          "truncated": tok.truncated, **common}), flush=True)
+        print(
+            json.dumps(
+                {
+                    "bench": "tokenizer_encode",
+                    "pass": phase,
+                    "captions": len(captions),
+                    "batch": args.batch,
+                    "seconds": round(wall, 3),
+                    "captions_per_s": round(rates[phase]),
+                    "captions_per_cpu_s": round(len(captions) / cpu),
+                    "tokens_per_caption": round(tokens / len(captions), 2),
+                    "truncated": tok.truncated,
+                    **common,
+                }
+            ),
+            flush=True,
+        )
 
     subset = captions[: args.dropout_captions]
     tokens, wall, cpu = timed(lambda: encode_all(tok, subset, args.batch, dropout=True, seed=0))
-    print(json.dumps({"bench": "tokenizer_encode_dropout", "captions": len(subset), "batch": args.batch,
-                      "dropout": params.dropout, "seconds": round(wall, 3), "captions_per_s": round(len(subset) / wall),
-                      "captions_per_cpu_s": round(len(subset) / cpu), "tokens_per_caption": round(tokens / len(subset), 2),
-                      **common}), flush=True)
+    print(
+        json.dumps(
+            {
+                "bench": "tokenizer_encode_dropout",
+                "captions": len(subset),
+                "batch": args.batch,
+                "dropout": params.dropout,
+                "seconds": round(wall, 3),
+                "captions_per_s": round(len(subset) / wall),
+                "captions_per_cpu_s": round(len(subset) / cpu),
+                "tokens_per_caption": round(tokens / len(subset), 2),
+                **common,
+            }
+        ),
+        flush=True,
+    )
 
     ref_tokens, wall, cpu = timed(lambda: hf_reference(tok, captions, args.batch))
-    print(json.dumps({"bench": "hf_encode_batch_reference", "captions": len(captions), "batch": args.batch,
-                      "seconds": round(wall, 3), "captions_per_s": round(len(captions) / wall),
-                      "captions_per_cpu_s": round(len(captions) / cpu), "tokens_per_caption": round(ref_tokens / len(captions), 2),
-                      "speedup": round(rates["warm"] * wall / len(captions), 2), **common}), flush=True)
+    print(
+        json.dumps(
+            {
+                "bench": "hf_encode_batch_reference",
+                "captions": len(captions),
+                "batch": args.batch,
+                "seconds": round(wall, 3),
+                "captions_per_s": round(len(captions) / wall),
+                "captions_per_cpu_s": round(len(captions) / cpu),
+                "tokens_per_caption": round(ref_tokens / len(captions), 2),
+                "speedup": round(rates["warm"] * wall / len(captions), 2),
+                **common,
+            }
+        ),
+        flush=True,
+    )
 
 
 if __name__ == "__main__":

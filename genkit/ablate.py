@@ -16,9 +16,10 @@ import math
 import re
 import shutil
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from genkit.errors import InputError
 from genkit.export import INDEX, read_json, write_json_atomic
@@ -133,8 +134,9 @@ def check_steps_scale(steps_scale: float) -> None:
         raise InputError(f"--steps-scale {steps_scale:g}: expected a positive factor, e.g. 0.25")
 
 
-def variant_recipe(recipe: str, overrides: Sequence[str], steps_scale: float = 1.0,
-                   plugins: Plugins | None = None) -> LoadedRecipe:
+def variant_recipe(
+    recipe: str, overrides: Sequence[str], steps_scale: float = 1.0, plugins: Plugins | None = None
+) -> LoadedRecipe:
     """The recipe with ``overrides``, then every step count (see :mod:`genkit.steps`) multiplied by ``steps_scale``.
 
     The scaling comes after the overrides, so it covers the variant's own components (a swapped-in autoencoder's
@@ -147,9 +149,18 @@ def variant_recipe(recipe: str, overrides: Sequence[str], steps_scale: float = 1
     return load_recipe(recipe, [*overrides, *step_count_overrides(loaded.recipe, steps_scale)], plugins)
 
 
-def run_ablation(recipe: str, vary: Sequence[str], out: Path, *, steps_scale: float = 1.0, base_overrides: Sequence[str] = (),
-                 eval_captions: int = 64, eval_candidates: int | None = None, plugins: Plugins | None = None,
-                 log=print) -> list[dict[str, Any]]:
+def run_ablation(
+    recipe: str,
+    vary: Sequence[str],
+    out: Path,
+    *,
+    steps_scale: float = 1.0,
+    base_overrides: Sequence[str] = (),
+    eval_captions: int = 64,
+    eval_candidates: int | None = None,
+    plugins: Plugins | None = None,
+    log=print,
+) -> list[dict[str, Any]]:
     from genkit.evaluate import evaluate_run
     from genkit.stages.pipeline import run_pipeline
 
@@ -181,8 +192,12 @@ def run_ablation(recipe: str, vary: Sequence[str], out: Path, *, steps_scale: fl
         for stage, key in keys.items():
             seen.setdefault(key, variant.run_dir)
         report = evaluate_run(variant.run_dir, captions=eval_captions, candidates=eval_candidates, plugins=plugins)
-        row = {"variant": " ".join(variant_label(o) for o in combo), **{m: report.get(m) for m in METRICS}, "train_seconds": round(trained, 1),
-               "run_dir": str(variant.run_dir)}
+        row = {
+            "variant": " ".join(variant_label(o) for o in combo),
+            **{m: report.get(m) for m in METRICS},
+            "train_seconds": round(trained, 1),
+            "run_dir": str(variant.run_dir),
+        }
         rows.append(row)
         log(f"[{variant.name}] " + ", ".join(f"{k}={_fmt(v)}" for k, v in row.items() if k in METRICS))
     write_table(rows, out)

@@ -51,8 +51,10 @@ def release_large_blocks() -> bool:
     except (OSError, AttributeError):
         return False
     mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
-    return (mallopt(M_MMAP_THRESHOLD, WORKER_THRESHOLD_BYTES) == 1
-            and mallopt(M_TRIM_THRESHOLD, WORKER_THRESHOLD_BYTES) == 1)
+    return (
+        mallopt(M_MMAP_THRESHOLD, WORKER_THRESHOLD_BYTES) == 1
+        and mallopt(M_TRIM_THRESHOLD, WORKER_THRESHOLD_BYTES) == 1
+    )
 
 
 def _apply() -> bool:

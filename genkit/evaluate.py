@@ -21,9 +21,9 @@ from typing import Any
 
 import torch
 
+from genkit.errors import InputError
 from genkit.plugins.build import build_component
 from genkit.plugins.context import BuildContext
-from genkit.errors import InputError
 from genkit.plugins.manager import Plugins, get_plugins
 from genkit.recipe import load_recipe
 from genkit.sample.pipeline import Pipeline
@@ -89,8 +89,9 @@ def faithfulness(pipeline: Pipeline, examples: list, candidates: int, seed: int,
     temperature, top_k, top_p, guidance)."""
     from genkit.data.shapes_judge import judge_image
 
-    results = pipeline.sample([e.caption for e in examples], candidates=candidates, keep=1, seed=seed,
-                              warn=lambda message: None, **sampling)  # eval judges the captions as the data gives them
+    results = pipeline.sample(
+        [e.caption for e in examples], candidates=candidates, keep=1, seed=seed, warn=lambda message: None, **sampling
+    )  # eval judges the captions as the data gives them
     best = [judge_image(r.images[0], e.meta, e.caption) for r, e in zip(results, examples)]
     first = [judge_image(r.first_image, e.meta, e.caption) for r, e in zip(results, examples)]
 
@@ -104,12 +105,24 @@ def faithfulness(pipeline: Pipeline, examples: list, candidates: int, seed: int,
 
     top, top_attributes = summary(best)
     plain, plain_attributes = summary(first)
-    return {"faithfulness": top, "faithfulness_first": plain, "attributes": top_attributes,
-            "attributes_first": plain_attributes, "captions": len(examples), "candidates": candidates}
+    return {
+        "faithfulness": top,
+        "faithfulness_first": plain,
+        "attributes": top_attributes,
+        "attributes_first": plain_attributes,
+        "captions": len(examples),
+        "candidates": candidates,
+    }
 
 
-def evaluate_run(run_dir: str | Path, *, captions: int = 64, candidates: int | None = None, seed: int = 0,
-                 plugins: Plugins | None = None) -> dict[str, Any]:
+def evaluate_run(
+    run_dir: str | Path,
+    *,
+    captions: int = 64,
+    candidates: int | None = None,
+    seed: int = 0,
+    plugins: Plugins | None = None,
+) -> dict[str, Any]:
     """The metrics of the module docstring. Sampling uses the run's ``stages.sample`` settings (temperature,
     top_k, top_p, guidance, candidates) when the recipe has them; ``candidates`` overrides the count."""
     plugins = plugins or get_plugins()

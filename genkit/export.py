@@ -24,8 +24,8 @@ from typing import Any
 import torch
 from pydantic import BaseModel, ValidationError
 
-from genkit.plugins.context import BuildContext
 from genkit.errors import ExportError, UnknownComponentError
+from genkit.plugins.context import BuildContext
 from genkit.plugins.manager import Plugins, get_plugins
 from genkit.plugins.registry import ROLES
 
@@ -83,8 +83,13 @@ def nonfinite_tensor(tensors: dict[str, torch.Tensor]) -> str | None:
 
 
 def save_component(
-    export_dir: str | Path, role: str, component: Any, params: BaseModel, context: BuildContext,
-    plugins: Plugins | None = None, trained_on: dict[str, str] | None = None,
+    export_dir: str | Path,
+    role: str,
+    component: Any,
+    params: BaseModel,
+    context: BuildContext,
+    plugins: Plugins | None = None,
+    trained_on: dict[str, str] | None = None,
 ) -> Path:
     """Save ``component`` (built from ``params``, whose ``kind`` names it) as ``role`` in ``export_dir``.
 
@@ -100,8 +105,10 @@ def save_component(
     if isinstance(component, torch.nn.Module):
         bad = nonfinite_tensor(component.state_dict())
         if bad is not None:
-            raise ExportError(f"{Path(export_dir) / role}: not exported: weight {bad!r} is not finite (NaN or inf); "
-                              "the previous export is kept")
+            raise ExportError(
+                f"{Path(export_dir) / role}: not exported: weight {bad!r} is not finite (NaN or inf); "
+                "the previous export is kept"
+            )
     plugins = plugins or get_plugins()
     kind = getattr(params, "kind", None)
     spec = plugins.registry.get(role, kind)
@@ -192,12 +199,17 @@ def check_provenance(export_dir: str | Path, role: str) -> None:
     for upstream, digest in sorted(trained_on.items()):
         now = index.get(upstream, {}).get("digest") if isinstance(index.get(upstream), dict) else None
         if now is not None and digest != "none" and now != digest:
-            raise ExportError(f"{export_dir / role}: was trained on another {upstream} than the one exported now "
-                              f"({digest} vs {now}); train the {role} again (genkit run RECIPE --stage {role})")
+            raise ExportError(
+                f"{export_dir / role}: was trained on another {upstream} than the one exported now "
+                f"({digest} vs {now}); train the {role} again (genkit run RECIPE --stage {role})"
+            )
 
 
 def load_component(
-    export_dir: str | Path, role: str, plugins: Plugins | None = None, device: str | torch.device = "cpu",
+    export_dir: str | Path,
+    role: str,
+    plugins: Plugins | None = None,
+    device: str | torch.device = "cpu",
     check_upstream: bool = True,
 ) -> Any:
     """Rebuild ``role`` from ``export_dir`` through the registry and load its weights and files (eval mode).

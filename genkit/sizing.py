@@ -11,13 +11,14 @@ stops at the first tensor past a bound; a tensor whose size overflows (``width=1
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import torch
 from torch.nn.modules.module import register_module_parameter_registration_hook
 
-from genkit.plugins.context import BuildContext
 from genkit.errors import InputError
+from genkit.plugins.context import BuildContext
 from genkit.plugins.manager import Plugins, get_plugins
 from genkit.plugins.registry import ROLES
 
@@ -44,8 +45,10 @@ def _bounded_build() -> Iterator[None]:
         counted["parameters"] += param.numel()
         counted["tensors"] += 1
         if counted["parameters"] > MAX_PARAMETERS:
-            raise _TooLarge(f"more than {MAX_PARAMETERS:,} parameters (reached at {type(module).__name__}.{name} "
-                            f"{list(param.shape)})")
+            raise _TooLarge(
+                f"more than {MAX_PARAMETERS:,} parameters (reached at {type(module).__name__}.{name} "
+                f"{list(param.shape)})"
+            )
         if counted["tensors"] > MAX_PARAMETER_TENSORS:
             raise _TooLarge(f"more than {MAX_PARAMETER_TENSORS:,} parameter tensors (a very deep model)")
 
@@ -69,8 +72,9 @@ def _build_meta(plugins: Plugins, role: str, params: Any, context: BuildContext,
         if not isinstance(exc, (OverflowError, MemoryError)) and "overflow" not in detail.lower():
             raise  # not a size problem: a bug, shown as one
         # a tensor size past int64, or one whose byte count overflows, even on the meta device
-        raise InputError(f"{source}: {section}: {params.kind} is too large to build on the meta device to size it "
-                         f"({detail[:200]})") from None
+        raise InputError(
+            f"{source}: {section}: {params.kind} is too large to build on the meta device to size it ({detail[:200]})"
+        ) from None
 
 
 def meta_context(loaded: Any, plugins: Plugins | None = None) -> BuildContext:
@@ -110,7 +114,11 @@ def memory_plan(parameters: int, largest_unit: int, gpus: int) -> dict[str, floa
         "8-bit AdamW states (2 x int8 + scales)": ADAMW8BIT_BYTES * shard,
         "gathered blocks (bf16, current + prefetched)": (2.0 * 2 * largest_unit) if gpus > 1 else 0.0,
     }
-    base = plan["weights (fp32, sharded)"] + plan["gradients (fp32, sharded)"] + plan["gathered blocks (bf16, current + prefetched)"]
+    base = (
+        plan["weights (fp32, sharded)"]
+        + plan["gradients (fp32, sharded)"]
+        + plan["gathered blocks (bf16, current + prefetched)"]
+    )
     plan["total with AdamW"] = base + plan["AdamW states (2 x fp32)"]
     plan["total with 8-bit AdamW"] = base + plan["8-bit AdamW states (2 x int8 + scales)"]
     return plan

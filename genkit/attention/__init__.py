@@ -19,7 +19,9 @@ from genkit.attention.reference import ReferenceAttention, reference_attention
 from genkit.attention.sdpa import SDPAAttention, decode_attention, layout_mask
 
 
-def select_attention(device: torch.device | str, dtype: torch.dtype, layout: AttentionLayout, plugins: Any = None) -> Any:
+def select_attention(
+    device: torch.device | str, dtype: torch.dtype, layout: AttentionLayout, plugins: Any = None
+) -> Any:
     """The backend the plugins choose for ``layout`` on ``device``/``dtype`` (first-result hook
     ``genkit_select_attention``); SDPA when no plugin answers (e.g. plugins replaced in a test)."""
     if plugins is None:
@@ -31,7 +33,17 @@ def select_attention(device: torch.device | str, dtype: torch.dtype, layout: Att
 
 
 __all__ = [
-    "LAYER_TYPES", "AttentionLayout", "ReferenceAttention", "SDPAAttention", "attention_mask", "decode_attention",
-    "image_mask", "layout_mask", "pair_allowed", "paper_schedule", "reference_attention", "reference_mask",
+    "LAYER_TYPES",
+    "AttentionLayout",
+    "ReferenceAttention",
+    "SDPAAttention",
+    "attention_mask",
+    "decode_attention",
+    "image_mask",
+    "layout_mask",
+    "pair_allowed",
+    "paper_schedule",
+    "reference_attention",
+    "reference_mask",
     "select_attention",
 ]

@@ -7,9 +7,24 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
-from genkit.cli import ablate, cp, data, describe, docs, eval as eval_cmd, ls, plugins_cmd, run, sample, schema, validate
+from genkit.cli import (
+    ablate,
+    cp,
+    data,
+    describe,
+    docs,
+    ls,
+    plugins_cmd,
+    run,
+    sample,
+    schema,
+    validate,
+)
+from genkit.cli import (
+    eval as eval_cmd,
+)
 from genkit.cpu_allocator import tune_cpu_allocator
 from genkit.errors import GenkitError
 
@@ -46,14 +61,18 @@ def build_parser(plugins=None) -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module in CORE_COMMANDS:
         command = sub.add_parser(
-            module.NAME, help=module.HELP, description=module.DESCRIPTION,
+            module.NAME,
+            help=module.HELP,
+            description=module.DESCRIPTION,
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
         module.setup(command)
         command.set_defaults(handler=module.run)
     for name, command_spec in sorted(plugins.commands().items()):
         command = sub.add_parser(
-            name, help=f"{command_spec.help} [plugin {command_spec.owner}]", description=command_spec.description,
+            name,
+            help=f"{command_spec.help} [plugin {command_spec.owner}]",
+            description=command_spec.description,
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
         command_spec.setup(command)

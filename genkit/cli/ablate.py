@@ -25,16 +25,28 @@ examples:
 def setup(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("recipe", help="recipe file or built-in name")
     parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="overrides applied to every variant")
-    parser.add_argument("--vary", action="append", default=[], metavar="KEY=V1,V2",
-                        help="values to compare (repeat for a grid: every combination runs)")
-    parser.add_argument("--steps-scale", type=float, default=1.0, metavar="F",
-                        help="multiply every setting counted in optimizer steps by F (e.g. 0.25 for a quick look): "
-                        "each stage's steps, warmup, log_every, validate_every and checkpoint_every, and component "
-                        "params declared as step counts (genkit.Steps, e.g. the dVAE's temperature_steps); applied "
-                        "after the overrides and --vary values, rounded, 0 stays 0 and a positive count stays >= 1")
+    parser.add_argument(
+        "--vary",
+        action="append",
+        default=[],
+        metavar="KEY=V1,V2",
+        help="values to compare (repeat for a grid: every combination runs)",
+    )
+    parser.add_argument(
+        "--steps-scale",
+        type=float,
+        default=1.0,
+        metavar="F",
+        help="multiply every setting counted in optimizer steps by F (e.g. 0.25 for a quick look): "
+        "each stage's steps, warmup, log_every, validate_every and checkpoint_every, and component "
+        "params declared as step counts (genkit.Steps, e.g. the dVAE's temperature_steps); applied "
+        "after the overrides and --vary values, rounded, 0 stays 0 and a positive count stays >= 1",
+    )
     parser.add_argument("--out", type=Path, help="ablation directory (default: runs/ablate_<recipe name>)")
     parser.add_argument("--captions", type=int, default=64, help="held-out captions judged per variant")
-    parser.add_argument("--candidates", type=int, help="candidates per caption in the evaluation (default: the recipe's)")
+    parser.add_argument(
+        "--candidates", type=int, help="candidates per caption in the evaluation (default: the recipe's)"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -44,8 +56,15 @@ def run(args: argparse.Namespace) -> int:
     check_steps_scale(args.steps_scale)
     out = args.out or Path("runs") / f"ablate_{load_recipe(args.recipe, args.overrides).name}"
     out.mkdir(parents=True, exist_ok=True)
-    run_ablation(args.recipe, args.vary, out, steps_scale=args.steps_scale, base_overrides=args.overrides,
-                 eval_captions=args.captions, eval_candidates=args.candidates)
+    run_ablation(
+        args.recipe,
+        args.vary,
+        out,
+        steps_scale=args.steps_scale,
+        base_overrides=args.overrides,
+        eval_captions=args.captions,
+        eval_candidates=args.candidates,
+    )
     print((out / "ablation.md").read_text(encoding="utf-8"))
     print(f"wrote {out / 'ablation.md'}, {out / 'ablation.csv'} and {out / 'ablation.png'}")
     return 0

@@ -7,8 +7,8 @@ import shutil
 from pathlib import Path
 
 from genkit.errors import InputError
-from genkit.recipe import builtin_recipes
 from genkit.plugins.registry import suggest
+from genkit.recipe import builtin_recipes
 
 NAME = "cp"
 HELP = "copy a built-in recipe to a file you can edit"

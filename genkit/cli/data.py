@@ -71,36 +71,79 @@ examples:
 def setup(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="data_command", metavar="SUBCOMMAND")
     raw = argparse.RawDescriptionHelpFormatter
-    pack = sub.add_parser("pack", help="local images + captions -> tar shards", description=PACK_DESCRIPTION,
-                          formatter_class=raw)
-    pack.add_argument("source", type=Path, metavar="SOURCE",
-                      help="a directory with captions.jsonl, or a .jsonl, .csv or .parquet index file")
+    pack = sub.add_parser(
+        "pack", help="local images + captions -> tar shards", description=PACK_DESCRIPTION, formatter_class=raw
+    )
+    pack.add_argument(
+        "source",
+        type=Path,
+        metavar="SOURCE",
+        help="a directory with captions.jsonl, or a .jsonl, .csv or .parquet index file",
+    )
     pack.add_argument("out_dir", type=Path, metavar="OUT_DIR", help="directory to write the shards into")
     pack.add_argument("--per-shard", type=int, metavar="N", default=10_000, help="samples per shard (default: 10000)")
-    pack.add_argument("--resize", type=int, metavar="N", help="resize the short side to N px, aspect kept "
-                      "(default: keep the size)")
-    pack.add_argument("--format", choices=("keep", "jpg", "png", "webp"), default="keep",
-                      help="image format stored: keep = copy jpg/png/webp files as they are unless resized, "
-                      "other formats become jpg (default: keep)")
-    pack.add_argument("--quality", type=int, metavar="Q", default=95, help="jpg/webp quality when re-encoding (default: 95)")
-    pack.add_argument("--image-column", metavar="C", help="index column holding the image path "
-                      "(default: the first of file, path, image, filepath, url)")
-    pack.add_argument("--caption-column", metavar="C", help="index column holding the caption "
-                      "(default: the first of caption, text, txt)")
-    pack.add_argument("--force", action="store_true", help="write into a non-empty OUT_DIR (replaces the shards, "
-                      "stats and pack.json of an earlier pack there; other files are left alone)")
-    inspect = sub.add_parser("inspect", help="statistics and a contact sheet of tar shards",
-                             description=INSPECT_DESCRIPTION, formatter_class=raw)
-    verify = sub.add_parser("verify", help="decode every sample of tar shards; exit 1 if any is bad",
-                            description=VERIFY_DESCRIPTION, formatter_class=raw)
+    pack.add_argument(
+        "--resize", type=int, metavar="N", help="resize the short side to N px, aspect kept (default: keep the size)"
+    )
+    pack.add_argument(
+        "--format",
+        choices=("keep", "jpg", "png", "webp"),
+        default="keep",
+        help="image format stored: keep = copy jpg/png/webp files as they are unless resized, "
+        "other formats become jpg (default: keep)",
+    )
+    pack.add_argument(
+        "--quality", type=int, metavar="Q", default=95, help="jpg/webp quality when re-encoding (default: 95)"
+    )
+    pack.add_argument(
+        "--image-column",
+        metavar="C",
+        help="index column holding the image path (default: the first of file, path, image, filepath, url)",
+    )
+    pack.add_argument(
+        "--caption-column",
+        metavar="C",
+        help="index column holding the caption (default: the first of caption, text, txt)",
+    )
+    pack.add_argument(
+        "--force",
+        action="store_true",
+        help="write into a non-empty OUT_DIR (replaces the shards, "
+        "stats and pack.json of an earlier pack there; other files are left alone)",
+    )
+    inspect = sub.add_parser(
+        "inspect",
+        help="statistics and a contact sheet of tar shards",
+        description=INSPECT_DESCRIPTION,
+        formatter_class=raw,
+    )
+    verify = sub.add_parser(
+        "verify",
+        help="decode every sample of tar shards; exit 1 if any is bad",
+        description=VERIFY_DESCRIPTION,
+        formatter_class=raw,
+    )
     for command in (inspect, verify):
         command.add_argument("shards", metavar="SHARDS", help="a directory, a glob or a brace pattern of .tar shards")
-        command.add_argument("--caption-key", default="txt", metavar="KEY", help="the caption member's extension, or json:NAME for "
-                             "a key of the .json member (default: txt)")
-    inspect.add_argument("--sample", type=int, metavar="N", default=32, help="samples on the contact sheet, 0 = none (default: 32)")
-    inspect.add_argument("--seed", type=int, metavar="S", default=0, help="seed of the random choice of samples (default: 0)")
-    inspect.add_argument("--out", type=Path, metavar="FILE.png", default=Path("contact_sheet.png"),
-                         help="contact sheet PNG to write (default: contact_sheet.png)")
+        command.add_argument(
+            "--caption-key",
+            default="txt",
+            metavar="KEY",
+            help="the caption member's extension, or json:NAME for a key of the .json member (default: txt)",
+        )
+    inspect.add_argument(
+        "--sample", type=int, metavar="N", default=32, help="samples on the contact sheet, 0 = none (default: 32)"
+    )
+    inspect.add_argument(
+        "--seed", type=int, metavar="S", default=0, help="seed of the random choice of samples (default: 0)"
+    )
+    inspect.add_argument(
+        "--out",
+        type=Path,
+        metavar="FILE.png",
+        default=Path("contact_sheet.png"),
+        help="contact sheet PNG to write (default: contact_sheet.png)",
+    )
     for command in (pack, inspect, verify):
         if command is not pack:
             command.add_argument("--json", action="store_true", help="print one JSON object instead of text")
@@ -118,8 +161,15 @@ def run_pack(args: argparse.Namespace) -> int:
     from genkit.data.pack import PackOptions, pack, summary_line
     from genkit.train.metrics import WorkProgress
 
-    options = PackOptions(per_shard=args.per_shard, resize=args.resize, format=args.format, quality=args.quality,
-                          image_column=args.image_column, caption_column=args.caption_column, force=args.force)
+    options = PackOptions(
+        per_shard=args.per_shard,
+        resize=args.resize,
+        format=args.format,
+        quality=args.quality,
+        image_column=args.image_column,
+        caption_column=args.caption_column,
+        force=args.force,
+    )
     with WorkProgress("packing", enabled=not args.no_progress) as progress:
         summary = pack(args.source, args.out_dir, options, progress)
     print(summary_line(summary))

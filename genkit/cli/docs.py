@@ -7,8 +7,10 @@ import argparse
 from pathlib import Path
 
 NAME = "docs"
-HELP = ("write reference pages (every role, kind and parameter) and refresh the plugin pages' parameter sections, "
-        "generated from the installed plugins")
+HELP = (
+    "write reference pages (every role, kind and parameter) and refresh the plugin pages' parameter sections, "
+    "generated from the installed plugins"
+)
 DESCRIPTION = """\
 Write one Markdown page per role (its contract and every registered kind with each parameter's type, default
 and description) and one for the stage settings. genkit's own docs/reference/ is made this way.
@@ -27,10 +29,16 @@ example:
 
 def setup(parser: argparse.ArgumentParser) -> None:
     """Add the command's options."""
-    parser.add_argument("--out", type=Path, default=Path("docs/reference"), help="output folder (default docs/reference)")
-    parser.add_argument("--plugin-pages", type=Path, default=Path("docs/plugins"),
-                        help="folder of plugin pages whose parameter sections are refreshed (default docs/plugins; "
-                             "skipped when missing)")
+    parser.add_argument(
+        "--out", type=Path, default=Path("docs/reference"), help="output folder (default docs/reference)"
+    )
+    parser.add_argument(
+        "--plugin-pages",
+        type=Path,
+        default=Path("docs/plugins"),
+        help="folder of plugin pages whose parameter sections are refreshed (default docs/plugins; "
+        "skipped when missing)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:

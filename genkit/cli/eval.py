@@ -24,8 +24,11 @@ example:
 def setup(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("run_dir", type=Path, help="a run directory written by `genkit run`")
     parser.add_argument("--captions", type=int, default=64, help="distinct validation captions to judge (default 64)")
-    parser.add_argument("--candidates", type=int,
-                        help="candidates drawn per caption (default: the recipe's stages.sample.candidates, else 16)")
+    parser.add_argument(
+        "--candidates",
+        type=int,
+        help="candidates drawn per caption (default: the recipe's stages.sample.candidates, else 16)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
 
 
@@ -33,8 +36,11 @@ def run(args: argparse.Namespace) -> int:
     from genkit.errors import InputError
     from genkit.evaluate import evaluate_run
 
-    for option, value, low in (("--captions", args.captions, 1), ("--candidates", args.candidates, 1),
-                               ("--seed", args.seed, 0)):
+    for option, value, low in (
+        ("--captions", args.captions, 1),
+        ("--candidates", args.candidates, 1),
+        ("--seed", args.seed, 0),
+    ):
         if value is not None and value < low:
             raise InputError(f"{option} {value}: must be at least {low}")
 

@@ -36,7 +36,9 @@ def setup(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, help="run directory (default: runs/<recipe name>)")
     parser.add_argument("--stage", choices=STAGES, help="run only this stage (earlier exports must exist)")
     parser.add_argument(
-        "--resume", action=argparse.BooleanOptionalAction, default=True,
+        "--resume",
+        action=argparse.BooleanOptionalAction,
+        default=True,
         help="resume an interrupted stage from its last checkpoint (default: yes)",
     )
 
@@ -68,8 +70,9 @@ def run(args: argparse.Namespace) -> int:
         return 0
     from genkit.stages.pipeline import run_pipeline
 
-    results = run_pipeline(loaded, run_dir, only_stage=args.stage, resume=args.resume, plugins=plugins,
-                           on_start=write_resolved)
+    results = run_pipeline(
+        loaded, run_dir, only_stage=args.stage, resume=args.resume, plugins=plugins, on_start=write_resolved
+    )
     if os.environ.get("RANK", "0") != "0":  # under torchrun rank 0 reports for all
         return 0
     for stage, metrics in results.items():

@@ -40,29 +40,51 @@ examples:
 def setup(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("run_dir", type=Path, help="a run directory written by `genkit run` (uses RUN_DIR/export)")
     parser.add_argument("prompts", nargs="+", metavar="PROMPT", help="captions to draw images for")
-    parser.add_argument("--out", type=Path, default=Path("samples.png"),
-                        help="PNG grid to write (default: samples.png); the images go in a folder beside it (its "
-                        "name without .png) and the scores in its .json")
-    parser.add_argument("--force", action="store_true",
-                        help="replace files at --out (and beside it) that `genkit sample` did not write; never "
-                        "anything inside an export or checkpoints folder")
-    parser.add_argument("--candidates", type=int,
-                        help="candidates drawn per prompt (default: the run's stages.sample candidates, else 32)")
-    parser.add_argument("--keep", type=int,
-                        help="best candidates kept per prompt (default: the run's stages.sample keep, else 4)")
-    parser.add_argument("--temperature", type=float,
-                        help="sampling temperature (default: the run's stages.sample temperature, else 1.0)")
-    parser.add_argument("--top-k", type=int,
-                        help="keep only the k most likely image tokens (default: the run's stages.sample top_k, "
-                        "else off)")
-    parser.add_argument("--top-p", type=float,
-                        help="nucleus sampling mass in (0, 1] (default: the run's stages.sample top_p, else off)")
-    parser.add_argument("--guidance", type=float,
-                        help="classifier-free guidance scale, 0 = off (default: the run's stages.sample guidance, "
-                        "else 0)")
-    parser.add_argument("--seed", type=int,
-                        help="sampling seed (default: the run's stages.sample seed, else the recipe's seed, else 0)")
-    parser.add_argument("--prime", type=Path, metavar="IMAGE", help="complete this image: keep its top --rows token rows")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=Path("samples.png"),
+        help="PNG grid to write (default: samples.png); the images go in a folder beside it (its "
+        "name without .png) and the scores in its .json",
+    )
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="replace files at --out (and beside it) that `genkit sample` did not write; never "
+        "anything inside an export or checkpoints folder",
+    )
+    parser.add_argument(
+        "--candidates",
+        type=int,
+        help="candidates drawn per prompt (default: the run's stages.sample candidates, else 32)",
+    )
+    parser.add_argument(
+        "--keep", type=int, help="best candidates kept per prompt (default: the run's stages.sample keep, else 4)"
+    )
+    parser.add_argument(
+        "--temperature",
+        type=float,
+        help="sampling temperature (default: the run's stages.sample temperature, else 1.0)",
+    )
+    parser.add_argument(
+        "--top-k",
+        type=int,
+        help="keep only the k most likely image tokens (default: the run's stages.sample top_k, else off)",
+    )
+    parser.add_argument(
+        "--top-p", type=float, help="nucleus sampling mass in (0, 1] (default: the run's stages.sample top_p, else off)"
+    )
+    parser.add_argument(
+        "--guidance",
+        type=float,
+        help="classifier-free guidance scale, 0 = off (default: the run's stages.sample guidance, else 0)",
+    )
+    parser.add_argument(
+        "--seed", type=int, help="sampling seed (default: the run's stages.sample seed, else the recipe's seed, else 0)"
+    )
+    parser.add_argument(
+        "--prime", type=Path, metavar="IMAGE", help="complete this image: keep its top --rows token rows"
+    )
     parser.add_argument("--rows", type=int, help="token rows of --prime to keep (default: half the grid)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -118,10 +140,16 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"{args.run_dir}: no such run directory")
     defaults = recipe_sample_defaults(args.run_dir)
     given = {name for name in OPTIONS if getattr(args, name) is not None}
-    fallbacks = {"candidates": 32, "keep": 4, "temperature": 1.0, "top_k": None, "top_p": None, "guidance": 0.0,
-                 "seed": 0}
-    settings = {name: getattr(args, name) if name in given else defaults.get(name, fallbacks[name])
-                for name in OPTIONS}
+    fallbacks = {
+        "candidates": 32,
+        "keep": 4,
+        "temperature": 1.0,
+        "top_k": None,
+        "top_p": None,
+        "guidance": 0.0,
+        "seed": 0,
+    }
+    settings = {name: getattr(args, name) if name in given else defaults.get(name, fallbacks[name]) for name in OPTIONS}
 
     def name(argument: str, value) -> str:
         """The option as the user gave it: on the command line, in the run's recipe, or a built-in default."""
@@ -133,16 +161,25 @@ def run(args: argparse.Namespace) -> int:
 
     # checked before anything is loaded or drawn: bad input costs nothing and changes nothing
     prompts = check_prompts(args.prompts, label=lambda index: f"prompt {index + 1}")
-    if "keep" not in given and _is_whole(settings["keep"]) and _is_whole(settings["candidates"]) \
-            and settings["candidates"] >= 1 and settings["keep"] > settings["candidates"]:
-        print(f"note: {name('keep', settings['keep'])} is more than {name('candidates', settings['candidates'])}; "
-              f"keeping {settings['candidates']}", file=sys.stderr)
+    if (
+        "keep" not in given
+        and _is_whole(settings["keep"])
+        and _is_whole(settings["candidates"])
+        and settings["candidates"] >= 1
+        and settings["keep"] > settings["candidates"]
+    ):
+        print(
+            f"note: {name('keep', settings['keep'])} is more than {name('candidates', settings['candidates'])}; "
+            f"keeping {settings['candidates']}",
+            file=sys.stderr,
+        )
         settings["keep"] = settings["candidates"]
     check_sample_options(**settings, name=name)
     if args.rows is not None and args.prime is None:
         raise InputError(f"--rows needs --prime IMAGE (the image whose top {args.rows} token rows are kept)")
-    check_outputs(args.out, planned_images(prompts, settings["keep"]), run_dir=args.run_dir, force=args.force,
-                  option="--out")
+    check_outputs(
+        args.out, planned_images(prompts, settings["keep"]), run_dir=args.run_dir, force=args.force, option="--out"
+    )
 
     pipeline = Pipeline.from_run(args.run_dir)
     prime = None
@@ -158,14 +195,24 @@ def run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     with WorkProgress("decoding", enabled=not args.no_progress) as progress:
         results = pipeline.sample(
-            prompts, prime_image=prime, prime_rows=settings.get("rows"), progress=progress,
+            prompts,
+            prime_image=prime,
+            prime_rows=settings.get("rows"),
+            progress=progress,
             warn=lambda message: None,  # said above, in the command line's words
             **{k: settings[k] for k in OPTIONS},
         )
-    data = write_samples(results, args.out, {**settings, "seconds": round(time.perf_counter() - started, 2)},
-                         force=args.force, run_dir=args.run_dir)
-    print(f"wrote {args.out} ({len(results)} prompts x {settings['keep']} best of {settings['candidates']}), "
-          f"images in {args.out.with_suffix('')}/, scores in {args.out.with_suffix('.json')}")
+    data = write_samples(
+        results,
+        args.out,
+        {**settings, "seconds": round(time.perf_counter() - started, 2)},
+        force=args.force,
+        run_dir=args.run_dir,
+    )
+    print(
+        f"wrote {args.out} ({len(results)} prompts x {settings['keep']} best of {settings['candidates']}), "
+        f"images in {args.out.with_suffix('')}/, scores in {args.out.with_suffix('.json')}"
+    )
     for entry in data["prompts"]:
         best = entry["kept"][0]
         score = "" if best["score"] is None else f" (score {best['score']:.3f})"

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 
 from genkit.plugins.manager import get_plugins
-from genkit.recipe import load_recipe
 from genkit.plugins.registry import ROLES
+from genkit.recipe import load_recipe
 
 NAME = "validate"
 HELP = "check a recipe (and overrides) against the installed plugins"
@@ -26,7 +26,8 @@ def setup(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("recipe", help="recipe file or built-in recipe name (see `genkit ls`)")
     parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="overrides, e.g. prior.depth=8")
     parser.add_argument(
-        "--params", action="store_true",
+        "--params",
+        action="store_true",
         help="build the prior on the meta device and print `parameters: N` and a per-GPU memory plan",
     )
 

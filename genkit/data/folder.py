@@ -12,18 +12,19 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
 from pydantic import Field
 
-from genkit.plugins.context import BuildContext
 from genkit.data.jsonl import jsonl_objects
 from genkit.data.preprocess import UnreadableImage, load_rgb, resize_short_side, square_crop, to_uint8
 from genkit.data.split import hash_split
 from genkit.errors import InputError
+from genkit.plugins.context import BuildContext
 from genkit.plugins.params import Params
 from genkit.roles.dataset import Example
 
@@ -46,7 +47,8 @@ class FolderParams(Params):
     )
     random_crop: bool = Field(True, description="Random square crop for training (validation is always centred).")
     cache: bool = Field(
-        True, description="Keep the resized images in memory after the first load (small sets; then training reads "
+        True,
+        description="Keep the resized images in memory after the first load (small sets; then training reads "
         "in the training process by default, since workers would each hold their own copy).",
     )
 
@@ -66,7 +68,7 @@ class _Record:
 class FolderSplit(Sequence[Example]):
     """The readable items of one split; ``__getitem__`` returns a fresh crop each time (random for training)."""
 
-    def __init__(self, dataset: "FolderDataset", name: str, records: list[_Record]):
+    def __init__(self, dataset: FolderDataset, name: str, records: list[_Record]):
         self.dataset, self.name, self.records = dataset, name, records
         self._arrays: dict[int, np.ndarray] = {}
         self._bad: set[int] = set()
@@ -93,7 +95,9 @@ class FolderSplit(Sequence[Example]):
             array = self._array(candidate)
             if array is not None:
                 record = self.records[candidate]
-                return Example(square_crop(array, self.dataset.image_size, generator), record.caption, dict(record.meta))
+                return Example(
+                    square_crop(array, self.dataset.image_size, generator), record.caption, dict(record.meta)
+                )
         raise InputError(f"{self.dataset.root / CAPTIONS}: the {self.name} split has no readable image")
 
     def _array(self, index: int) -> np.ndarray | None:

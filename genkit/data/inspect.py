@@ -12,13 +12,13 @@ import json
 import math
 import random
 from collections import Counter
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from PIL import Image
 
-from genkit.data.shards import (BadSample, SkipLog, decode_caption, decode_image, expand_shards, image_member,
-                                read_shard)
+from genkit.data.shards import BadSample, SkipLog, decode_caption, decode_image, expand_shards, image_member, read_shard
 
 Progress = Callable[[int, int], None] | None
 SMALL_SIDE = 256  # inspect reports the share of images whose short side is under this
@@ -91,8 +91,9 @@ class Reservoir:
         self.seen += 1
 
 
-def inspect_shards(spec: str, caption_key: str = "txt", sample: int = 32, seed: int = 0,
-                   progress: Progress = None) -> tuple[dict[str, Any], list[tuple[str, str, str, bytes]]]:
+def inspect_shards(
+    spec: str, caption_key: str = "txt", sample: int = 32, seed: int = 0, progress: Progress = None
+) -> tuple[dict[str, Any], list[tuple[str, str, str, bytes]]]:
     """Statistics of the shards ``spec`` names (see :func:`format_report`) and ``sample`` random readable samples
     as ``(name, caption, image extension, image bytes)``. Bad samples are counted by reason (and named in the log)."""
     shards = expand_shards(spec, key="SHARDS")
@@ -122,13 +123,22 @@ def inspect_shards(spec: str, caption_key: str = "txt", sample: int = 32, seed: 
             progress(done, len(shards))
     good = sum(words.values())
     report = {
-        "shards": len(shards), "samples": sum(per_shard), "readable": good,
-        "samples_per_shard": {"min": min(per_shard), "mean": round(sum(per_shard) / len(per_shard), 2),
-                              "max": max(per_shard)},
-        "width": spread(widths), "height": spread(heights),
-        "small_share": round(small / good, 4) if good else None, "small_side": SMALL_SIDE,
-        "caption_words": spread(words), "caption_histogram": histogram(words),
-        "skipped": skips.total, "skipped_by_reason": dict(sorted(skips.counts.items())),
+        "shards": len(shards),
+        "samples": sum(per_shard),
+        "readable": good,
+        "samples_per_shard": {
+            "min": min(per_shard),
+            "mean": round(sum(per_shard) / len(per_shard), 2),
+            "max": max(per_shard),
+        },
+        "width": spread(widths),
+        "height": spread(heights),
+        "small_share": round(small / good, 4) if good else None,
+        "small_side": SMALL_SIDE,
+        "caption_words": spread(words),
+        "caption_histogram": histogram(words),
+        "skipped": skips.total,
+        "skipped_by_reason": dict(sorted(skips.counts.items())),
     }
     return report, reservoir.items
 
@@ -211,8 +221,9 @@ def _check_json(raw: dict[str, Any]) -> None:
             raise BadSample("unreadable .json member") from None
 
 
-def verify_events(shards: list[str], caption_key: str = "txt", progress: Progress = None
-                  ) -> Iterator[tuple[str, str, list[str]]]:
+def verify_events(
+    shards: list[str], caption_key: str = "txt", progress: Progress = None
+) -> Iterator[tuple[str, str, list[str]]]:
     """``(kind, where, problems)`` for every sample (kind ``sample``; no problems when it is good) and every
     damaged shard (kind ``shard``), in shard order; images are decoded fully."""
     for done, path in enumerate(shards, 1):
@@ -225,8 +236,9 @@ def verify_events(shards: list[str], caption_key: str = "txt", progress: Progres
             progress(done, len(shards))
 
 
-def verify_shards(spec: str, caption_key: str = "txt", emit: Callable[[str], None] | None = None,
-                  progress: Progress = None) -> dict[str, Any]:
+def verify_shards(
+    spec: str, caption_key: str = "txt", emit: Callable[[str], None] | None = None, progress: Progress = None
+) -> dict[str, Any]:
     """Check every sample of the shards ``spec`` names; ``emit`` gets one ``WHERE: reason`` line per bad sample or
     damaged shard as it is found. Returns the counts and (at most ``MAX_PROBLEMS``) problems."""
     shards = expand_shards(spec, key="SHARDS")
@@ -248,8 +260,14 @@ def verify_shards(spec: str, caption_key: str = "txt", emit: Callable[[str], Non
             problems.append({"where": where, "reason": reason})
         if emit is not None:
             emit(f"{where}: {reason}")
-    return {"shards": len(shards), "ok": ok, "bad": bad, "damaged_shards": damaged,
-            "problems_by_reason": dict(sorted(by_reason.items())), "problems": problems}
+    return {
+        "shards": len(shards),
+        "ok": ok,
+        "bad": bad,
+        "damaged_shards": damaged,
+        "problems_by_reason": dict(sorted(by_reason.items())),
+        "problems": problems,
+    }
 
 
 def verify_summary(result: dict[str, Any]) -> str:

@@ -24,15 +24,16 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator, Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
+from genkit.data.order import BatchOrder, local_micro_batches
 from genkit.data.shards import BadSample, SkipLog
 from genkit.errors import InputError
-from genkit.data.order import BatchOrder, local_micro_batches
 
 MakeBatch = Callable[[str, list, int], Any]
 
@@ -74,8 +75,18 @@ class MapBatches(IterableDataset):
     """This rank's micro-batches over a random-access split (see the module docstring); yields
     ``(counter, batch, None)``. ``make_batch(split, indices, step)`` builds one micro-batch on the CPU."""
 
-    def __init__(self, make_batch: MakeBatch, n: int, batch: int, seed: int, rank: int, world: int,
-                 accumulate: int, start: int = 0, where: str = "stage") -> None:
+    def __init__(
+        self,
+        make_batch: MakeBatch,
+        n: int,
+        batch: int,
+        seed: int,
+        rank: int,
+        world: int,
+        accumulate: int,
+        start: int = 0,
+        where: str = "stage",
+    ) -> None:
         self.make_batch, self.n, self.batch, self.seed = make_batch, n, batch, seed
         self.rank, self.world, self.accumulate, self.start, self.where = rank, world, accumulate, start, where
         if n < 1:
@@ -109,10 +120,23 @@ class PartBatches(IterableDataset):
     ``(counter, batch, (logical_worker, position_after))``. ``assemble(items, step)`` builds a micro-batch on the
     CPU from decoded items. With ``epochs`` set, stops after that many epochs (the last batch may be short)."""
 
-    def __init__(self, source: PartSource, assemble: Callable[[list, int], Any], micro_batch: int, seed: int,
-                 rank: int, world: int, accumulate: int = 1, *, shuffle: bool = True, shuffle_buffer: int = 1000,
-                 start: int = 0, positions: dict[int, PartPosition] | None = None, epochs: int | None = None,
-                 where: str = "stage") -> None:
+    def __init__(
+        self,
+        source: PartSource,
+        assemble: Callable[[list, int], Any],
+        micro_batch: int,
+        seed: int,
+        rank: int,
+        world: int,
+        accumulate: int = 1,
+        *,
+        shuffle: bool = True,
+        shuffle_buffer: int = 1000,
+        start: int = 0,
+        positions: dict[int, PartPosition] | None = None,
+        epochs: int | None = None,
+        where: str = "stage",
+    ) -> None:
         self.source, self.assemble, self.micro_batch, self.seed = source, assemble, micro_batch, seed
         self.rank, self.world, self.accumulate = rank, world, accumulate
         self.shuffle, self.shuffle_buffer, self.epochs, self.where = shuffle, shuffle_buffer, epochs, where
@@ -126,13 +150,16 @@ class PartBatches(IterableDataset):
         ``slots``-th sample of each, from ``slot``)."""
         order = list(range(len(self.parts)))
         if self.shuffle:
-            order = torch.randperm(len(order), generator=torch.Generator().manual_seed(_seed(self.seed, epoch))).tolist()
+            order = torch.randperm(
+                len(order), generator=torch.Generator().manual_seed(_seed(self.seed, epoch))
+            ).tolist()
         if len(order) >= slots:
             return order[slot::slots], False
         return order, True
 
-    def samples(self, logical: int, workers: int, position: PartPosition, skips: SkipLog
-                ) -> Iterator[tuple[Any, PartPosition]]:
+    def samples(
+        self, logical: int, workers: int, position: PartPosition, skips: SkipLog
+    ) -> Iterator[tuple[Any, PartPosition]]:
         """Decoded items of one logical worker from ``position`` on, each with the position after it."""
         slot, slots = self.rank * workers + logical, self.world * workers
         epoch, first, offset = position.epoch, position.part, position.offset
@@ -147,8 +174,9 @@ class PartBatches(IterableDataset):
                 if every_part:
                     raw = (r for i, r in enumerate(raw) if i % slots == slot)
                 if self.shuffle and self.shuffle_buffer > 1:
-                    raw = webdataset.filters.shuffle(self.shuffle_buffer, self.shuffle_buffer,
-                                                     seed=_seed(self.seed, epoch, part, 7))(iter(raw))
+                    raw = webdataset.filters.shuffle(
+                        self.shuffle_buffer, self.shuffle_buffer, seed=_seed(self.seed, epoch, part, 7)
+                    )(iter(raw))
                 for i, sample in enumerate(raw):
                     if i < offset:
                         continue  # already passed on before the resume: read, never decoded
@@ -164,8 +192,9 @@ class PartBatches(IterableDataset):
                 offset = 0
             if yielded == 0 and self.epochs is None and first == 0:
                 names = ", ".join(self.parts[p] for p in mine[:3]) + (" ..." if len(mine) > 3 else "")
-                raise InputError(f"{self.where}: no readable sample in a whole epoch of {names} "
-                                 f"({skips.summary()} skipped)")
+                raise InputError(
+                    f"{self.where}: no readable sample in a whole epoch of {names} ({skips.summary()} skipped)"
+                )
             epoch, first = epoch + 1, 0
 
     def __iter__(self) -> Iterator[tuple[int, Any, tuple[int, PartPosition]]]:
@@ -218,8 +247,12 @@ def auto_workers(requested: int | None, streamed: bool) -> int:
 def make_loader(dataset: IterableDataset, settings: LoaderSettings, device: torch.device, seed: int) -> DataLoader:
     workers = settings.workers
     return DataLoader(
-        dataset, batch_size=None, num_workers=workers, prefetch_factor=settings.prefetch if workers else None,
-        persistent_workers=False, pin_memory=device.type == "cuda",
+        dataset,
+        batch_size=None,
+        num_workers=workers,
+        prefetch_factor=settings.prefetch if workers else None,
+        persistent_workers=False,
+        pin_memory=device.type == "cuda",
         # a generator of its own: creating the iterator must not draw from the global RNG (same training either way)
         generator=torch.Generator().manual_seed(seed),
         multiprocessing_context="fork" if workers and "fork" in _start_methods() else None,
@@ -243,8 +276,14 @@ class TrainStream:
     """This rank's training micro-batches for a trainer: ``next()`` returns the next micro-batch; ``state_dict()``
     is the position after the last one returned; ``wait_seconds`` adds up the time spent waiting for data."""
 
-    def __init__(self, build: Callable[[int, dict[int, PartPosition]], IterableDataset], settings: LoaderSettings,
-                 device: torch.device, seed: int, streamed: bool) -> None:
+    def __init__(
+        self,
+        build: Callable[[int, dict[int, PartPosition]], IterableDataset],
+        settings: LoaderSettings,
+        device: torch.device,
+        seed: int,
+        streamed: bool,
+    ) -> None:
         self.build, self.settings, self.device, self.seed, self.streamed = build, settings, device, seed, streamed
         self.counter = 0
         self.positions: dict[int, PartPosition] = {}
@@ -280,8 +319,10 @@ class TrainStream:
 
     def load_state_dict(self, state: dict[str, Any], where: str = "stage") -> None:
         if self.streamed and int(state.get("workers", self.settings.workers)) != self.settings.workers:
-            raise InputError(f"{where}.workers: the checkpoint streamed its data with {state['workers']} workers; "
-                             f"resume with the same number (the order of samples depends on it)")
+            raise InputError(
+                f"{where}.workers: the checkpoint streamed its data with {state['workers']} workers; "
+                f"resume with the same number (the order of samples depends on it)"
+            )
         self.counter = int(state["counter"])
         self.positions = {int(k): PartPosition(*v) for k, v in state.get("positions", {}).items()}
         self.close()
@@ -290,8 +331,17 @@ class TrainStream:
         self._iterator = None
 
 
-def iterate_epoch(source: PartSource, assemble: Callable[[list, int], Any], batch: int, *, rank: int = 0,
-                  world: int = 1, workers: int = 0, shuffle: bool = False, seed: int = 0) -> Iterator[Any]:
+def iterate_epoch(
+    source: PartSource,
+    assemble: Callable[[list, int], Any],
+    batch: int,
+    *,
+    rank: int = 0,
+    world: int = 1,
+    workers: int = 0,
+    shuffle: bool = False,
+    seed: int = 0,
+) -> Iterator[Any]:
     """One pass over ``source`` in batches (the last may be short): every sample once across ranks and workers.
     For encoding, evaluation and the ``genkit data`` commands."""
     dataset = PartBatches(source, assemble, batch, seed, rank, world, shuffle=shuffle, epochs=1)

@@ -49,11 +49,15 @@ class BatchOrder:
         self.epoch, self.offset = epoch, int(state["offset"])
 
 
-def local_micro_batches(indices: list[int], rank: int, world: int, accumulate: int, where: str = "stage") -> list[list[int]]:
+def local_micro_batches(
+    indices: list[int], rank: int, world: int, accumulate: int, where: str = "stage"
+) -> list[list[int]]:
     """Split a global batch into this rank's ``accumulate`` micro-batches (equal sizes, contiguous)."""
     parts = world * accumulate
     if len(indices) % parts:
-        raise InputError(f"{where}.batch: {len(indices)} is not divisible by ranks x accumulate = {world} x {accumulate}")
+        raise InputError(
+            f"{where}.batch: {len(indices)} is not divisible by ranks x accumulate = {world} x {accumulate}"
+        )
     size = len(indices) // parts
     mine = indices[rank * size * accumulate : (rank + 1) * size * accumulate]
     return [mine[i * size : (i + 1) * size] for i in range(accumulate)]

@@ -16,9 +16,10 @@ import logging
 import os
 import re
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from PIL import Image
 
@@ -145,11 +146,15 @@ def choose_columns(index: Index, image_column: str | None, caption_column: str |
         for name in candidates:
             if name in names and not (name == "url" and "://" in str(first.get(name)).replace("file://", "")):
                 return name
-        raise InputError(f"{index.path}: no {what} column (looked for {', '.join(candidates)}; columns: {listed}); "
-                         f"name it with {option}")
+        raise InputError(
+            f"{index.path}: no {what} column (looked for {', '.join(candidates)}; columns: {listed}); "
+            f"name it with {option}"
+        )
 
-    return (pick("--image-column", image_column, IMAGE_COLUMNS, "image path"),
-            pick("--caption-column", caption_column, CAPTION_COLUMNS, "caption"))
+    return (
+        pick("--image-column", image_column, IMAGE_COLUMNS, "image path"),
+        pick("--caption-column", caption_column, CAPTION_COLUMNS, "caption"),
+    )
 
 
 class Skip(Exception):
@@ -202,7 +207,7 @@ def resolve(index: Index, value: Any) -> Path:
         raise Skip("no image path")
     text = value.strip()
     if text.startswith("file://"):
-        text = text[len("file://"):]
+        text = text[len("file://") :]
     elif "://" in text:
         raise Skip("remote URL", "pack reads local files; download with img2dataset")
     path = Path(os.path.expanduser(text))
@@ -297,14 +302,18 @@ def prepare_out_dir(out_dir: Path, force: bool) -> list[str]:
     out_dir.mkdir(parents=True, exist_ok=True)
     try:
         earlier = json.loads((out_dir / SUMMARY).read_text(encoding="utf-8"))
-        return [name for shard in earlier.get("shards", []) for name in (f"{shard['shard']}.tar",
-                                                                          f"{shard['shard']}_stats.json")]
+        return [
+            name
+            for shard in earlier.get("shards", [])
+            for name in (f"{shard['shard']}.tar", f"{shard['shard']}_stats.json")
+        ]
     except (OSError, ValueError, TypeError, KeyError, AttributeError):
         return []
 
 
-def pack_item(row: dict[str, Any], columns: tuple[str, str], index: Index, shards: ShardSet,
-              options: PackOptions) -> None:
+def pack_item(
+    row: dict[str, Any], columns: tuple[str, str], index: Index, shards: ShardSet, options: PackOptions
+) -> None:
     """Read, check and write one index row; :class:`Skip` when it cannot be packed."""
     image_column, caption_column = columns
     caption = row.get(caption_column)
@@ -327,12 +336,19 @@ def pack_item(row: dict[str, Any], columns: tuple[str, str], index: Index, shard
     meta.update(key=key, caption=caption, source=row[image_column], width=width, height=height)
     if options.resize is not None:
         meta.update(original_width=original[0], original_height=original[1])
-    shards.write({"__key__": key, ext: image, "txt": caption.encode("utf-8"),
-                  "json": json.dumps(meta, ensure_ascii=False, default=str).encode("utf-8")})
+    shards.write(
+        {
+            "__key__": key,
+            ext: image,
+            "txt": caption.encode("utf-8"),
+            "json": json.dumps(meta, ensure_ascii=False, default=str).encode("utf-8"),
+        }
+    )
 
 
-def pack(source: Path, out_dir: Path, options: PackOptions,
-         progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+def pack(
+    source: Path, out_dir: Path, options: PackOptions, progress: Callable[[int, int], None] | None = None
+) -> dict[str, Any]:
     """Pack SOURCE into OUT_DIR (see the module docstring). Returns the summary also written to pack.json."""
     check_options(options)
     index = open_index(source)
@@ -351,8 +367,14 @@ def pack(source: Path, out_dir: Path, options: PackOptions,
                 shards.fail()
                 skips.skip(skip.reason, f"{where} ({row.get(columns[0])})", skip.detail)
                 if len(skipped) < NAMED_SKIPS:
-                    skipped.append({"row": where, "source": str(row.get(columns[0])), "reason": skip.reason,
-                                    **({"detail": skip.detail} if skip.detail else {})})
+                    skipped.append(
+                        {
+                            "row": where,
+                            "source": str(row.get(columns[0])),
+                            "reason": skip.reason,
+                            **({"detail": skip.detail} if skip.detail else {}),
+                        }
+                    )
             done += 1
             if progress is not None:
                 progress(done, total)
@@ -365,14 +387,26 @@ def pack(source: Path, out_dir: Path, options: PackOptions,
         (out_dir / name).unlink(missing_ok=True)
     others = sorted(p.name for p in out_dir.glob("*.tar") if p.name not in rewritten)
     if others:
-        log.warning("genkit data: %s also holds %d .tar file(s) this pack did not write (%s); readers of the "
-                    "directory will read them too", out_dir, len(others), ", ".join(others[:3]))
+        log.warning(
+            "genkit data: %s also holds %d .tar file(s) this pack did not write (%s); readers of the "
+            "directory will read them too",
+            out_dir,
+            len(others),
+            ", ".join(others[:3]),
+        )
     summary = {
-        "source": str(source), "index": str(index.path), "out_dir": str(out_dir),
-        "columns": {"image": columns[0], "caption": columns[1]}, "options": asdict(options),
-        "items": done, "packed": sum(s["successes"] for s in shards.written), "skipped": skips.total,
-        "skipped_by_reason": dict(sorted(skips.counts.items())), "skipped_items": skipped,
-        "skipped_items_named": len(skipped), "shards": shards.written,
+        "source": str(source),
+        "index": str(index.path),
+        "out_dir": str(out_dir),
+        "columns": {"image": columns[0], "caption": columns[1]},
+        "options": asdict(options),
+        "items": done,
+        "packed": sum(s["successes"] for s in shards.written),
+        "skipped": skips.total,
+        "skipped_by_reason": dict(sorted(skips.counts.items())),
+        "skipped_items": skipped,
+        "skipped_items_named": len(skipped),
+        "shards": shards.written,
         "started": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(started)),
         "seconds": round(time.time() - started, 2),
     }
@@ -383,8 +417,10 @@ def pack(source: Path, out_dir: Path, options: PackOptions,
 def summary_line(summary: dict[str, Any]) -> str:
     """The one line printed at the end of a pack run."""
     shards = len(summary["shards"])
-    line = (f"packed {summary['packed']} of {summary['items']} items into {shards} shard{'s' * (shards != 1)} "
-            f"in {summary['out_dir']}")
+    line = (
+        f"packed {summary['packed']} of {summary['items']} items into {shards} shard{'s' * (shards != 1)} "
+        f"in {summary['out_dir']}"
+    )
     if summary["skipped"]:
         reasons = ", ".join(f"{n} {reason}" for reason, n in summary["skipped_by_reason"].items())
         line += f"; {summary['skipped']} skipped ({reasons}), named in {Path(summary['out_dir']) / SUMMARY}"

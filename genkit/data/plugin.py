@@ -10,9 +10,24 @@ from genkit.plugins.hookspecs import hookimpl
 
 @hookimpl
 def genkit_register_components(register) -> None:
-    register("dataset", "folder", params=FolderParams, build=build_folder,
-             description="A directory of images with captions.jsonl (file, caption, optional split).")
-    register("dataset", "shapes", params=ShapesParams, build=build_shapes,
-             description="Synthetic coloured shapes with template captions and ground truth (demo and tests).")
-    register("dataset", "webdataset", params=WebDatasetParams, build=build_webdataset,
-             description="Tar shards of image-caption pairs (img2dataset's layout), streamed; for corpora of any size.")
+    register(
+        "dataset",
+        "folder",
+        params=FolderParams,
+        build=build_folder,
+        description="A directory of images with captions.jsonl (file, caption, optional split).",
+    )
+    register(
+        "dataset",
+        "shapes",
+        params=ShapesParams,
+        build=build_shapes,
+        description="Synthetic coloured shapes with template captions and ground truth (demo and tests).",
+    )
+    register(
+        "dataset",
+        "webdataset",
+        params=WebDatasetParams,
+        build=build_webdataset,
+        description="Tar shards of image-caption pairs (img2dataset's layout), streamed; for corpora of any size.",
+    )

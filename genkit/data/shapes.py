@@ -9,16 +9,17 @@ with ``center``/``extent`` as fractions of the image side, so that generated ima
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch
 from PIL import Image, ImageDraw
 from pydantic import Field, field_validator, model_validator
 
-from genkit.plugins.context import BuildContext
 from genkit.data.shapes_palette import BACKGROUND, COLORS, POSITION_PHRASES, POSITIONS, SHAPES, SIZES
 from genkit.errors import InputError
+from genkit.plugins.context import BuildContext
 from genkit.plugins.params import Params
 from genkit.roles.dataset import Example
 
@@ -45,7 +46,9 @@ class ShapesParams(Params):
     )
 
     held_out: int = Field(
-        0, ge=0, le=4,
+        0,
+        ge=0,
+        le=4,
         description=(
             "Held-out combinations: for each (colour, shape) pair, this many of the 9 positions never appear in the "
             "training split (neither drawn nor captioned). Every validation item is one of these unseen "
@@ -55,7 +58,7 @@ class ShapesParams(Params):
     )
 
     @model_validator(mode="after")
-    def _held_out_needs_one_shape(self) -> "ShapesParams":
+    def _held_out_needs_one_shape(self) -> ShapesParams:
         if self.held_out and self.max_shapes != 1:
             raise ValueError("held_out needs max_shapes: 1 (two-shape captions do not name positions)")
         return self
@@ -87,7 +90,9 @@ class ShapesParams(Params):
 def _known(key: str, value: tuple[str, ...], allowed: Sequence[str]) -> tuple[str, ...]:
     unknown = [v for v in value if v not in allowed]
     if unknown or not value:
-        raise ValueError(f"{key} must be a non-empty subset of {', '.join(allowed)} (got {', '.join(unknown) or 'none'})")
+        raise ValueError(
+            f"{key} must be a non-empty subset of {', '.join(allowed)} (got {', '.join(unknown) or 'none'})"
+        )
     return tuple(value)
 
 
@@ -142,7 +147,7 @@ class ShapesDataset:
         self.skipped: list[tuple[str, str]] = []
         self._splits: dict[str, ShapesSplit] = {}
 
-    def split(self, name: str) -> "ShapesSplit":
+    def split(self, name: str) -> ShapesSplit:
         if name not in _SPLIT_STREAM:
             raise InputError(f"unknown split {name!r}; splits are: train, validation")
         if name not in self._splits:
@@ -195,8 +200,12 @@ class ShapesSplit(Sequence[Example]):
             chosen = [cells[int(rng.integers(len(cells)))]]
             sizes = [list(p.sizes)[int(rng.integers(len(p.sizes)))]]
         else:  # two shapes of the smallest size in cells two apart on some axis: they never touch
-            pairs = [(a, b) for a in cells for b in cells if a < b and max(
-                abs(POSITIONS[a][0] - POSITIONS[b][0]), abs(POSITIONS[a][1] - POSITIONS[b][1])) == 2]
+            pairs = [
+                (a, b)
+                for a in cells
+                for b in cells
+                if a < b and max(abs(POSITIONS[a][0] - POSITIONS[b][0]), abs(POSITIONS[a][1] - POSITIONS[b][1])) == 2
+            ]
             chosen = list(pairs[int(rng.integers(len(pairs)))])
             smallest = min(p.sizes, key=p.sizes.__getitem__)
             sizes = [smallest, smallest]
@@ -208,14 +217,16 @@ class ShapesSplit(Sequence[Example]):
             # centre of the cell, pulled inwards so the shape stays inside the image
             cx = _place(column, half, float(rng.uniform(-0.03, 0.03)))
             cy = _place(row, half, float(rng.uniform(-0.03, 0.03)))
-            items.append({
-                "shape": shapes[k] if shapes else p.shapes[int(rng.integers(len(p.shapes)))],
-                "color": p.colors[int(colors[k])],
-                "size": sizes[k],
-                "position": chosen[k],
-                "center": [round(cx, 4), round(cy, 4)],
-                "extent": round(extent, 4),
-            })
+            items.append(
+                {
+                    "shape": shapes[k] if shapes else p.shapes[int(rng.integers(len(p.shapes)))],
+                    "color": p.colors[int(colors[k])],
+                    "size": sizes[k],
+                    "position": chosen[k],
+                    "center": [round(cx, 4), round(cy, 4)],
+                    "extent": round(extent, 4),
+                }
+            )
         return items
 
     def captions(self) -> list[str]:

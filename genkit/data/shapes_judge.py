@@ -69,10 +69,16 @@ def detect_shapes(image: torch.Tensor | np.ndarray) -> list[dict[str, Any]]:
         rows, cols = np.nonzero(mask)
         cx, cy = (cols.min() + cols.max() + 1) / (2 * w), (rows.min() + rows.max() + 1) / (2 * h)
         extent = max((cols.max() - cols.min() + 1) / w, (rows.max() - rows.min() + 1) / h)
-        found.append({
-            "color": name, "shape": classify_mask(mask), "position": cell_of(cx, cy),
-            "center": [round(float(cx), 4), round(float(cy), 4)], "extent": round(float(extent), 4), "pixels": share,
-        })
+        found.append(
+            {
+                "color": name,
+                "shape": classify_mask(mask),
+                "position": cell_of(cx, cy),
+                "center": [round(float(cx), 4), round(float(cy), 4)],
+                "extent": round(float(extent), 4),
+                "pixels": share,
+            }
+        )
     return sorted(found, key=lambda d: -d["pixels"])
 
 

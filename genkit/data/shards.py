@@ -20,8 +20,9 @@ import logging
 import os
 import tarfile
 from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any
 
 import braceexpand
 from PIL import Image
@@ -68,8 +69,9 @@ def expand_shards(spec: str | Sequence[str], key: str = "data.shards") -> list[s
     pattern are an error that names them (a partial download is worth knowing about before training starts)."""
     specs = [spec] if isinstance(spec, str) else list(spec)
     if not specs or not all(isinstance(s, str) and s.strip() for s in specs):
-        raise InputError(f"{key}: names no shards (give a directory, a glob or a brace pattern such as "
-                         "data/{00000..00127}.tar)")
+        raise InputError(
+            f"{key}: names no shards (give a directory, a glob or a brace pattern such as data/{{00000..00127}}.tar)"
+        )
     found: list[str] = []
     for item in specs:
         path = os.path.expanduser(item)
@@ -97,8 +99,9 @@ def expand_shards(spec: str | Sequence[str], key: str = "data.shards") -> list[s
     return found
 
 
-def read_shard(path: str, skips: SkipLog | None = None, select: Callable[[str], bool] | None = None
-               ) -> Iterator[dict[str, Any]]:
+def read_shard(
+    path: str, skips: SkipLog | None = None, select: Callable[[str], bool] | None = None
+) -> Iterator[dict[str, Any]]:
     """The raw samples of one shard in tar order (webdataset's grouping by key). A shard that cannot be opened,
     or whose tar ends early, is logged and counted in ``skips``; the samples read before the damage are yielded.
     ``select(member_name)`` keeps only some members (the others' bytes are skipped, not copied)."""

@@ -7,7 +7,7 @@ import hashlib
 
 def hash_fraction(key: str, seed: int = 0) -> float:
     """A number in ``[0, 1)`` that depends only on ``key`` and ``seed`` (stable across runs and machines)."""
-    digest = hashlib.sha1(f"{seed}:{key}".encode("utf-8")).digest()
+    digest = hashlib.sha1(f"{seed}:{key}".encode()).digest()
     return int.from_bytes(digest[:8], "big") / 2**64
 
 

@@ -15,17 +15,17 @@ matches nothing is a one-line error naming the pattern.
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import torch
 from pydantic import Field, field_validator
 
-from genkit.plugins.context import BuildContext
 from genkit.data.preprocess import resize_short_side, square_crop, to_uint8
-from genkit.data.shards import (BadSample, SkipLog, decode_caption, decode_image, expand_shards, read_shard,
-                                sample_name)
+from genkit.data.shards import BadSample, SkipLog, decode_caption, decode_image, expand_shards, read_shard, sample_name
 from genkit.data.split import hash_fraction
 from genkit.errors import InputError
+from genkit.plugins.context import BuildContext
 from genkit.plugins.params import Params
 from genkit.roles.dataset import Example
 
@@ -37,21 +37,28 @@ class WebDatasetParams(Params):
     """Tar shards of image-caption pairs, as written by img2dataset or ``genkit data pack``."""
 
     shards: str | list[str] = Field(
-        "", description="Training shards: a directory, a glob (data/*.tar), a brace pattern "
+        "",
+        description="Training shards: a directory, a glob (data/*.tar), a brace pattern "
         "(data/{00000..00127}.tar), or a list of these.",
     )
     validation_shards: str | list[str] | None = Field(
-        None, description="Validation shards (same forms). Default: keys hashed out of the training shards.",
+        None,
+        description="Validation shards (same forms). Default: keys hashed out of the training shards.",
     )
     validation_fraction: float = Field(
-        0.01, gt=0, lt=1,
+        0.01,
+        gt=0,
+        lt=1,
         description="Without validation_shards: share of keys (stable hash) kept out of training for validation.",
     )
     validation_size: int = Field(
-        1024, ge=1, description="Validation items decoded once and kept in memory (stages' validation, genkit eval).",
+        1024,
+        ge=1,
+        description="Validation items decoded once and kept in memory (stages' validation, genkit eval).",
     )
     caption_key: str = Field(
-        "txt", description="Where the caption is: an extension (txt) or json:NAME for a key of the .json member.",
+        "txt",
+        description="Where the caption is: an extension (txt) or json:NAME for a key of the .json member.",
     )
     size: int = Field(
         256, ge=8, le=MAX_IMAGE_SIZE, description="Side of the square images fed to the models, in pixels."
@@ -70,7 +77,9 @@ class WebDatasetParams(Params):
         if not _names_shards(self.shards):
             problems["shards"] = "the webdataset dataset needs shards (a directory, a glob or a brace pattern)"
         if self.validation_shards is not None and not _names_shards(self.validation_shards):
-            problems["validation_shards"] = "empty: name shards, or leave it out to hash keys out of the training shards"
+            problems["validation_shards"] = (
+                "empty: name shards, or leave it out to hash keys out of the training shards"
+            )
         return problems
 
 
@@ -82,7 +91,7 @@ class ShardSplit:
     """One split as a :class:`genkit.data.loader.PartSource`: its shards, read in tar order; ``decode`` makes an
     :class:`Example` (random crop for training when asked) or raises :class:`BadSample`."""
 
-    def __init__(self, dataset: "WebDataset", name: str, shards: list[str], keep: Any) -> None:
+    def __init__(self, dataset: WebDataset, name: str, shards: list[str], keep: Any) -> None:
         self.dataset, self.name, self.shards, self.keep = dataset, name, shards, keep
 
     def parts(self) -> list[str]:
@@ -163,8 +172,9 @@ class WebDataset:
     def split(self, name: str) -> list[Example]:
         """The first ``validation_size`` validation items, decoded once (centre crops)."""
         if name != "validation":
-            raise InputError(f"data: the webdataset dataset streams its {name} split; only validation is held "
-                             "in memory")
+            raise InputError(
+                f"data: the webdataset dataset streams its {name} split; only validation is held in memory"
+            )
         if self._validation is None:
             source = self.stream("validation")
             items: list[Example] = []
@@ -179,8 +189,10 @@ class WebDataset:
                 if len(items) >= self.params.validation_size:
                     break
             if not items:
-                raise InputError(f"data: no readable validation sample in {', '.join(source.parts()[:3])} "
-                                 f"({self.skips.summary()} skipped)")
+                raise InputError(
+                    f"data: no readable validation sample in {', '.join(source.parts()[:3])} "
+                    f"({self.skips.summary()} skipped)"
+                )
             self._validation = items
         return self._validation
 

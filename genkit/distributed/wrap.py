@@ -7,7 +7,8 @@ only act around ``forward``. :class:`ModelCall` makes every call a ``forward``: 
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import nn
@@ -27,8 +28,15 @@ class ModelCall(nn.Module):
         return fn(self.module, *args)
 
 
-def wrap_model(model: nn.Module, env: DistEnv, *, mode: str, param_dtype: torch.dtype | None = None,
-               powersgd_rank: int | None = None, where: str = "stage") -> nn.Module:
+def wrap_model(
+    model: nn.Module,
+    env: DistEnv,
+    *,
+    mode: str,
+    param_dtype: torch.dtype | None = None,
+    powersgd_rank: int | None = None,
+    where: str = "stage",
+) -> nn.Module:
     """The callable the trainer runs ``model`` through (see the module docstring).
 
     ``mode``: ``fsdp`` shards each of ``model.shard_units()`` (or, if it declares none, each
@@ -44,8 +52,11 @@ def wrap_model(model: nn.Module, env: DistEnv, *, mode: str, param_dtype: torch.
     if mode == "fsdp":
         from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
 
-        policy = MixedPrecisionPolicy(param_dtype=param_dtype, reduce_dtype=torch.float32, output_dtype=torch.float32) \
-            if param_dtype is not None else MixedPrecisionPolicy()
+        policy = (
+            MixedPrecisionPolicy(param_dtype=param_dtype, reduce_dtype=torch.float32, output_dtype=torch.float32)
+            if param_dtype is not None
+            else MixedPrecisionPolicy()
+        )
         units = list(model.shard_units()) if hasattr(model, "shard_units") else []
         if not units and hasattr(model, "residual_blocks"):
             units = list(model.residual_blocks())
@@ -60,9 +71,14 @@ def wrap_model(model: nn.Module, env: DistEnv, *, mode: str, param_dtype: torch.
         if powersgd_rank is not None:
             from torch.distributed.algorithms.ddp_comm_hooks import powerSGD_hook
 
-            state = powerSGD_hook.PowerSGDState(process_group=None, matrix_approximation_rank=powersgd_rank,
-                                                start_powerSGD_iter=2, use_error_feedback=True, warm_start=True,
-                                                random_seed=0)
+            state = powerSGD_hook.PowerSGDState(
+                process_group=None,
+                matrix_approximation_rank=powersgd_rank,
+                start_powerSGD_iter=2,
+                use_error_feedback=True,
+                warm_start=True,
+                random_seed=0,
+            )
             ddp.register_comm_hook(state, powerSGD_hook.powerSGD_hook)
         return ddp
     raise InputError(f"{where}.distributed: {mode!r} is not fsdp or ddp")

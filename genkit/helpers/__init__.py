@@ -8,11 +8,26 @@
 - ``gumbel_like``: Gumbel noise drawn like a tensor.
 """
 
-from genkit.attention import LAYER_TYPES, AttentionLayout, decode_attention, image_mask, paper_schedule, select_attention
+from genkit.attention import (
+    LAYER_TYPES,
+    AttentionLayout,
+    decode_attention,
+    image_mask,
+    paper_schedule,
+    select_attention,
+)
 from genkit.helpers.collectives import from_rank_zero, gather_rows, sum_over_ranks
 from genkit.helpers.gumbel import gumbel_like
 
 __all__ = [
-    "LAYER_TYPES", "AttentionLayout", "decode_attention", "from_rank_zero", "gather_rows", "gumbel_like",
-    "image_mask", "paper_schedule", "select_attention", "sum_over_ranks",
+    "LAYER_TYPES",
+    "AttentionLayout",
+    "decode_attention",
+    "from_rank_zero",
+    "gather_rows",
+    "gumbel_like",
+    "image_mask",
+    "paper_schedule",
+    "select_attention",
+    "sum_over_ranks",
 ]

@@ -5,11 +5,27 @@ Core code and tests import the manager from here: ``from genkit.plugins import g
 """
 
 from genkit.plugins.manager import (
-    BUILTIN_PLUGINS, ENTRY_POINT_GROUP, Command, CommandRegistry, PluginFailure, PluginInfo, Plugins, get_plugins,
-    get_registry, set_plugins,
+    BUILTIN_PLUGINS,
+    ENTRY_POINT_GROUP,
+    Command,
+    CommandRegistry,
+    PluginFailure,
+    PluginInfo,
+    Plugins,
+    get_plugins,
+    get_registry,
+    set_plugins,
 )
 
 __all__ = [
-    "BUILTIN_PLUGINS", "Command", "CommandRegistry", "ENTRY_POINT_GROUP", "PluginFailure", "PluginInfo", "Plugins",
-    "get_plugins", "get_registry", "set_plugins",
+    "BUILTIN_PLUGINS",
+    "Command",
+    "CommandRegistry",
+    "ENTRY_POINT_GROUP",
+    "PluginFailure",
+    "PluginInfo",
+    "Plugins",
+    "get_plugins",
+    "get_registry",
+    "set_plugins",
 ]

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from genkit.plugins.context import BuildContext
 from genkit.errors import GenkitError, InputError, PluginError
+from genkit.plugins.context import BuildContext
 from genkit.plugins.manager import Plugins, get_plugins
 
 
-def make_params(role: str, kind: str, values: Mapping[str, Any] | None = None, plugins: Plugins | None = None) -> BaseModel:
+def make_params(
+    role: str, kind: str, values: Mapping[str, Any] | None = None, plugins: Plugins | None = None
+) -> BaseModel:
     """Validated params for ``(role, kind)``, carrying ``kind`` exactly as a recipe section would.
 
     ``make_params("tokenizer", "bpe", {"vocab_size": 512})``. Bad values raise ``InputError`` naming the key.
@@ -42,5 +45,6 @@ def build_component(
         raise
     except Exception as exc:  # noqa: BLE001 - a plugin's failure must name the plugin, not show its traceback
         detail = str(exc).splitlines()[0] if str(exc) else ""
-        raise PluginError(f"{role} {spec.kind}: plugin {spec.owner!r} failed to build it "
-                          f"({type(exc).__name__}: {detail})") from exc
+        raise PluginError(
+            f"{role} {spec.kind}: plugin {spec.owner!r} failed to build it ({type(exc).__name__}: {detail})"
+        ) from exc

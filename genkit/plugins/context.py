@@ -39,7 +39,7 @@ class BuildContext:
             raise InputError(f"this component needs {name}, which comes from {source}; the recipe has none")
         return value
 
-    def with_(self, **changes: Any) -> "BuildContext":
+    def with_(self, **changes: Any) -> BuildContext:
         return replace(self, **changes)
 
     def to_json(self) -> dict[str, Any]:
@@ -49,7 +49,7 @@ class BuildContext:
         return data
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> "BuildContext":
+    def from_json(cls, data: dict[str, Any]) -> BuildContext:
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
         if known.get("image_grid") is not None:
             known["image_grid"] = tuple(known["image_grid"])

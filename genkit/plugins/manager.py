@@ -15,14 +15,15 @@ from __future__ import annotations
 import importlib
 import os
 import sys
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from importlib import metadata
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import pluggy
 
-from genkit.plugins import hookspecs
 from genkit.errors import PluginError
+from genkit.plugins import hookspecs
 from genkit.plugins.registry import ComponentSpec, Registry
 
 #: Modules inside genkit that are plugins too (pytest-style: the core eats its own dog food).
@@ -75,9 +76,7 @@ class CommandRegistry:
         description: str = "",
     ) -> None:
         if name in self.commands:
-            raise PluginError(
-                f"command {name!r} is added by both {self.commands[name].owner!r} and {self._owner!r}"
-            )
+            raise PluginError(f"command {name!r} is added by both {self.commands[name].owner!r} and {self._owner!r}")
         self.commands[name] = Command(name, help, setup, run, description or help, self._owner)
 
 
@@ -96,7 +95,7 @@ class Plugins:
         self.recipe_model: Any = None  # built by genkit.recipe on first use
 
     # -- loading ---------------------------------------------------------------------------------------
-    def load(self) -> "Plugins":
+    def load(self) -> Plugins:
         for module_name in BUILTIN_PLUGINS:
             self._add(module_name, lambda m=module_name: importlib.import_module(m), "genkit", _version("genkit"), True)
         allow = _names(self.env.get("GENKIT_LOAD_PLUGINS"))

@@ -68,7 +68,7 @@ class Params(SaneNumbers):
 
     model_config = ConfigDict(extra="forbid", frozen=True, protected_namespaces=())
 
-    def recipe_problems(self, context: "BuildContext") -> dict[str, str]:
+    def recipe_problems(self, context: BuildContext) -> dict[str, str]:
         """What stops these params from working in this recipe, known before anything is built or trained.
 
         Called when a recipe validates (``genkit validate``, ``run``, ``ablate``), after every section passed its

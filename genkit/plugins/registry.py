@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator
-
+from typing import Any
 
 from genkit.errors import PluginError, UnknownComponentError
 from genkit.plugins.params import Params
@@ -52,9 +52,7 @@ class Registry:
 
     def add(self, spec: ComponentSpec) -> None:
         if spec.role not in ROLES:
-            raise PluginError(
-                f"plugin {spec.owner!r} registers role {spec.role!r}; roles are: {', '.join(ROLES)}"
-            )
+            raise PluginError(f"plugin {spec.owner!r} registers role {spec.role!r}; roles are: {', '.join(ROLES)}")
         if not _KIND_RE.match(spec.kind):
             raise PluginError(
                 f"plugin {spec.owner!r} registers {spec.role} kind {spec.kind!r}: "

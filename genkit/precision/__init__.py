@@ -13,8 +13,16 @@ from genkit.precision.scalers import DynamicScaler, NoScaler
 __all__ = ["DynamicScaler", "NoScaler", "PerResblockScaler", "Precision", "get_precision", "make_scaler"]
 
 
-def make_scaler(precision: str, loss_scaling: str, model: nn.Module, device: torch.device, *,
-                world_size: int = 1, sharded: bool = False, where: str = "stage"):
+def make_scaler(
+    precision: str,
+    loss_scaling: str,
+    model: nn.Module,
+    device: torch.device,
+    *,
+    world_size: int = 1,
+    sharded: bool = False,
+    where: str = "stage",
+):
     """The gradient scaler for a stage's settings. ``per_resblock`` installs its hooks on ``model`` now."""
     if precision != "fp16":
         return NoScaler()
@@ -22,6 +30,8 @@ def make_scaler(precision: str, loss_scaling: str, model: nn.Module, device: tor
         return DynamicScaler(device, sharded=sharded, world_size=world_size)
     blocks = list(model.residual_blocks()) if hasattr(model, "residual_blocks") else []
     if not blocks:
-        raise InputError(f"{where}.loss_scaling: per_resblock needs a model that declares residual_blocks(); "
-                         f"{type(model).__name__} declares none")
+        raise InputError(
+            f"{where}.loss_scaling: per_resblock needs a model that declares residual_blocks(); "
+            f"{type(model).__name__} declares none"
+        )
     return PerResblockScaler(blocks, world_size=world_size, device=device)

@@ -20,7 +20,8 @@ stream, embeddings, logits) is unscaled and stays fp32.
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -32,7 +33,7 @@ MIN_STEPS_BETWEEN_BACKOFFS = 125
 
 class _ScaleAtOutput(torch.autograd.Function):
     @staticmethod
-    def forward(ctx: Any, output: torch.Tensor, scaler: "PerResblockScaler", index: int) -> torch.Tensor:
+    def forward(ctx: Any, output: torch.Tensor, scaler: PerResblockScaler, index: int) -> torch.Tensor:
         ctx.scaler, ctx.index = scaler, index
         return output.view_as(output)
 
@@ -43,7 +44,7 @@ class _ScaleAtOutput(torch.autograd.Function):
 
 class _UnscaleAtInput(torch.autograd.Function):
     @staticmethod
-    def forward(ctx: Any, stream: torch.Tensor, scaler: "PerResblockScaler", index: int) -> torch.Tensor:
+    def forward(ctx: Any, stream: torch.Tensor, scaler: PerResblockScaler, index: int) -> torch.Tensor:
         ctx.scaler, ctx.index = scaler, index
         return stream.view_as(stream)
 
@@ -122,8 +123,12 @@ class PerResblockScaler:
             torch._foreach_mul_(grads, inverse)
             finite = torch.stack([_local(g).float().isfinite().all() for g in grads]).all()
             self.flag(index, ~finite)
-        others = [p.grad for group in optimizer.param_groups for p in group["params"]
-                  if p.grad is not None and id(p) not in self._block_param_ids]
+        others = [
+            p.grad
+            for group in optimizer.param_groups
+            for p in group["params"]
+            if p.grad is not None and id(p) not in self._block_param_ids
+        ]
         if others:
             self._other_bad = ~torch.stack([_local(g).float().isfinite().all() for g in others]).all()
 
@@ -158,8 +163,12 @@ class PerResblockScaler:
         }
 
     def state_dict(self) -> dict[str, Any]:
-        return {"scales": list(self.scales), "last_backoff": list(self.last_backoff), "steps": self.steps,
-                "skipped": self.skipped}
+        return {
+            "scales": list(self.scales),
+            "last_backoff": list(self.last_backoff),
+            "steps": self.steps,
+            "skipped": self.skipped,
+        }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         if len(state["scales"]) != len(self.scales):

@@ -46,12 +46,14 @@ def cross_section_problems(recipe: Any, registry: Registry) -> list[Problem]:
     tokenizers = registry.kinds("tokenizer")
     if tokenized and getattr(recipe, ROLES["tokenizer"], None) is None and tokenizers:
         needing = " and ".join(f"stages.{stage}" for stage in tokenized)
-        problems.append(Problem(
-            (ROLES["tokenizer"],),
-            f"{needing} {'need' if len(tokenized) > 1 else 'needs'} a tokenizer: section to turn captions into "
-            f"token ids (e.g. tokenizer: {{kind: {tokenizers[0]}}})",
-            tuple(("stages", stage) for stage in tokenized),
-        ))
+        problems.append(
+            Problem(
+                (ROLES["tokenizer"],),
+                f"{needing} {'need' if len(tokenized) > 1 else 'needs'} a tokenizer: section to turn captions into "
+                f"token ids (e.g. tokenizer: {{kind: {tokenizers[0]}}})",
+                tuple(("stages", stage) for stage in tokenized),
+            )
+        )
     size, size_key = image_size(recipe)
     context = BuildContext(image_size=size)
     data_keys = ((ROLES["dataset"], size_key),) if size_key else ((ROLES["dataset"],),)

@@ -8,14 +8,18 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from genkit.recipe.overrides import ROLE_SECTIONS, Override
 from genkit.plugins.registry import ROLES, Registry, suggest, unknown_kind_message
+from genkit.recipe.overrides import ROLE_SECTIONS, Override
 
 _SECTION_ROLE = {section: role for role, section in ROLES.items()}
 
 
 def format_validation_error(
-    error: ValidationError, source: str, data: dict[str, Any], model: type[BaseModel], registry: Registry,
+    error: ValidationError,
+    source: str,
+    data: dict[str, Any],
+    model: type[BaseModel],
+    registry: Registry,
     overrides: list[Override],
 ) -> list[str]:
     problems: list[str] = []

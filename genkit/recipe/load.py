@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import yaml
 from pydantic import BaseModel, ValidationError
@@ -48,8 +49,7 @@ def find_recipe(name_or_path: str) -> Path:
     from genkit.plugins.registry import suggest
 
     raise InputError(
-        f"{name_or_path}: no such recipe file or built-in recipe{suggest(name_or_path, list(known))} "
-        "(see `genkit ls`)"
+        f"{name_or_path}: no such recipe file or built-in recipe{suggest(name_or_path, list(known))} (see `genkit ls`)"
     )
 
 
@@ -103,14 +103,18 @@ def validate_recipe(
         raise RecipeError(format_validation_error(exc, source, merged, model, plugins.registry, parsed)) from None
     problems = cross_section_problems(recipe, plugins.registry)
     if problems:
-        raise RecipeError([
-            f"{source_of(source, parsed, problem.loc, *problem.related)}: {'.'.join(problem.loc)}: {problem.message}"
-            for problem in problems
-        ])
+        raise RecipeError(
+            [
+                f"{source_of(source, parsed, problem.loc, *problem.related)}: {'.'.join(problem.loc)}: {problem.message}"
+                for problem in problems
+            ]
+        )
     return LoadedRecipe(recipe, source, merged)
 
 
-def load_recipe(name_or_path: str | Path, overrides: Sequence[str] = (), plugins: Plugins | None = None) -> LoadedRecipe:
+def load_recipe(
+    name_or_path: str | Path, overrides: Sequence[str] = (), plugins: Plugins | None = None
+) -> LoadedRecipe:
     """Read, override and validate a recipe. Raises ``InputError``/``RecipeError`` with one line per problem."""
     path = find_recipe(str(name_or_path))
     return validate_recipe(read_yaml(path), str(path), overrides, plugins)

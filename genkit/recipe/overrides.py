@@ -15,8 +15,8 @@ from typing import Any
 import yaml
 
 from genkit.errors import InputError
-from genkit.recipe.yaml_io import DuplicateKeyError, load_yaml
 from genkit.plugins.registry import ROLES
+from genkit.recipe.yaml_io import DuplicateKeyError, load_yaml
 
 _SEGMENT = re.compile(r"^(?:[A-Za-z_][A-Za-z0-9_-]*|\d+)$")
 ROLE_SECTIONS = frozenset(ROLES.values())
@@ -81,14 +81,14 @@ def _apply(root: dict[str, Any], override: Override) -> None:
             node = node[part]
         elif isinstance(node, list) and isinstance(part, int):
             if part >= len(node):
-                raise InputError(f"override {override.text!r}: {where}: index {part} is out of range (length {len(node)})")
+                raise InputError(
+                    f"override {override.text!r}: {where}: index {part} is out of range (length {len(node)})"
+                )
             node = node[part]
         else:
             raise InputError(f"override {override.text!r}: {where}: cannot go into a {_type(node)}")
         if not isinstance(node, (dict, list)):
-            raise InputError(
-                f"override {override.text!r}: {where} is a value ({node!r}), not a section"
-            )
+            raise InputError(f"override {override.text!r}: {where} is a value ({node!r}), not a section")
     last = path[-1]
     if isinstance(node, dict) and isinstance(last, int):
         parent = ".".join(map(str, path[:-1]))

@@ -10,9 +10,9 @@ from typing import Annotated, Any, Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from genkit.stages.settings import Stages
 from genkit.plugins.params import SaneNumbers
 from genkit.plugins.registry import ROLES, ComponentSpec, Registry
+from genkit.stages.settings import Stages
 
 
 class RecipeBase(SaneNumbers):
@@ -48,7 +48,7 @@ def build_recipe_model(registry: Registry) -> type[RecipeBase]:
         if not members:
             fields[section] = (Optional[None], Field(None, description=f"No plugin registers a {role}."))
             continue
-        union = Annotated[Union[members], Field(discriminator="kind")]
+        union = Annotated[Union[members], Field(discriminator="kind")]  # noqa: UP007 - a union built at run time
         if required:
             fields[section] = (union, Field(description=f"The {role}: one of {', '.join(registry.kinds(role))}."))
         else:

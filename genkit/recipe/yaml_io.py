@@ -55,7 +55,8 @@ def _refuse_duplicate_keys(node: Node, path: tuple[str, ...], seen: set[int]) ->
                 dotted = ".".join((*path, key.value))
                 if name in first:
                     raise DuplicateKeyError(
-                        None, None,
+                        None,
+                        None,
                         f"duplicate key {dotted!r} (first at line {first[name].start_mark.line + 1}; "
                         "YAML would silently keep only the last)",
                         key.start_mark,

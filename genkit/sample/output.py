@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import torch
 from PIL import Image, PngImagePlugin
@@ -77,8 +78,13 @@ def _listed_files(data: dict | None) -> set[str]:
     """The images (``folder/name``) a previous scores JSON lists."""
     if data is None:
         return set()
-    return {str(kept.get("file")) for entry in data["prompts"] if isinstance(entry, dict)
-            for kept in entry.get("kept") or [] if isinstance(kept, dict)}
+    return {
+        str(kept.get("file"))
+        for entry in data["prompts"]
+        if isinstance(entry, dict)
+        for kept in entry.get("kept") or []
+        if isinstance(kept, dict)
+    }
 
 
 def protected_reason(path: Path, run_dir: str | Path | None = None) -> str | None:
@@ -97,8 +103,14 @@ def protected_reason(path: Path, run_dir: str | Path | None = None) -> str | Non
     return None
 
 
-def check_outputs(grid_path: str | Path, images: Iterable[str], *, run_dir: str | Path | None = None,
-                  force: bool = False, option: str | None = None) -> None:
+def check_outputs(
+    grid_path: str | Path,
+    images: Iterable[str],
+    *,
+    run_dir: str | Path | None = None,
+    force: bool = False,
+    option: str | None = None,
+) -> None:
     """Raise a one-line :class:`InputError` (nothing written) when sample may not write ``grid_path``, its images
     folder (``images``: the file names in it) and its scores JSON; see the module's docstring for the rules.
     ``option`` (``"--out"``) prefixes messages about the grid path itself."""
@@ -110,16 +122,17 @@ def check_outputs(grid_path: str | Path, images: Iterable[str], *, run_dir: str 
         reason = protected_reason(path, run_dir)
         if reason is not None:
             what = label if path == grid else f"{label}: {path}"
-            raise InputError(f"{what}: refusing to write {reason}; genkit sample never writes there, even with "
-                             f"--force")
+            raise InputError(f"{what}: refusing to write {reason}; genkit sample never writes there, even with --force")
     if grid.suffix.lower() != ".png":
         raise InputError(f"{label}: the grid is a PNG file; give a name ending in .png")
     parent = next((p for p in grid.parents if p.exists() or p.is_symlink()), None)
     if parent is not None and not parent.is_dir():
         raise InputError(f"{label}: {parent} is not a directory")
     if folder.exists() and not folder.is_dir():
-        raise InputError(f"{label}: {folder} is not a directory, and the images go in a folder there; rename it "
-                         f"or pick another --out")
+        raise InputError(
+            f"{label}: {folder} is not a directory, and the images go in a folder there; rename it "
+            f"or pick another --out"
+        )
     previous = sample_json(scores, grid.name)
     listed = _listed_files(previous)
     targets = [(grid, previous is not None)]
@@ -128,13 +141,17 @@ def check_outputs(grid_path: str | Path, images: Iterable[str], *, run_dir: str 
         if path.is_dir():
             raise InputError(f"{label}: {path} is a directory where sample writes a PNG")
         if path.exists() and not force and not (was_listed or is_sample_png(path)):
-            raise InputError(f"{path}: exists and was not written by genkit sample; not overwriting it "
-                             f"(use --force to replace it, or pick another --out)")
+            raise InputError(
+                f"{path}: exists and was not written by genkit sample; not overwriting it "
+                f"(use --force to replace it, or pick another --out)"
+            )
     if scores.is_dir():
         raise InputError(f"{label}: {scores} is a directory where sample writes its scores JSON")
     if scores.exists() and not force and previous is None:
-        raise InputError(f"{scores}: exists and is not genkit sample's scores JSON for {grid.name}; not "
-                         f"overwriting it (use --force to replace it, or pick another --out)")
+        raise InputError(
+            f"{scores}: exists and is not genkit sample's scores JSON for {grid.name}; not "
+            f"overwriting it (use --force to replace it, or pick another --out)"
+        )
 
 
 def _marked() -> PngImagePlugin.PngInfo:
@@ -153,8 +170,15 @@ def _write(path: Path, write) -> None:
         raise GenkitError(f"{path}: cannot write it: {exc.strerror or exc}") from None
 
 
-def write_samples(results: Sequence[PromptSamples], grid_path: str | Path, settings: dict[str, Any], scale: int = 4,
-                  *, force: bool = False, run_dir: str | Path | None = None) -> dict:
+def write_samples(
+    results: Sequence[PromptSamples],
+    grid_path: str | Path,
+    settings: dict[str, Any],
+    scale: int = 4,
+    *,
+    force: bool = False,
+    run_dir: str | Path | None = None,
+) -> dict:
     """Write ``grid_path`` (PNG), ``<stem>/NN_slug_rank.png`` files and ``<stem>.json``; return the JSON data.
 
     Refuses (one-line :class:`InputError`, nothing written) what :func:`check_outputs` refuses; ``force`` allows
@@ -163,8 +187,9 @@ def write_samples(results: Sequence[PromptSamples], grid_path: str | Path, setti
     if not results:
         raise InputError("write_samples: no results to write")
     grid_path, folder, scores_path = output_paths(grid_path)
-    names = [[image_name(p, result.prompt, rank) for rank in range(len(result.indices))]
-             for p, result in enumerate(results)]
+    names = [
+        [image_name(p, result.prompt, rank) for rank in range(len(result.indices))] for p, result in enumerate(results)
+    ]
     check_outputs(grid_path, [name for row in names for name in row], run_dir=run_dir, force=force)
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -179,10 +204,13 @@ def write_samples(results: Sequence[PromptSamples], grid_path: str | Path, setti
                 image = result.images[rank]
                 score = None if result.scores is None else result.scores[rank]
                 name = names[p][rank]
-                _write(folder / name, lambda tmp, image=image: tensor_to_pil(image).save(tmp, format="PNG",
-                                                                                          pnginfo=_marked()))
-                kept.append({"rank": rank, "file": f"{folder.name}/{name}", "score": score,
-                             "candidate": result.indices[rank]})
+                _write(
+                    folder / name,
+                    lambda tmp, image=image: tensor_to_pil(image).save(tmp, format="PNG", pnginfo=_marked()),
+                )
+                kept.append(
+                    {"rank": rank, "file": f"{folder.name}/{name}", "score": score, "candidate": result.indices[rank]}
+                )
                 score_text = "" if score is None else f" {score:.3f}"
                 labels.append(f"{result.prompt}\n#1{score_text}" if rank == 0 else f"#{rank + 1}{score_text}")
                 tiles.append(image)

@@ -9,9 +9,10 @@ from __future__ import annotations
 import math
 import numbers
 import warnings
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import torch
 
@@ -63,26 +64,41 @@ def check_prompts(prompts: Any, label: Callable[[int], str] = api_prompt_label) 
         if not prompt.strip():
             raise InputError(f"{label(index)}: empty prompt (give a caption to draw)")
         if len(prompt) > MAX_PROMPT_CHARS:
-            raise InputError(f"{label(index)}: {len(prompt)} characters, more than the {MAX_PROMPT_CHARS} a prompt "
-                             f"may have (the tokenizer keeps only its first few dozen tokens)")
+            raise InputError(
+                f"{label(index)}: {len(prompt)} characters, more than the {MAX_PROMPT_CHARS} a prompt "
+                f"may have (the tokenizer keeps only its first few dozen tokens)"
+            )
     return prompts
 
 
-def check_sample_options(*, candidates: Any, keep: Any, temperature: Any, top_k: Any = None, top_p: Any = None,
-                         guidance: Any = 0.0, seed: Any = 0, name: Namer = api_name) -> None:
+def check_sample_options(
+    *,
+    candidates: Any,
+    keep: Any,
+    temperature: Any,
+    top_k: Any = None,
+    top_p: Any = None,
+    guidance: Any = 0.0,
+    seed: Any = 0,
+    name: Namer = api_name,
+) -> None:
     """A one-line :class:`InputError` naming the first bad sampling option (``name(argument, value)``):
 
     ``candidates`` a whole number in [1, MAX_CANDIDATES]; ``keep`` in [1, candidates] (more than candidates is
     an error, never clamped here); ``temperature`` finite and > 0; ``top_k`` None or a whole number >= 1;
     ``top_p`` None or in (0, 1]; ``guidance`` finite and >= 0; ``seed`` a whole number in [0, 2**64)."""
     if not _is_int(candidates) or not 1 <= candidates <= MAX_CANDIDATES:
-        raise InputError(f"{name('candidates', candidates)}: must be a whole number from 1 to {MAX_CANDIDATES:,} "
-                         f"(candidates drawn per prompt)")
+        raise InputError(
+            f"{name('candidates', candidates)}: must be a whole number from 1 to {MAX_CANDIDATES:,} "
+            f"(candidates drawn per prompt)"
+        )
     if not _is_int(keep) or keep < 1:
         raise InputError(f"{name('keep', keep)}: must be a whole number of at least 1 (best candidates kept)")
     if keep > candidates:
-        raise InputError(f"{name('keep', keep)} is more than {name('candidates', candidates)}: it keeps the best "
-                         f"of the candidates drawn")
+        raise InputError(
+            f"{name('keep', keep)} is more than {name('candidates', candidates)}: it keeps the best "
+            f"of the candidates drawn"
+        )
     if not _is_real(temperature) or not math.isfinite(temperature) or temperature <= 0:
         raise InputError(f"{name('temperature', temperature)}: must be a finite number above 0 (1.0 = unchanged)")
     if top_k is not None and (not _is_int(top_k) or top_k < 1):
@@ -132,7 +148,7 @@ class Pipeline:
     reranker: Any = None
 
     @classmethod
-    def from_export(cls, export_dir: str | Path, plugins: Plugins | None = None, device: str = "cpu") -> "Pipeline":
+    def from_export(cls, export_dir: str | Path, plugins: Plugins | None = None, device: str = "cpu") -> Pipeline:
         export_dir = Path(export_dir)
         if not (export_dir / INDEX).exists():
             raise InputError(f"{export_dir}: not a genkit export (no {INDEX}); run the recipe's stages first")
@@ -143,12 +159,16 @@ class Pipeline:
         roles = set(index)
         missing = {"tokenizer", "autoencoder", "prior"} - roles
         if missing:
-            raise InputError(f"{export_dir}: the export has no {', '.join(sorted(missing))} yet (finished: {', '.join(sorted(roles))})")
+            raise InputError(
+                f"{export_dir}: the export has no {', '.join(sorted(missing))} yet (finished: {', '.join(sorted(roles))})"
+            )
         load = lambda role: load_component(export_dir, role, plugins, device)  # noqa: E731
-        return cls(load("tokenizer"), load("autoencoder"), load("prior"), load("reranker") if "reranker" in roles else None)
+        return cls(
+            load("tokenizer"), load("autoencoder"), load("prior"), load("reranker") if "reranker" in roles else None
+        )
 
     @classmethod
-    def from_run(cls, run_dir: str | Path, plugins: Plugins | None = None, device: str = "cpu") -> "Pipeline":
+    def from_run(cls, run_dir: str | Path, plugins: Plugins | None = None, device: str = "cpu") -> Pipeline:
         """Load the exports of ``genkit run``'s run directory (``RUN_DIR/export``)."""
         run_dir = Path(run_dir)
         if not run_dir.is_dir():
@@ -160,8 +180,7 @@ class Pipeline:
         """A one-line :class:`InputError` unless ``rows`` is a whole number in [1, token grid rows - 1]."""
         h, _ = self.autoencoder.grid
         if not _is_int(rows) or not 0 < rows < h:
-            raise InputError(f"{name('prime_rows', rows)}: must be between 1 and {h - 1} (the token grid has {h} "
-                             f"rows)")
+            raise InputError(f"{name('prime_rows', rows)}: must be between 1 and {h - 1} (the token grid has {h} rows)")
 
     def prompt_warnings(self, prompts: Sequence[str], label: Callable[[int], str] = api_prompt_label) -> list[str]:
         """At most one line: the prompts the tokenizer cuts to its ``max_length`` tokens (the prior never sees the
@@ -181,8 +200,9 @@ class Pipeline:
             return []
         named = ", ".join(cut[:5]) + (f" and {len(cut) - 5} more" if len(cut) > 5 else "")
         verb = "was" if len(cut) == 1 else "were"
-        return [f"{named} {verb} cut to {max_length} tokens (the tokenizer's max_length); the prior does not see "
-                f"the rest"]
+        return [
+            f"{named} {verb} cut to {max_length} tokens (the tokenizer's max_length); the prior does not see the rest"
+        ]
 
     def prime_codes(self, image: torch.Tensor, rows: int) -> torch.Tensor:
         """The top ``rows`` token rows of ``image`` (``float[3, H, W]`` in [0, 1]): ``Long[1, rows, w]``."""
@@ -221,8 +241,15 @@ class Pipeline:
         :func:`warnings.warn`.
         """
         prompts = check_prompts(prompts)
-        check_sample_options(candidates=candidates, keep=keep, temperature=temperature, top_k=top_k, top_p=top_p,
-                             guidance=guidance, seed=seed)
+        check_sample_options(
+            candidates=candidates,
+            keep=keep,
+            temperature=temperature,
+            top_k=top_k,
+            top_p=top_p,
+            guidance=guidance,
+            seed=seed,
+        )
         if prime_rows is not None and prime_image is None:
             raise InputError(f"{api_name('prime_rows', prime_rows)}: needs prime_image (the image to complete)")
         if not _is_int(max_rows) or max_rows < 1:
@@ -230,10 +257,17 @@ class Pipeline:
         prime = None
         if prime_image is not None:
             size = self.autoencoder.image_size
-            if not isinstance(prime_image, torch.Tensor) or not prime_image.is_floating_point() \
-                    or tuple(prime_image.shape) != (3, size, size) or not bool(torch.isfinite(prime_image).all()):
-                got = f"{prime_image.dtype} {list(prime_image.shape)}" if isinstance(prime_image, torch.Tensor) \
+            if (
+                not isinstance(prime_image, torch.Tensor)
+                or not prime_image.is_floating_point()
+                or tuple(prime_image.shape) != (3, size, size)
+                or not bool(torch.isfinite(prime_image).all())
+            ):
+                got = (
+                    f"{prime_image.dtype} {list(prime_image.shape)}"
+                    if isinstance(prime_image, torch.Tensor)
                     else type(prime_image).__name__
+                )
                 raise InputError(f"prime_image: must be a float tensor [3, {size}, {size}] in [0, 1], got {got}")
             rows = prime_rows if prime_rows is not None else self.autoencoder.grid[0] // 2
             prime = self.prime_codes(prime_image, rows)  # checks rows
@@ -249,8 +283,14 @@ class Pipeline:
         results: list[PromptSamples] = []
         for index, chunk in enumerate(chunks):
             text = self.tokenize(chunk)
-            options = dict(candidates=candidates, temperature=temperature, top_k=top_k, top_p=top_p,
-                           guidance=guidance, generator=generator)
+            options = dict(
+                candidates=candidates,
+                temperature=temperature,
+                top_k=top_k,
+                top_p=top_p,
+                guidance=guidance,
+                generator=generator,
+            )
             if prime is not None:
                 options["prime_ids"] = prime.expand(len(chunk), -1, -1)
             if progress is not None:
@@ -261,8 +301,9 @@ class Pipeline:
             images = torch.cat([self.autoencoder.decode(part) for part in codes.split(64)])
             scores = None
             if self.reranker is not None:
-                scores = self.score_tokens(text.ids.repeat_interleave(candidates, 0),
-                                           text.lengths.repeat_interleave(candidates, 0), images)
+                scores = self.score_tokens(
+                    text.ids.repeat_interleave(candidates, 0), text.lengths.repeat_interleave(candidates, 0), images
+                )
             for row, prompt in enumerate(chunk):
                 block = slice(row * candidates, (row + 1) * candidates)
                 if scores is None:
@@ -272,10 +313,17 @@ class Pipeline:
                     ranked = torch.argsort(scores[block], descending=True, stable=True)[:keep]
                     order = ranked.tolist()
                     kept_scores = [float(scores[block][i]) for i in order]
-                results.append(PromptSamples(
-                    prompt=prompt, images=images[block][order], codes=codes[block][order], scores=kept_scores,
-                    indices=order, candidates=candidates, first_image=images[block][0],
-                ))
+                results.append(
+                    PromptSamples(
+                        prompt=prompt,
+                        images=images[block][order],
+                        codes=codes[block][order],
+                        scores=kept_scores,
+                        indices=order,
+                        candidates=candidates,
+                        first_image=images[block][0],
+                    )
+                )
         return results
 
     # -- reranking ------------------------------------------------------------------------------------
@@ -315,8 +363,9 @@ class Pipeline:
         return self.score_tokens(text.ids, text.lengths, images, batch_size=batch_size)
 
     @torch.no_grad()
-    def score_tokens(self, text_ids: torch.Tensor, text_lengths: torch.Tensor, images: torch.Tensor, *,
-                     batch_size: int = 128) -> torch.Tensor:
+    def score_tokens(
+        self, text_ids: torch.Tensor, text_lengths: torch.Tensor, images: torch.Tensor, *, batch_size: int = 128
+    ) -> torch.Tensor:
         """Like :meth:`score` for tokenized captions (``tokenize``): ``reranker.score`` in batches of ``batch_size``
         pairs, on the reranker's device; ``float[N]`` on the CPU."""
         if self.reranker is None:
@@ -327,8 +376,9 @@ class Pipeline:
         device = images.device if parameter is None else parameter.device
         parts = [
             self.reranker.score(ids.to(device), lengths.to(device), imgs.to(device)).float().cpu()
-            for ids, lengths, imgs in zip(text_ids.split(batch_size), text_lengths.split(batch_size),
-                                          images.split(batch_size))
+            for ids, lengths, imgs in zip(
+                text_ids.split(batch_size), text_lengths.split(batch_size), images.split(batch_size)
+            )
         ]
         return torch.cat(parts) if parts else torch.empty(0)
 
@@ -342,5 +392,7 @@ class Pipeline:
         if images.numel() and not bool(torch.isfinite(images).all()):
             raise InputError(f"score: images must be {expected}, got NaN or infinite values")
         if images.numel() and (float(images.min()) < 0 or float(images.max()) > 1):
-            raise InputError(f"score: images must be {expected}, got values in "
-                             f"[{float(images.min()):.3g}, {float(images.max()):.3g}]")
+            raise InputError(
+                f"score: images must be {expected}, got values in "
+                f"[{float(images.min()):.3g}, {float(images.max()):.3g}]"
+            )

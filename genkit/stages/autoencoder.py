@@ -8,15 +8,22 @@ Loss: ``autoencoder.training_loss(images, step)``. Each validation averages ``va
 from __future__ import annotations
 
 import math
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 
 from genkit.data.loader import images_to_uint8, uint8_to_images
 from genkit.images import save_image_grid
+from genkit.stages.common import (
+    PipelineState,
+    finished,
+    stack_images,
+    stage_fingerprint,
+    streamed_train,
+    train_and_export,
+)
 from genkit.train.loop import StageJob, seed_everything
-from genkit.stages.common import (PipelineState, finished, stack_images, stage_fingerprint, streamed_train,
-                                        train_and_export)
 
 GRID_IMAGES = 8
 
@@ -72,14 +79,30 @@ def run(state: PipelineState) -> dict[str, float]:
                 metrics["psnr"] = 10 * math.log10(1.0 / max(metrics["mse"], 1e-12))  # of the pooled MSE
             recon = call(lambda m, x: m.decode(m.encode(x)), shown).float().clamp(0, 1)
             if state.env.is_main:
-                save_image_grid(torch.cat([shown.float().cpu(), recon.cpu()]),
-                                stage_dir / f"reconstructions_step{step:08d}.png", nrow=len(shown), scale=2)
+                save_image_grid(
+                    torch.cat([shown.float().cpu(), recon.cpu()]),
+                    stage_dir / f"reconstructions_step{step:08d}.png",
+                    nrow=len(shown),
+                    scale=2,
+                )
             return metrics
 
-        job = StageJob("autoencoder", model, settings, stage_dir, len(train) if train is not None else 0,
-                       len(validation), batch, loss, seed, validate_extra, stream=stream, assemble=assemble,
-                       prepare=uint8_to_images,
-                       in_memory=getattr(state.dataset, "in_memory", False))
+        job = StageJob(
+            "autoencoder",
+            model,
+            settings,
+            stage_dir,
+            len(train) if train is not None else 0,
+            len(validation),
+            batch,
+            loss,
+            seed,
+            validate_extra,
+            stream=stream,
+            assemble=assemble,
+            prepare=uint8_to_images,
+            in_memory=getattr(state.dataset, "in_memory", False),
+        )
         metrics = train_and_export(state, job, "autoencoder", params, context, fingerprint)
         done = metrics
     ae = state.component("autoencoder", "autoencoder")

@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 
-from genkit.plugins.build import build_component
-from genkit.plugins.context import BuildContext
 from genkit.distributed.env import DistEnv, barrier
 from genkit.errors import ExportError, InputError
-from genkit.export import CONFIG, INDEX, load_component, role_digest as export_role_digest, save_component
-from genkit.export import write_json_atomic
+from genkit.export import CONFIG, INDEX, load_component, save_component, write_json_atomic
+from genkit.export import role_digest as export_role_digest
+from genkit.plugins.build import build_component
+from genkit.plugins.context import BuildContext
 from genkit.plugins.registry import ROLES
 
 FINAL = "final.json"
@@ -54,14 +54,18 @@ class PipelineState:
     def params(self, role: str, stage: str) -> Any:
         params = getattr(self.recipe, ROLES[role])
         if params is None:
-            raise InputError(f"{self.loaded.source}: stages.{stage} needs a {ROLES[role]}: section (which {role} to train)")
+            raise InputError(
+                f"{self.loaded.source}: stages.{stage} needs a {ROLES[role]}: section (which {role} to train)"
+            )
         return params
 
     def component(self, role: str, needed_by: str) -> Any:
         """Load ``role`` from this run's export (for a later stage), or say which stage must run first."""
         if not (self.export_dir / role / CONFIG).is_file():
-            raise InputError(f"{self.export_dir}: no {role} export yet; stage {needed_by} needs it "
-                             f"(run the {role} stage first, e.g. --stage {role})")
+            raise InputError(
+                f"{self.export_dir}: no {role} export yet; stage {needed_by} needs it "
+                f"(run the {role} stage first, e.g. --stage {role})"
+            )
         return load_component(self.export_dir, role, self.plugins, device=self.env.device)
 
     def build(self, role: str, params: Any, context: BuildContext) -> Any:
@@ -84,8 +88,9 @@ def stage_fingerprint(state: PipelineState, settings: Any, upstream: dict[str, s
     }
 
 
-def finished(state: PipelineState, stage: str, role: str, params: Any, context: BuildContext,
-             fingerprint: dict[str, Any]) -> dict[str, float] | None:
+def finished(
+    state: PipelineState, stage: str, role: str, params: Any, context: BuildContext, fingerprint: dict[str, Any]
+) -> dict[str, float] | None:
     """The final metrics of ``stage`` if its export matches ``params`` and ``context`` and its ``final.json``
     matches ``fingerprint`` (then the stage is not redone); else ``None``."""
     config_path = state.export_dir / role / CONFIG
@@ -106,9 +111,17 @@ def finished(state: PipelineState, stage: str, role: str, params: Any, context: 
     return {k: float(v) for k, v in final.get("metrics", {}).items()} if same else None
 
 
-def export(state: PipelineState, stage: str, role: str, params: Any, context: BuildContext,
-           weights: dict[str, torch.Tensor] | None, component: Any, metrics: dict[str, float],
-           fingerprint: dict[str, Any]) -> None:
+def export(
+    state: PipelineState,
+    stage: str,
+    role: str,
+    params: Any,
+    context: BuildContext,
+    weights: dict[str, torch.Tensor] | None,
+    component: Any,
+    metrics: dict[str, float],
+    fingerprint: dict[str, Any],
+) -> None:
     """On rank 0: save ``role`` (a fresh build with ``weights`` loaded, or ``component`` as is) to the run's
     export and write the stage's ``final.json``; every rank then waits for it."""
     if state.env.is_main:
@@ -117,28 +130,43 @@ def export(state: PipelineState, stage: str, role: str, params: Any, context: Bu
             try:
                 fresh.load_state_dict(weights)
             except RuntimeError as exc:
-                raise ExportError(f"{stage}: trained weights do not fit a fresh {role} ({str(exc).splitlines()[0]})") from None
+                raise ExportError(
+                    f"{stage}: trained weights do not fit a fresh {role} ({str(exc).splitlines()[0]})"
+                ) from None
             component = fresh
-        save_component(state.export_dir, role, component, params, context, state.plugins,
-                       trained_on=fingerprint.get("upstream") or None)
+        save_component(
+            state.export_dir,
+            role,
+            component,
+            params,
+            context,
+            state.plugins,
+            trained_on=fingerprint.get("upstream") or None,
+        )
         write_json_atomic(state.run_dir / stage / FINAL, {"metrics": metrics, "fingerprint": fingerprint})
     barrier(state.env)
 
 
-def train_and_export(state: PipelineState, job: Any, role: str, params: Any, context: BuildContext,
-                     fingerprint: dict[str, Any]) -> dict[str, float]:
+def train_and_export(
+    state: PipelineState, job: Any, role: str, params: Any, context: BuildContext, fingerprint: dict[str, Any]
+) -> dict[str, float]:
     """Fit ``job`` (a :class:`genkit.train.loop.StageJob`; resuming if asked), export the trained ``role`` and
     ``final.json``, tell the ``genkit_train_end`` observers; returns the final metrics."""
     from genkit.train.loop import Trainer
 
-    identity = {"kind": params.kind, "params": params.model_dump(mode="json", exclude={"kind"}),
-                "context": context.to_json(), **{k: v for k, v in fingerprint.items() if k != "settings"}}
+    identity = {
+        "kind": params.kind,
+        "params": params.model_dump(mode="json", exclude={"kind"}),
+        "context": context.to_json(),
+        **{k: v for k, v in fingerprint.items() if k != "settings"},
+    }
     trainer = Trainer(replace(job, identity=identity), state.env, state.plugins, progress=state.progress)
     metrics = trainer.fit(resume=state.resume)
     export(state, job.name, role, params, context, trainer.export_state(), None, metrics, fingerprint)
     if state.env.is_main:
-        state.plugins.hook.genkit_train_end(stage=job.name, run_dir=job.stage_dir, metrics=metrics,
-                                            export_dir=state.export_dir)
+        state.plugins.hook.genkit_train_end(
+            stage=job.name, run_dir=job.stage_dir, metrics=metrics, export_dir=state.export_dir
+        )
     return metrics
 
 
@@ -155,7 +183,7 @@ def stack_images(split: Any, indices: Sequence[int], device: torch.device | None
     return images if device is None else images.to(device)
 
 
-def streamed_train(state: "PipelineState") -> Any:
+def streamed_train(state: PipelineState) -> Any:
     """The dataset's training stream (a :class:`genkit.data.loader.PartSource`) when it streams, else ``None``."""
     return state.dataset.stream("train") if getattr(state.dataset, "streamed", False) else None
 

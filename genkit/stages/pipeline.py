@@ -9,15 +9,16 @@ match the recipe is not redone: its recorded final metrics are returned. Under `
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch.distributed as dist
 
-from genkit.plugins.build import build_component
-from genkit.plugins.context import BuildContext
 from genkit.distributed.env import detect, shutdown
 from genkit.errors import GenkitError, InputError
+from genkit.plugins.build import build_component
+from genkit.plugins.context import BuildContext
 from genkit.plugins.manager import get_plugins
 from genkit.stages import autoencoder, prior, reranker, sample, tokenizer
 from genkit.stages.common import PipelineState
@@ -77,9 +78,16 @@ def remove_partial_files(run_dir: Path) -> list[Path]:
     return removed
 
 
-def run_pipeline(loaded: Any, run_dir: Path, *, only_stage: str | None = None, resume: bool = True,
-                 plugins: Any = None, progress: bool = True, on_start: Callable[[], None] | None = None
-                 ) -> dict[str, dict]:
+def run_pipeline(
+    loaded: Any,
+    run_dir: Path,
+    *,
+    only_stage: str | None = None,
+    resume: bool = True,
+    plugins: Any = None,
+    progress: bool = True,
+    on_start: Callable[[], None] | None = None,
+) -> dict[str, dict]:
     """Run the recipe's training stages into ``run_dir``; returns ``{stage: final metrics}``. ``on_start`` is
     called once the plan is made and the data opens, before any stage runs.
 

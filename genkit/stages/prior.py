@@ -13,11 +13,10 @@ from typing import Any
 import torch
 
 from genkit.data.loader import auto_workers
-from genkit.train.loop import StageJob, seed_everything
 from genkit.stages import tokenizer as tokenizer_stage
-from genkit.stages.common import (PipelineState, batch_seed, finished, role_digest, stage_fingerprint,
-                                        train_and_export)
+from genkit.stages.common import PipelineState, batch_seed, finished, role_digest, stage_fingerprint, train_and_export
 from genkit.stages.token_shards import TokenParts, TokenTable, encode_split, fits_in_memory
+from genkit.train.loop import StageJob, seed_everything
 
 
 def autoencoder_context(state: PipelineState, needed_by: str) -> Any:
@@ -68,8 +67,13 @@ def run(state: PipelineState) -> dict[str, float]:
         grids = table.tokens[indices]
         if grids.shape[1] > 1 and split == "train":  # several views: one per visit, drawn from (seed, step, rank)
             generator = torch.Generator().manual_seed(batch_seed(seed, step, rank, salt=3))
-            return ids, lengths, grids[torch.arange(len(indices)), torch.randint(0, grids.shape[1], (len(indices),),
-                                                                                 generator=generator)]
+            return (
+                ids,
+                lengths,
+                grids[
+                    torch.arange(len(indices)), torch.randint(0, grids.shape[1], (len(indices),), generator=generator)
+                ],
+            )
         return ids, lengths, grids[:, 0]
 
     def assemble(items: list, step: int):
@@ -79,7 +83,18 @@ def run(state: PipelineState) -> dict[str, float]:
     def loss(model: Any, b, step: int):
         return model.loss(*b)
 
-    job = StageJob("prior", model, settings, stage_dir, len(train) if train is not None else 0, len(validation),
-                   batch, loss, seed, stream=None if train is not None else TokenParts(directory, "train"),
-                   assemble=assemble, in_memory=train is not None)
+    job = StageJob(
+        "prior",
+        model,
+        settings,
+        stage_dir,
+        len(train) if train is not None else 0,
+        len(validation),
+        batch,
+        loss,
+        seed,
+        stream=None if train is not None else TokenParts(directory, "train"),
+        assemble=assemble,
+        in_memory=train is not None,
+    )
     return train_and_export(state, job, "prior", params, context, fingerprint)

@@ -12,21 +12,31 @@ shards of the frozen autoencoder, or encoded per batch for streamed data), passe
 from __future__ import annotations
 
 import inspect
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 
-from genkit.plugins.context import BuildContext
 from genkit.data.loader import images_to_uint8, uint8_to_images
 from genkit.errors import InputError
-from genkit.train.loop import StageJob, seed_everything, to_device
-from genkit.train.metrics import WorkProgress
+from genkit.plugins.context import BuildContext
 from genkit.stages import tokenizer as tokenizer_stage
-from genkit.stages.common import (PipelineState, batch_seed, finished, role_digest, split_captions,
-                                        stack_images, stage_fingerprint, streamed_train, train_and_export)
+from genkit.stages.common import (
+    PipelineState,
+    batch_seed,
+    finished,
+    role_digest,
+    split_captions,
+    stack_images,
+    stage_fingerprint,
+    streamed_train,
+    train_and_export,
+)
 from genkit.stages.hard_negatives import corrupt_tokens
 from genkit.stages.prior import text_batch
 from genkit.stages.token_shards import TokenTable, encode_split
+from genkit.train.loop import StageJob, seed_everything, to_device
+from genkit.train.metrics import WorkProgress
 
 POOL_BYTES = 1 << 30  # hard negatives of the whole split are decoded once when they fit in this many bytes (uint8)
 DECODE_BATCH = 256
@@ -36,8 +46,11 @@ def run(state: PipelineState) -> dict[str, float]:
     settings = state.recipe.stages.reranker
     params = state.params("reranker", "reranker")
     tok = tokenizer_stage.load(state, "reranker")
-    context = BuildContext(image_size=state.context.image_size, text_vocab_size=state.context.text_vocab_size,
-                           text_length=state.context.text_length)
+    context = BuildContext(
+        image_size=state.context.image_size,
+        text_vocab_size=state.context.text_vocab_size,
+        text_length=state.context.text_length,
+    )
     upstream = {"tokenizer": role_digest(state, "tokenizer")}
     if settings.hard_negatives:
         upstream["autoencoder"] = role_digest(state, "autoencoder")
@@ -49,8 +62,10 @@ def run(state: PipelineState) -> dict[str, float]:
     stage_dir = state.stage_dir("reranker")
     rank = state.env.rank
     stream = streamed_train(state)
-    splits = {"train": None if stream is not None else state.dataset.split("train"),
-              "validation": state.dataset.split("validation")}
+    splits = {
+        "train": None if stream is not None else state.dataset.split("train"),
+        "validation": state.dataset.split("validation"),
+    }
     captions = {name: split_captions(split) for name, split in splits.items() if split is not None}
     seed_everything(seed)
     model = state.build("reranker", params, context)
@@ -82,18 +97,32 @@ def run(state: PipelineState) -> dict[str, float]:
         b = to_device(batch("validation", list(range(n)), step), state.env.device)
         return call(lambda m, *args: m.validation_metrics(*args), *b)
 
-    job = StageJob("reranker", model, settings, stage_dir, len(splits["train"]) if stream is None else 0,
-                   len(splits["validation"]), batch, loss, seed, validate_extra, stream=stream, assemble=assemble,
-                   prepare=prepare,
-                   in_memory=getattr(state.dataset, "in_memory", False))
+    job = StageJob(
+        "reranker",
+        model,
+        settings,
+        stage_dir,
+        len(splits["train"]) if stream is None else 0,
+        len(splits["validation"]),
+        batch,
+        loss,
+        seed,
+        validate_extra,
+        stream=stream,
+        assemble=assemble,
+        prepare=prepare,
+        in_memory=getattr(state.dataset, "in_memory", False),
+    )
     return train_and_export(state, job, "reranker", params, context, fingerprint)
 
 
 def check_takes_negatives(model: Any, kind: str) -> None:
     """Raise a one-line ``InputError`` when ``model.training_loss`` has no ``negatives`` argument."""
     if "negatives" not in inspect.signature(model.training_loss).parameters:
-        raise InputError(f"stages.reranker.hard_negatives: reranker kind {kind!r} does not take hard negatives "
-                         f"(its training_loss has no 'negatives' argument); set it to 0")
+        raise InputError(
+            f"stages.reranker.hard_negatives: reranker kind {kind!r} does not take hard negatives "
+            f"(its training_loss has no 'negatives' argument); set it to 0"
+        )
 
 
 class NearMisses:

@@ -26,14 +26,22 @@ def run(state: PipelineState) -> dict[str, float]:
         pipeline = Pipeline.from_export(state.export_dir, state.plugins)
         seed = state.seed(settings)
         results = pipeline.sample(
-            settings.prompts, candidates=settings.candidates, keep=settings.keep, temperature=settings.temperature,
-            top_k=settings.top_k, top_p=settings.top_p, guidance=settings.guidance, seed=seed,
+            settings.prompts,
+            candidates=settings.candidates,
+            keep=settings.keep,
+            temperature=settings.temperature,
+            top_k=settings.top_k,
+            top_p=settings.top_p,
+            guidance=settings.guidance,
+            seed=seed,
             warn=lambda message: print(f"sample: warning: {message}", file=sys.stderr),
         )
         grid = state.stage_dir("sample") / "samples.png"
         write_samples(results, grid, {**settings.model_dump(mode="json"), "seed": seed}, run_dir=state.run_dir)
         metrics = {"prompts": float(len(results)), "seconds": time.perf_counter() - started}
-        print(f"sample: wrote {grid} ({len(results)} prompts, best {settings.keep} of {settings.candidates} each)",
-              file=sys.stderr)
+        print(
+            f"sample: wrote {grid} ({len(results)} prompts, best {settings.keep} of {settings.candidates} each)",
+            file=sys.stderr,
+        )
     barrier(state.env)
     return metrics

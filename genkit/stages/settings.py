@@ -28,15 +28,21 @@ class TrainStage(_Section):
         "(the paper's prior schedule); constant: lr after warm-up.",
     )
     plateau_patience: int = Field(3, ge=1, description="Validations without improvement before a plateau halving.")
-    weight_decay: float = Field(0.0, ge=0, description="AdamW decoupled weight decay (not applied to gains, biases, embeddings).")
-    betas: tuple[float, float] = Field((0.9, 0.999), description="AdamW (beta1, beta2); the paper's prior uses beta2 0.96.")
+    weight_decay: float = Field(
+        0.0, ge=0, description="AdamW decoupled weight decay (not applied to gains, biases, embeddings)."
+    )
+    betas: tuple[float, float] = Field(
+        (0.9, 0.999), description="AdamW (beta1, beta2); the paper's prior uses beta2 0.96."
+    )
     eps: float = Field(1e-8, gt=0, description="AdamW epsilon.")
     optim: Literal["adamw", "adamw8bit"] = Field(
         "adamw", description="adamw (fused where available) or adamw8bit (bitsandbytes, optional dependency)."
     )
     grad_clip: float | None = Field(None, gt=0, description="Clip the global gradient norm to this value.")
     accumulate: int = Field(1, ge=1, description="Micro-batches accumulated per optimizer step.")
-    ema: float | None = Field(None, gt=0, lt=1, description="Parameter EMA decay (e.g. 0.999); the export uses the EMA weights.")
+    ema: float | None = Field(
+        None, gt=0, lt=1, description="Parameter EMA decay (e.g. 0.999); the export uses the EMA weights."
+    )
     precision: Literal["fp32", "bf16", "fp16"] = Field("fp32", description="Compute precision.")
     loss_scaling: Literal["dynamic", "per_resblock"] = Field(
         "dynamic", description="fp16 only: torch GradScaler, or the paper's one scale per residual block."
@@ -50,24 +56,31 @@ class TrainStage(_Section):
     checkpoint_every: Steps = Field(500, ge=1, description="Steps between resumable checkpoints.")
     tensorboard: bool = Field(False, description="Also write TensorBoard events (needs the tensorboard package).")
     divergence_factor: float | None = Field(
-        1000.0, gt=1,
+        1000.0,
+        gt=1,
         description="Stop (keeping the last checkpoint, exporting nothing) when the smoothed training loss exceeds "
         "this multiple of its best value; null: never.",
     )
     max_skipped: float | None = Field(
-        0.5, gt=0, le=1,
+        0.5,
+        gt=0,
+        le=1,
         description="Stop when more than this share of the last 100 steps skipped their update (non-finite "
         "gradients); null: never.",
     )
     workers: int | None = Field(
-        None, ge=0, le=64,
+        None,
+        ge=0,
+        le=64,
         description="DataLoader worker processes that decode, resize and crop (0: in the training process). "
         "Default: 0 for data held in memory, else half the cores (1 to 4). Streamed data resumes only with the "
         "same number.",
     )
     prefetch: int = Field(2, ge=1, le=64, description="Micro-batches each worker prepares ahead.")
     shuffle_buffer: int = Field(
-        1000, ge=1, description="Streamed data (shards): samples shuffled together inside a shard (1: tar order).",
+        1000,
+        ge=1,
+        description="Streamed data (shards): samples shuffled together inside a shard (1: tar order).",
     )
 
     @field_validator("betas")
@@ -90,12 +103,15 @@ class PriorStage(TrainStage):
     """``stages.prior``: the training settings above, plus how the image tokens are made (encoded once)."""
 
     views: int = Field(
-        1, ge=1, le=64,
+        1,
+        ge=1,
+        le=64,
         description="Token views encoded per training image: the centre crop, plus views-1 random crops; the prior "
         "sees one at random per visit. Only data with random crops (folder, webdataset) gets different views.",
     )
     flip: bool = Field(
-        False, description="Mirror the random-crop views at random (not for captions that say left or right).",
+        False,
+        description="Mirror the random-crop views at random (not for captions that say left or right).",
     )
 
 
@@ -103,13 +119,16 @@ class RerankerStage(TrainStage):
     """``stages.reranker``: the training settings above, plus hard negatives made with the autoencoder."""
 
     hard_negatives: int = Field(
-        0, ge=0,
+        0,
+        ge=0,
         description="Per caption, this many decoded copies of its own image with a few tokens replaced, as extra "
         "negatives of the caption (text->image InfoNCE): near misses like the prior's sampling errors. Needs "
         "the autoencoder export; 0 trains on in-batch negatives only.",
     )
     replaced_tokens: int = Field(
-        2, ge=1, description="Tokens replaced in each hard negative, on or next to the image's content.",
+        2,
+        ge=1,
+        description="Tokens replaced in each hard negative, on or next to the image's content.",
     )
 
 
@@ -122,7 +141,9 @@ class SampleStage(_Section):
     temperature: float = Field(1.0, gt=0, description="Sampling temperature.")
     top_k: int | None = Field(None, ge=1, description="Keep only the k most likely image tokens.")
     top_p: float | None = Field(None, gt=0, le=1, description="Nucleus sampling mass.")
-    guidance: float = Field(0.0, ge=0, description="Classifier-free guidance scale (needs caption dropout in training).")
+    guidance: float = Field(
+        0.0, ge=0, description="Classifier-free guidance scale (needs caption dropout in training)."
+    )
     seed: int | None = Field(None, description="Sampling seed; default: the recipe's seed.")
 
     @field_validator("keep")

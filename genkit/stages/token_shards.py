@@ -21,16 +21,17 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import torch
 
 from genkit.data.loader import iterate_epoch
 from genkit.data.shards import SkipLog
 from genkit.distributed.env import barrier
-from genkit.train.metrics import WorkProgress
 from genkit.stages.common import PipelineState, role_digest
+from genkit.train.metrics import WorkProgress
 
 ENCODE_BATCH = 64
 PART_ITEMS = 8192  # a multiple of ENCODE_BATCH: random-access data encodes in the same batches as one pass would
@@ -39,8 +40,9 @@ MEMORY_BYTES = 2 << 30
 
 def tokens_dir(state: PipelineState, views: int = 1, flip: bool = False, stage: str = "prior") -> Path:
     data = state.recipe.data.model_dump(mode="json")
-    key = json.dumps({"ae": role_digest(state, "autoencoder"), "data": data, "views": views, "flip": flip},
-                     sort_keys=True)
+    key = json.dumps(
+        {"ae": role_digest(state, "autoencoder"), "data": data, "views": views, "flip": flip}, sort_keys=True
+    )
     return state.run_dir / stage / "tokens" / hashlib.sha256(key.encode()).hexdigest()[:16]
 
 
@@ -106,8 +108,9 @@ def _collate(items: list, step: int) -> tuple[torch.Tensor, list[str], list[str]
 
 
 @torch.no_grad()
-def _encode_part(autoencoder: Any, source: _EncodeSource, part: str, device: torch.device, workers: int,
-                 advance: Any) -> tuple[torch.Tensor, list[str], list[str]]:
+def _encode_part(
+    autoencoder: Any, source: _EncodeSource, part: str, device: torch.device, workers: int, advance: Any
+) -> tuple[torch.Tensor, list[str], list[str]]:
     one = _OnePart(source, part)
     codes, captions, keys = [], [], []
     for images, texts, names in iterate_epoch(one, _collate, ENCODE_BATCH, workers=workers):
@@ -149,13 +152,23 @@ def _save_part(path: Path, tokens: torch.Tensor, captions: list[str], keys: list
     tmp = path.with_name(f".{path.name}.tmp")
     # one metadata entry: safetensors writes its metadata map in no fixed order, and a part must be the same bytes
     # whenever it is encoded again (a resumed run, another rank)
-    save_file({"tokens": tokens.to(dtype).contiguous()}, str(tmp),
-              metadata={"items": json.dumps({"captions": captions, "keys": keys})})
+    save_file(
+        {"tokens": tokens.to(dtype).contiguous()},
+        str(tmp),
+        metadata={"items": json.dumps({"captions": captions, "keys": keys})},
+    )
     os.replace(tmp, path)
 
 
-def encode_split(state: PipelineState, autoencoder: Any, split: str, views: int = 1, flip: bool = False,
-                 workers: int = 0, stage: str = "prior") -> Path:
+def encode_split(
+    state: PipelineState,
+    autoencoder: Any,
+    split: str,
+    views: int = 1,
+    flip: bool = False,
+    workers: int = 0,
+    stage: str = "prior",
+) -> Path:
     """Encode ``split`` into token shards (the parts missing so far; every rank its share) and write the
     manifest. Returns the token directory. Collective under torchrun."""
     directory = tokens_dir(state, views, flip, stage)
@@ -175,17 +188,27 @@ def encode_split(state: PipelineState, autoencoder: Any, split: str, views: int 
             done = 0
             for p in todo:
                 report = None if advance is None else (lambda n, before=done: advance(before + n, total))
-                tokens, captions, keys = _encode_part(autoencoder, source, parts[p], env.device,
-                                                      workers if streamed else 0, report)
-                _save_part(directory / f"{split}-{p:05d}.safetensors", tokens, captions, keys,
-                           int(autoencoder.vocab_size))
+                tokens, captions, keys = _encode_part(
+                    autoencoder, source, parts[p], env.device, workers if streamed else 0, report
+                )
+                _save_part(
+                    directory / f"{split}-{p:05d}.safetensors", tokens, captions, keys, int(autoencoder.vocab_size)
+                )
                 done += len(keys)
         barrier(env)
         if env.is_main:
             counts = [_count(directory / f"{split}-{p:05d}.safetensors") for p in range(len(parts))]
             tmp = manifest.with_name(f".{manifest.name}.tmp")
-            tmp.write_text(json.dumps({"parts": [f"{split}-{p:05d}.safetensors" for p in range(len(parts))],
-                                       "counts": counts, "views": source.views}), encoding="utf-8")
+            tmp.write_text(
+                json.dumps(
+                    {
+                        "parts": [f"{split}-{p:05d}.safetensors" for p in range(len(parts))],
+                        "counts": counts,
+                        "views": source.views,
+                    }
+                ),
+                encoding="utf-8",
+            )
             os.replace(tmp, manifest)
     barrier(env)
     return directory
@@ -252,4 +275,3 @@ class TokenParts:
 def fits_in_memory(directory: Path, split: str, grid: tuple[int, int]) -> bool:
     manifest = read_manifest(directory, split)
     return sum(manifest["counts"]) * manifest["views"] * grid[0] * grid[1] * 8 <= MEMORY_BYTES
-

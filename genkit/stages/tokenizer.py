@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import itertools
 
-from genkit.plugins.context import BuildContext
 from genkit.distributed.env import barrier
+from genkit.plugins.context import BuildContext
 from genkit.stages.common import PipelineState, export, finished, stage_fingerprint
-
 
 MAX_CAPTIONS = 5_000_000  # a corpus's first captions are plenty for the BPE merges (streamed, images never read)
 MEASURED_CAPTIONS = 100_000  # captions whose token counts give the stage's metrics
@@ -36,9 +35,12 @@ def run(state: PipelineState) -> dict[str, float]:
             cut_before = tokenizer.truncated
             captions = captions[:MEASURED_CAPTIONS]
             batch = tokenizer.encode(captions)
-            metrics = {"vocab_size": float(tokenizer.vocab_size), "captions": float(len(captions)),
-                       "mean_tokens": float(batch.lengths.float().mean()),
-                       "truncated": float(tokenizer.truncated - cut_before) / max(1, len(captions))}
+            metrics = {
+                "vocab_size": float(tokenizer.vocab_size),
+                "captions": float(len(captions)),
+                "mean_tokens": float(batch.lengths.float().mean()),
+                "truncated": float(tokenizer.truncated - cut_before) / max(1, len(captions)),
+            }
             export(state, "tokenizer", "tokenizer", params, context, None, tokenizer, metrics, fingerprint)
         else:
             barrier(state.env)

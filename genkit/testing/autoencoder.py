@@ -16,8 +16,9 @@ a message that names the check and what differed. Components are small and run o
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
@@ -44,14 +45,18 @@ def check_protocol(build: Build, image_size: int, directory: Path) -> None:
     h, w = component.grid
     assert isinstance(h, int) and isinstance(w, int) and h >= 1 and w >= 1, f"protocol: bad grid {component.grid}"
     assert image_size % h == 0 and image_size % w == 0, f"protocol: grid {component.grid} does not divide {image_size}"
-    assert isinstance(component.vocab_size, int) and component.vocab_size >= 2, "protocol: vocab_size must be an int >= 2"
+    assert isinstance(component.vocab_size, int) and component.vocab_size >= 2, (
+        "protocol: vocab_size must be an int >= 2"
+    )
     assert getattr(params, "kind", None), "protocol: params must carry kind (use genkit.make_params)"
     members = {id(m) for m in component.modules()}
     for name in ("residual_blocks", "shard_units"):
         modules = getattr(component, name)()
         assert isinstance(modules, list) and modules, f"protocol: {name}() must return a non-empty list"
         for module in modules:
-            assert isinstance(module, torch.nn.Module) and id(module) in members, f"protocol: {name}() returns a non-submodule"
+            assert isinstance(module, torch.nn.Module) and id(module) in members, (
+                f"protocol: {name}() returns a non-submodule"
+            )
             assert any(True for _ in module.parameters()), f"protocol: {name}() returns a module without parameters"
 
 
@@ -62,7 +67,9 @@ def check_encode(build: Build, image_size: int, directory: Path) -> None:
     codes = component.encode(images)
     assert torch.equal(images, before), "encode: modified its input"
     assert codes.dtype == torch.long, f"encode: dtype {codes.dtype}, expected torch.long"
-    assert tuple(codes.shape) == (3, *component.grid), f"encode: shape {tuple(codes.shape)}, expected (3, {component.grid})"
+    assert tuple(codes.shape) == (3, *component.grid), (
+        f"encode: shape {tuple(codes.shape)}, expected (3, {component.grid})"
+    )
     assert int(codes.min()) >= 0 and int(codes.max()) < component.vocab_size, "encode: codes outside [0, vocab_size)"
     assert not codes.requires_grad, "encode: must not track gradients"
     assert torch.equal(codes, component.encode(images)), "encode: not deterministic"
@@ -77,7 +84,9 @@ def check_decode(build: Build, image_size: int, directory: Path) -> None:
     images = component.decode(codes)
     assert torch.equal(codes, before), "decode: modified its input"
     assert tuple(images.shape) == (3, 3, image_size, image_size), f"decode: shape {tuple(images.shape)}"
-    assert images.is_floating_point() and images.dtype == torch.float32, f"decode: dtype {images.dtype}, expected float32"
+    assert images.is_floating_point() and images.dtype == torch.float32, (
+        f"decode: dtype {images.dtype}, expected float32"
+    )
     assert torch.isfinite(images).all(), "decode: non-finite pixels"
     assert float(images.min()) >= 0.0 and float(images.max()) <= 1.0, "decode: pixels outside [0, 1]"
     assert torch.equal(images, component.decode(codes)), "decode: not deterministic"
@@ -123,8 +132,12 @@ def check_validation_metrics(build: Build, image_size: int, directory: Path) -> 
         assert key in metrics, f"validation_metrics: missing {key!r}"
     for key, value in metrics.items():
         assert isinstance(value, float) and math.isfinite(value), f"validation_metrics: {key!r} is not a finite float"
-    assert 0 < metrics["codebook_usage"] <= 1, f"validation_metrics: codebook_usage {metrics['codebook_usage']} not in (0, 1]"
-    assert 1 - 1e-6 <= metrics["perplexity"] <= component.vocab_size + 1e-6, "validation_metrics: perplexity out of range"
+    assert 0 < metrics["codebook_usage"] <= 1, (
+        f"validation_metrics: codebook_usage {metrics['codebook_usage']} not in (0, 1]"
+    )
+    assert 1 - 1e-6 <= metrics["perplexity"] <= component.vocab_size + 1e-6, (
+        "validation_metrics: perplexity out of range"
+    )
     assert metrics["mse"] >= 0, "validation_metrics: negative mse"
 
 
@@ -138,7 +151,9 @@ def check_save_load(build: Build, image_size: int, directory: Path) -> None:
     loaded = genkit.load_component(export, "autoencoder")
     images, codes = _images(2, image_size, seed=6), _codes(component, 2, seed=6)
     assert type(loaded) is type(component), "save/load: a different class came back"
-    assert torch.equal(loaded.encode(images), component.encode(images)), "save/load: encode differs after the round trip"
+    assert torch.equal(loaded.encode(images), component.encode(images)), (
+        "save/load: encode differs after the round trip"
+    )
     assert torch.equal(loaded.decode(codes), component.decode(codes)), "save/load: decode differs after the round trip"
 
 

@@ -21,7 +21,9 @@ from genkit.plugins.context import BuildContext
 from genkit.roles import Prior
 
 
-def random_batch(context: BuildContext, batch: int = 2, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def random_batch(
+    context: BuildContext, batch: int = 2, seed: int = 0
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """``(text_ids [B, T], text_lengths [B], image_ids [B, h, w])`` drawn from the context's vocabularies; lengths
     cover 0 and T."""
     gen = torch.Generator().manual_seed(seed)

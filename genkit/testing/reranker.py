@@ -16,9 +16,10 @@ The component must be registered (``save_load_round_trip`` goes through ``genkit
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 

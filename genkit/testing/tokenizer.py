@@ -19,9 +19,10 @@ Optional but checked when present: a ``truncated`` counter (captions cut to ``ma
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
@@ -123,7 +124,9 @@ def check_round_trip(case: TokenizerCase) -> None:
 def check_deterministic_and_batch_independent(case: TokenizerCase) -> None:
     tok = case.trained()
     first, again = tok.encode(case.corpus), tok.encode(list(case.corpus))
-    assert torch.equal(first.ids, again.ids) and torch.equal(first.lengths, again.lengths), "encode is not deterministic"
+    assert torch.equal(first.ids, again.ids) and torch.equal(first.lengths, again.lengths), (
+        "encode is not deterministic"
+    )
     for i in (0, len(case.corpus) // 2, len(case.corpus) - 1):
         alone = tok.encode([case.corpus[i]])
         assert torch.equal(alone.ids[0], first.ids[i]), f"caption {i} encodes differently alone and in a batch"

@@ -34,8 +34,12 @@ def rng_state() -> dict[str, Any]:
     kind, keys, pos, has_gauss, cached = np.random.get_state()
     state = {
         "torch": torch.get_rng_state(),
-        "numpy": {"keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos), "has_gauss": int(has_gauss),
-                  "cached": float(cached)},
+        "numpy": {
+            "keys": torch.from_numpy(keys.astype(np.int64)),
+            "pos": int(pos),
+            "has_gauss": int(has_gauss),
+            "cached": float(cached),
+        },
         "python": random.getstate(),
     }
     if torch.cuda.is_available():
@@ -96,8 +100,15 @@ def set_aside(stage_dir: Path) -> Path | None:
     return target
 
 
-def save_checkpoint(stage_dir: Path, step: int, tensors: dict[str, Any], extra: dict[str, Any], meta: dict[str, Any],
-                    env: DistEnv, sharded: bool) -> Path:
+def save_checkpoint(
+    stage_dir: Path,
+    step: int,
+    tensors: dict[str, Any],
+    extra: dict[str, Any],
+    meta: dict[str, Any],
+    env: DistEnv,
+    sharded: bool,
+) -> Path:
     """Write checkpoint ``step`` (collective when distributed: every rank calls it). Returns its directory."""
     root = checkpoint_root(stage_dir)
     final = root / f"step_{step:08d}"

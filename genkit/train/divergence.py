@@ -57,10 +57,13 @@ class DivergenceGuard:
         if self.steps > WARMUP:
             self.best = min(self.best, self.smoothed)
             if self.factor is not None and self.best > 0 and self.smoothed > self.factor * self.best:
-                return f"the smoothed training loss rose to {self.smoothed:.4g}, {self.factor:g}x its best {self.best:.4g}"
+                return (
+                    f"the smoothed training loss rose to {self.smoothed:.4g}, {self.factor:g}x its best {self.best:.4g}"
+                )
         if self.max_skipped is not None and len(self.skips) >= MIN_STEPS:
             share = sum(self.skips) / len(self.skips)
             if share > self.max_skipped:
-                return (f"{sum(self.skips)} of the last {len(self.skips)} steps skipped their update "
-                        f"(non-finite gradients)")
+                return (
+                    f"{sum(self.skips)} of the last {len(self.skips)} steps skipped their update (non-finite gradients)"
+                )
         return None

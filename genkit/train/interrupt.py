@@ -25,7 +25,7 @@ class StopRequest:
             signal.signal(signal.SIGINT, signal.default_int_handler)
         self.requested = signal.Signals(signum).name
 
-    def __enter__(self) -> "StopRequest":
+    def __enter__(self) -> StopRequest:
         if threading.current_thread() is threading.main_thread():
             for sig in self.SIGNALS:
                 self._previous[sig] = signal.signal(sig, self._handle)

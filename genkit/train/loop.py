@@ -16,21 +16,22 @@ import contextlib
 import math
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
+from genkit.data.loader import LoaderSettings, MapBatches, PartBatches, TrainStream, auto_workers
+from genkit.data.order import local_micro_batches
 from genkit.distributed.env import DistEnv, all_reduce_mean, broadcast_object, detect
 from genkit.distributed.wrap import is_sharded, wrap_model
 from genkit.errors import ExportError, GenkitError, PluginError
 from genkit.precision import get_precision, make_scaler
 from genkit.train import checkpoint as ckpt
-from genkit.data.loader import LoaderSettings, MapBatches, PartBatches, TrainStream, auto_workers
-from genkit.data.order import local_micro_batches
 from genkit.train.divergence import DivergedRun, DivergenceGuard
 from genkit.train.ema import ParameterEMA
 from genkit.train.interrupt import StopRequest
@@ -100,21 +101,44 @@ class Trainer:
         s = self.settings
         self.precision = get_precision(s.precision)
         self.model = job.model
-        self.scaler = make_scaler(s.precision, s.loss_scaling, self.model, self.env.device,
-                                  world_size=self.env.world_size, sharded=self.env.distributed and s.distributed == "fsdp",
-                                  where=self.where)
-        self.wrapped = wrap_model(self.model, self.env, mode=s.distributed, param_dtype=self.precision.dtype,
-                                  powersgd_rank=s.powersgd_rank, where=self.where)
+        self.scaler = make_scaler(
+            s.precision,
+            s.loss_scaling,
+            self.model,
+            self.env.device,
+            world_size=self.env.world_size,
+            sharded=self.env.distributed and s.distributed == "fsdp",
+            where=self.where,
+        )
+        self.wrapped = wrap_model(
+            self.model,
+            self.env,
+            mode=s.distributed,
+            param_dtype=self.precision.dtype,
+            powersgd_rank=s.powersgd_rank,
+            where=self.where,
+        )
         self.sharded = self.env.distributed and is_sharded(self.wrapped)
         self.optimizer = make_optimizer(self.model, s, sharded=self.env.distributed, where=self.where)
         self.schedule = LRSchedule(s)
         self.ema = ParameterEMA(self.model, s.ema) if s.ema else None
         self.data = self._train_stream()
         self.step = 0
-        resumable = {"steps", "log_every", "validate_every", "validation_batches", "checkpoint_every", "tensorboard",
-                     "workers", "prefetch", "divergence_factor", "max_skipped"}
-        self.fingerprint = ckpt.fingerprint(self.model, {k: v for k, v in s.model_dump(mode="json").items()
-                                                         if k not in resumable}, job.identity)
+        resumable = {
+            "steps",
+            "log_every",
+            "validate_every",
+            "validation_batches",
+            "checkpoint_every",
+            "tensorboard",
+            "workers",
+            "prefetch",
+            "divergence_factor",
+            "max_skipped",
+        }
+        self.fingerprint = ckpt.fingerprint(
+            self.model, {k: v for k, v in s.model_dump(mode="json").items() if k not in resumable}, job.identity
+        )
         self.last_validation: dict[str, float] = {}
 
     def _train_stream(self) -> TrainStream:
@@ -126,10 +150,30 @@ class Trainer:
 
         def build(start: int, positions: dict) -> Any:
             if streamed:
-                return PartBatches(job.stream, job.assemble, micro, job.seed, env.rank, env.world_size, s.accumulate,
-                                   shuffle_buffer=s.shuffle_buffer, start=start, positions=positions, where=self.where)
-            return MapBatches(job.batch, job.train_size, s.batch, job.seed, env.rank, env.world_size, s.accumulate,
-                              start=start, where=self.where)
+                return PartBatches(
+                    job.stream,
+                    job.assemble,
+                    micro,
+                    job.seed,
+                    env.rank,
+                    env.world_size,
+                    s.accumulate,
+                    shuffle_buffer=s.shuffle_buffer,
+                    start=start,
+                    positions=positions,
+                    where=self.where,
+                )
+            return MapBatches(
+                job.batch,
+                job.train_size,
+                s.batch,
+                job.seed,
+                env.rank,
+                env.world_size,
+                s.accumulate,
+                start=start,
+                where=self.where,
+            )
 
         return TrainStream(build, LoaderSettings(workers, s.prefetch), env.device, job.seed, streamed)
 
@@ -151,13 +195,25 @@ class Trainer:
         return tensors
 
     def _extra(self) -> dict[str, Any]:
-        return {"step": self.step, "rng": ckpt.rng_state(), "scaler": self.scaler.state_dict(),
-                "schedule": self.schedule.state_dict(), "data": self.data.state_dict(),
-                "last_validation": dict(self.last_validation)}
+        return {
+            "step": self.step,
+            "rng": ckpt.rng_state(),
+            "scaler": self.scaler.state_dict(),
+            "schedule": self.schedule.state_dict(),
+            "data": self.data.state_dict(),
+            "last_validation": dict(self.last_validation),
+        }
 
     def save(self) -> Path:
-        path = ckpt.save_checkpoint(self.job.stage_dir, self.step, self._tensors(), self._extra(),
-                                    {"fingerprint": self.fingerprint, "stage": self.job.name}, self.env, self.sharded)
+        path = ckpt.save_checkpoint(
+            self.job.stage_dir,
+            self.step,
+            self._tensors(),
+            self._extra(),
+            {"fingerprint": self.fingerprint, "stage": self.job.name},
+            self.env,
+            self.sharded,
+        )
         if self.env.is_main:
             self._hook("genkit_checkpoint_saved", stage=self.job.name, step=self.step, path=path)
         return path
@@ -169,8 +225,12 @@ class Trainer:
             if self.sharded:
                 from torch.distributed.checkpoint.state_dict import set_state_dict
 
-                set_state_dict(self.wrapped, self.optimizer, model_state_dict=tensors["model"],
-                               optim_state_dict=tensors["optimizer"])
+                set_state_dict(
+                    self.wrapped,
+                    self.optimizer,
+                    model_state_dict=tensors["model"],
+                    optim_state_dict=tensors["optimizer"],
+                )
             else:
                 self.model.load_state_dict(tensors["model"])
                 self.optimizer.load_state_dict(tensors["optimizer"])
@@ -191,8 +251,9 @@ class Trainer:
     def _resume(self, resume: bool) -> None:
         """Restore the newest intact checkpoint (when ``resume``); a corrupt newest one falls back to the older."""
         env = self.env
-        candidates = broadcast_object(ckpt.complete_checkpoints(self.job.stage_dir)[::-1] if resume and env.is_main
-                                      else [], env)
+        candidates = broadcast_object(
+            ckpt.complete_checkpoints(self.job.stage_dir)[::-1] if resume and env.is_main else [], env
+        )
         for number, path in enumerate(candidates):
             try:
                 self.restore(Path(path))
@@ -271,8 +332,10 @@ class Trainer:
                 raise
             except Exception as exc:  # noqa: BLE001 - a plugin's bug must not look like genkit's
                 detail = str(exc).splitlines()[0] if str(exc) else ""
-                raise PluginError(f"plugin {impl.plugin_name!r} failed in {name} at {self.where} step {self.step}: "
-                                  f"{type(exc).__name__}: {detail}") from exc
+                raise PluginError(
+                    f"plugin {impl.plugin_name!r} failed in {name} at {self.where} step {self.step}: "
+                    f"{type(exc).__name__}: {detail}"
+                ) from exc
 
     def _no_sync(self, last: bool):
         if last or not self.env.distributed:
@@ -317,11 +380,22 @@ class Trainer:
             if aside is not None:
                 _note(f"{job.name}: --no-resume: the existing checkpoints were moved to {aside}")
         self._resume(resume)
-        log = MetricsLog(job.stage_dir / "metrics.jsonl", tensorboard=s.tensorboard, where=self.where,
-                         resume_step=self.step) if env.is_main else None
+        log = (
+            MetricsLog(
+                job.stage_dir / "metrics.jsonl", tensorboard=s.tensorboard, where=self.where, resume_step=self.step
+            )
+            if env.is_main
+            else None
+        )
         progress = Progress(job.name, s.steps, self.step, self.progress_enabled)
-        self._hook("genkit_train_start", stage=job.name, run_dir=job.stage_dir, model=self.model, settings=s,
-                   start_step=self.step)
+        self._hook(
+            "genkit_train_start",
+            stage=job.name,
+            run_dir=job.stage_dir,
+            model=self.model,
+            settings=s,
+            start_step=self.step,
+        )
         self.model.train()
         guard = DivergenceGuard(s.divergence_factor, s.max_skipped)
         smoothed, last_time = None, time.perf_counter()
@@ -332,8 +406,11 @@ class Trainer:
                     local = self.train_step()
                     waited = self.data.wait_seconds - waited
                     keys = sorted(local)
-                    stats = torch.tensor([local[k] for k in keys] + [1.0 if stop.requested else 0.0],
-                                         dtype=torch.float64, device=env.device)
+                    stats = torch.tensor(
+                        [local[k] for k in keys] + [1.0 if stop.requested else 0.0],
+                        dtype=torch.float64,
+                        device=env.device,
+                    )
                     all_reduce_mean(stats, env)
                     values = dict(zip(keys, stats[:-1].tolist()))
                     stop_now = bool(stats[-1] > 0)
@@ -349,9 +426,11 @@ class Trainer:
                     if diverged is not None:
                         last = ckpt.latest_checkpoint(job.stage_dir)
                         kept = f"the last checkpoint ({last}) is kept" if last else "no checkpoint was written"
-                        raise DivergedRun(f"{self.where}: training diverged at step {self.step}: {diverged}; nothing "
-                                          f"was exported and {kept}. Lower {self.where}.lr (now {s.lr:g}) or set "
-                                          f"grad_clip, then run again with --no-resume")
+                        raise DivergedRun(
+                            f"{self.where}: training diverged at step {self.step}: {diverged}; nothing "
+                            f"was exported and {kept}. Lower {self.where}.lr (now {s.lr:g}) or set "
+                            f"grad_clip, then run again with --no-resume"
+                        )
                     if env.is_main:
                         if self.step % s.log_every == 0 or self.step == s.steps:
                             log.write({"step": self.step, "split": "train", **values})
@@ -365,14 +444,17 @@ class Trainer:
                         result = self.validate()
                         if env.is_main:
                             log.write({"step": self.step, "split": "validation", **result})
-                            progress.note(f"{job.name} step {self.step}/{s.steps}: validation "
-                                          + ", ".join(f"{k} {v:.4g}" for k, v in sorted(result.items())))
+                            progress.note(
+                                f"{job.name} step {self.step}/{s.steps}: validation "
+                                + ", ".join(f"{k} {v:.4g}" for k, v in sorted(result.items()))
+                            )
                     if self.step % s.checkpoint_every == 0 or self.step == s.steps or stop_now:
                         path = self.save()
                         if stop_now:
                             raise InterruptedRun(
                                 f"{job.name}: interrupted at step {self.step}/{s.steps}; checkpoint saved to {path} "
-                                "(run again with --resume to continue)")
+                                "(run again with --resume to continue)"
+                            )
         finally:
             self.data.close()
             progress.close()

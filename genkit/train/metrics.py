@@ -6,8 +6,9 @@ import json
 import math
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from genkit.errors import InputError
 
@@ -81,12 +82,25 @@ class Progress:
         console = Console(stderr=True)
         if not console.is_terminal:
             return
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress as RichProgress, TextColumn, TimeRemainingColumn
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            TextColumn,
+            TimeRemainingColumn,
+        )
+        from rich.progress import (
+            Progress as RichProgress,
+        )
 
         self._bar = RichProgress(
-            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("loss {task.fields[loss]}"), TextColumn("{task.fields[speed]}"), TimeRemainingColumn(),
-            console=console, transient=False,
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("loss {task.fields[loss]}"),
+            TextColumn("{task.fields[speed]}"),
+            TimeRemainingColumn(),
+            console=console,
+            transient=False,
         )
         self._bar.start()
         self._task = self._bar.add_task(stage, total=total, completed=start, loss="-", speed="-")
@@ -127,10 +141,19 @@ class WorkProgress:
         console = Console(stderr=True)
         if not (self.enabled and console.is_terminal):
             return None
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress as RichProgress, TextColumn, TimeRemainingColumn
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            TextColumn,
+            TimeRemainingColumn,
+        )
+        from rich.progress import (
+            Progress as RichProgress,
+        )
 
-        self._bar = RichProgress(TextColumn(self.description), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                                 console=console)
+        self._bar = RichProgress(
+            TextColumn(self.description), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=console
+        )
         self._bar.start()
         self._task = self._bar.add_task(self.description, total=None)
         return self.update

@@ -8,7 +8,6 @@ import genkit
 from genkit.attention import AttentionLayout, ReferenceAttention, SDPAAttention, decode_attention, select_attention
 from genkit.plugins.manager import Plugins
 
-
 layouts = st.builds(
     AttentionLayout,
     text_length=st.integers(0, 7),
@@ -68,4 +67,6 @@ def test_builtin_plugin_answers_last_and_select_returns_a_backend():
 
     plugins.register_plugin(Custom(), "custom")
     assert select_attention("cpu", torch.float32, layout, plugins) == "custom"
-    assert isinstance(select_attention("cpu", torch.float32, AttentionLayout(4, (3, 3), "conv"), plugins), SDPAAttention)
+    assert isinstance(
+        select_attention("cpu", torch.float32, AttentionLayout(4, (3, 3), "conv"), plugins), SDPAAttention
+    )

@@ -7,7 +7,6 @@ from hypothesis import strategies as st
 
 from genkit.attention import AttentionLayout, attention_mask, pair_allowed, paper_schedule, reference_mask
 
-
 layouts = st.builds(
     AttentionLayout,
     text_length=st.integers(0, 6),

@@ -84,8 +84,14 @@ def test_run_writes_resolved_recipe_with_versions(cli, tmp_path):
     code, out, _ = cli("run", path, "prior.depth=3", "--out", tmp_path / "run")
     resolved = yaml.safe_load((tmp_path / "run" / "recipe.resolved.yaml").read_text())
     assert code == 0 and "nothing to run" in out
-    assert resolved["prior"] == {"kind": "toy_prior", "depth": 3, "width": 16, "attention": ["row", "column"],
-                                 "dropout": 0.0, "tie_embeddings": False}
+    assert resolved["prior"] == {
+        "kind": "toy_prior",
+        "depth": 3,
+        "width": 16,
+        "attention": ["row", "column"],
+        "dropout": 0.0,
+        "tie_embeddings": False,
+    }
     assert resolved["resolved_with"]["plugins"]["test_plugin_0"] == "? ?"
     assert "genkit" in resolved["resolved_with"]
     # the resolved recipe is itself a valid recipe that resolves to the same thing

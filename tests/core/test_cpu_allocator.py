@@ -28,8 +28,9 @@ FAULTS = textwrap.dedent("""
 
 
 def run_faults(mode: str, **env) -> tuple[str, float, int]:
-    out = subprocess.run([sys.executable, "-c", FAULTS, mode], capture_output=True, text=True, check=True,
-                         env={**os.environ, **env}).stdout.split()
+    out = subprocess.run(
+        [sys.executable, "-c", FAULTS, mode], capture_output=True, text=True, check=True, env={**os.environ, **env}
+    ).stdout.split()
     return out[0], float(out[1]), int(out[2])
 
 

@@ -20,10 +20,14 @@ PLUGIN_PAGES = REFERENCE.parent / "plugins"
 def test_reference_pages_are_up_to_date():
     plugins = Plugins(env={"GENKIT_LOAD_PLUGINS": FIRST_PARTY}).load()
     pages = reference_pages(plugins)
-    stale = [name for name, text in pages.items()
-             if not (REFERENCE / name).exists() or (REFERENCE / name).read_text(encoding="utf-8") != text]
-    assert not stale, (f"docs/reference is stale for {stale}: run "
-                       f"`GENKIT_LOAD_PLUGINS={FIRST_PARTY} genkit docs --out docs/reference`")
+    stale = [
+        name
+        for name, text in pages.items()
+        if not (REFERENCE / name).exists() or (REFERENCE / name).read_text(encoding="utf-8") != text
+    ]
+    assert not stale, (
+        f"docs/reference is stale for {stale}: run `GENKIT_LOAD_PLUGINS={FIRST_PARTY} genkit docs --out docs/reference`"
+    )
 
 
 def test_every_parameter_of_every_kind_is_documented():
@@ -42,8 +46,9 @@ def test_plugin_pages_parameter_sections_are_up_to_date():
     pages = plugin_pages(PLUGIN_PAGES, plugins)
     assert {page.stem for page in pages} == set(FIRST_PARTY.split(","))
     stale = [page.name for page, text in pages.items() if page.read_text(encoding="utf-8") != text]
-    assert not stale, (f"docs/plugins parameter sections are stale for {stale}: run "
-                       f"`GENKIT_LOAD_PLUGINS={FIRST_PARTY} genkit docs`")
+    assert not stale, (
+        f"docs/plugins parameter sections are stale for {stale}: run `GENKIT_LOAD_PLUGINS={FIRST_PARTY} genkit docs`"
+    )
 
 
 def test_every_parameter_of_every_kind_is_in_its_plugin_page():
@@ -53,7 +58,7 @@ def test_every_parameter_of_every_kind_is_in_its_plugin_page():
             continue  # core's own components (datasets) have no plugin page
         text = (PLUGIN_PAGES / f"{spec.owner}.md").read_text(encoding="utf-8")
         assert text.count(BEGIN) == 1 and text.count(END) == 1, spec.owner
-        section = text[text.index(BEGIN):text.index(END)]
+        section = text[text.index(BEGIN) : text.index(END)]
         assert f"### `{ROLES[spec.role]}: {{kind: {spec.kind}}}`" in section
         for name in spec.params.model_fields:
             assert f"| `{name}` |" in section, (spec.owner, spec.kind, name)

@@ -19,9 +19,22 @@ def installed(tmp_path_factory):
     """pip-install the example distribution (wheel build, dist-info, entry point) into a private folder."""
     target = tmp_path_factory.mktemp("site")
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "--no-index",
-         "--target", str(target), str(EXAMPLE)],
-        check=True, capture_output=True, text=True,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--no-deps",
+            "--no-build-isolation",
+            "--no-index",
+            "--target",
+            str(target),
+            str(EXAMPLE),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
     )
     assert list(target.glob("genkit_example_plugin-0.1.0.dist-info/entry_points.txt"))
     return target
@@ -29,8 +42,9 @@ def installed(tmp_path_factory):
 
 def genkit_cli(installed, *args, **env):
     environment = {**os.environ, "PYTHONPATH": str(installed), **env}
-    return subprocess.run([sys.executable, "-m", "genkit.cli", *map(str, args)], capture_output=True, text=True,
-                          env=environment)
+    return subprocess.run(
+        [sys.executable, "-m", "genkit.cli", *map(str, args)], capture_output=True, text=True, env=environment
+    )
 
 
 def test_installed_plugin_appears_in_plugins_and_describe(installed):
@@ -41,7 +55,9 @@ def test_installed_plugin_appears_in_plugins_and_describe(installed):
     assert plugins["example_bytes"]["version"] == "0.1.0"
     assert plugins["example_bytes"]["components"] == ["tokenizer:bytes"]
     described = genkit_cli(installed, "describe", "tokenizer", "bytes")
-    assert described.returncode == 0 and "max_length" in described.stdout and "genkit-example-plugin" in described.stdout
+    assert (
+        described.returncode == 0 and "max_length" in described.stdout and "genkit-example-plugin" in described.stdout
+    )
 
 
 def test_installed_plugin_is_usable_from_a_recipe(installed, tmp_path):
@@ -57,8 +73,8 @@ tok = genkit.build_component("tokenizer", genkit.make_params("tokenizer", "bytes
 batch = tok.encode(["A  Red Circle", "ünïcode ✓ and much more text"])
 assert tok.decode(batch.ids, batch.lengths)[0] == "a red circle"
 assert batch.lengths.tolist()[1] <= 12 and tok.truncated == 1
-genkit.save_component({str(tmp_path / 'export')!r}, "tokenizer", tok, genkit.make_params("tokenizer", "bytes", {{"max_length": 12}}), genkit.BuildContext())
-again = genkit.load_component({str(tmp_path / 'export')!r}, "tokenizer")
+genkit.save_component({str(tmp_path / "export")!r}, "tokenizer", tok, genkit.make_params("tokenizer", "bytes", {{"max_length": 12}}), genkit.BuildContext())
+again = genkit.load_component({str(tmp_path / "export")!r}, "tokenizer")
 assert torch.equal(again.encode(["x y"]).ids, tok.encode(["x y"]).ids)
 print("ok")
 """
@@ -72,4 +88,7 @@ def test_disabling_the_plugin_removes_it(installed, tmp_path):
     result = genkit_cli(installed, "validate", recipe, GENKIT_DISABLE_PLUGINS="example_bytes")
     # with other tokenizer plugins installed the kind is unknown; with none, the role has no plugin at all
     assert result.returncode == 2 and f"{recipe}: tokenizer: " in result.stderr
-    assert "unknown tokenizer kind 'bytes'" in result.stderr or "no installed plugin registers a tokenizer" in result.stderr
+    assert (
+        "unknown tokenizer kind 'bytes'" in result.stderr
+        or "no installed plugin registers a tokenizer" in result.stderr
+    )

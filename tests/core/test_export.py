@@ -83,8 +83,14 @@ def test_weights_that_do_not_fit_the_config(exported, toy_plugins):
     [
         (lambda d: (d / "model_index.json").unlink(), r"model_index.json: no such file"),
         (lambda d: (d / "model_index.json").write_text("{not json"), r"model_index.json: not valid JSON"),
-        (lambda d: (d / "autoencoder" / "config.json").write_text('{"kind": "dvae9", "params": {}}'), r"needs autoencoder kind 'dvae9'"),
-        (lambda d: (d / "autoencoder" / "config.json").write_text('{"kind": "toy_ae", "params": {"hiden": 1}}'), r"config.json: params.hiden: Extra inputs"),
+        (
+            lambda d: (d / "autoencoder" / "config.json").write_text('{"kind": "dvae9", "params": {}}'),
+            r"needs autoencoder kind 'dvae9'",
+        ),
+        (
+            lambda d: (d / "autoencoder" / "config.json").write_text('{"kind": "toy_ae", "params": {"hiden": 1}}'),
+            r"config.json: params.hiden: Extra inputs",
+        ),
         (lambda d: (d / "autoencoder" / "model.safetensors").unlink(), r"model.safetensors: no such file"),
     ],
     ids=["no_index", "bad_index", "unknown_kind", "bad_params", "no_weights"],

@@ -15,14 +15,23 @@ names = st.from_regex(r"[a-z][a-z0-9_]{0,7}", fullmatch=True).filter(
     lambda s: s not in {"data", "tokenizer", "autoencoder", "prior", "reranker"}
 )
 scalars = st.one_of(
-    st.integers(-10**9, 10**9),
+    st.integers(-(10**9), 10**9),
     st.floats(allow_nan=False, allow_infinity=False, width=64),
     st.booleans(),
-    st.text(st.characters(max_codepoint=0x2FF, blacklist_categories=("Cc", "Cs")), max_size=12),  # YAML forbids control chars
+    st.text(
+        st.characters(max_codepoint=0x2FF, blacklist_categories=("Cc", "Cs")), max_size=12
+    ),  # YAML forbids control chars
     st.none(),
 )
-values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(names, inner, max_size=3), max_leaves=6)
-trees = st.dictionaries(names, st.recursive(scalars, lambda inner: st.dictionaries(names, inner, max_size=3), max_leaves=8), min_size=1, max_size=4)
+values = st.recursive(
+    scalars, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(names, inner, max_size=3), max_leaves=6
+)
+trees = st.dictionaries(
+    names,
+    st.recursive(scalars, lambda inner: st.dictionaries(names, inner, max_size=3), max_leaves=8),
+    min_size=1,
+    max_size=4,
+)
 
 
 def as_text(value) -> str:

@@ -53,7 +53,9 @@ def test_entry_point_plugin_is_discovered_with_its_distribution(site):
     info = plugins.infos["gk_good"]
     assert (info.distribution, info.version) == ("gk-good", "1.2.3")
     assert [f"{s.role}:{s.kind}" for s in info.components] == ["prior:good_prior"]
-    assert genkit.build_component("prior", genkit.make_params("prior", "good_prior", {"width": 5}, plugins), plugins=plugins) == ("built", 5)
+    assert genkit.build_component(
+        "prior", genkit.make_params("prior", "good_prior", {"width": 5}, plugins), plugins=plugins
+    ) == ("built", 5)
 
 
 def test_plugin_failing_on_import_is_reported_and_skipped(site, capsys):
@@ -66,10 +68,15 @@ def test_plugin_failing_on_import_is_reported_and_skipped(site, capsys):
 
 
 def test_plugin_failing_in_its_hook_leaves_nothing_registered(site):
-    fake_distribution(site, "gk-bad", "gk_bad", GOOD.replace(
-        'register("prior", "good_prior", params=P, build=lambda p, c: ("built", p.width))',
-        'register("prior", "half_prior", params=P, build=lambda p, c: None)\n        raise ValueError("hook broke")',
-    ))
+    fake_distribution(
+        site,
+        "gk-bad",
+        "gk_bad",
+        GOOD.replace(
+            'register("prior", "good_prior", params=P, build=lambda p, c: ("built", p.width))',
+            'register("prior", "half_prior", params=P, build=lambda p, c: None)\n        raise ValueError("hook broke")',
+        ),
+    )
     plugins = load({})
     assert "half_prior" not in plugins.registry.kinds("prior")
     assert "hook broke" in plugins.failures[0].reason and "gk_bad" not in plugins.infos

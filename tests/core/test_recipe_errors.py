@@ -12,12 +12,14 @@ from genkit.recipe import load_recipe
 
 
 def recipe(**changes):
-    data = copy.deepcopy({
-        "data": {"kind": "toyset", "size": 16},
-        "autoencoder": {"kind": "toy_ae", "hidden": 8},
-        "prior": {"kind": "toy_prior", "depth": 2},
-        "stages": {"prior": {"steps": 10, "lr": 1e-3}},
-    })
+    data = copy.deepcopy(
+        {
+            "data": {"kind": "toyset", "size": 16},
+            "autoencoder": {"kind": "toy_ae", "hidden": 8},
+            "prior": {"kind": "toy_prior", "depth": 2},
+            "stages": {"prior": {"steps": 10, "lr": 1e-3}},
+        }
+    )
     for key, value in changes.items():
         node = data
         *parents, last = key.split("__")
@@ -35,7 +37,12 @@ DELETE = object()
 # (case id, recipe data, overrides, substrings the single error line must contain)
 CASES = [
     ("typo_key", recipe(autoencoder__hiden=8), [], ["autoencoder.hiden: unknown key", "did you mean 'hidden'"]),
-    ("unknown_kind", recipe(autoencoder={"kind": "toy_ea"}), [], ["autoencoder: unknown autoencoder kind 'toy_ea'", "did you mean 'toy_ae'", "toy_vq"]),
+    (
+        "unknown_kind",
+        recipe(autoencoder={"kind": "toy_ea"}),
+        [],
+        ["autoencoder: unknown autoencoder kind 'toy_ea'", "did you mean 'toy_ae'", "toy_vq"],
+    ),
     ("missing_kind", recipe(autoencoder={"hidden": 8}), [], ["autoencoder: missing 'kind'", "toy_ae, toy_vq"]),
     ("missing_data", recipe(data=DELETE), [], ["data: required key is missing"]),
     ("wrong_type", recipe(prior__depth="deep"), [], ["prior.depth:", "valid integer", "'deep'"]),
@@ -46,11 +53,31 @@ CASES = [
     ("stage_typo", recipe(stages__prior__lrr=1e-3), [], ["stages.prior.lrr: unknown key", "did you mean 'lr'"]),
     ("stage_bad_value", recipe(stages__prior__precision="fp8"), [], ["stages.prior.precision:", "'fp8'"]),
     ("unknown_stage", recipe(stages__decoder={"steps": 1}), [], ["stages.decoder: unknown key"]),
-    ("role_without_plugin", recipe(reranker={"kind": "clip"}), [], ["reranker:", "no installed plugin registers a reranker"]),
-    ("override_unknown_key", recipe(), ["prior.dpth=8"], ["(override prior.dpth=8): prior.dpth: unknown key", "did you mean 'depth'"]),
+    (
+        "role_without_plugin",
+        recipe(reranker={"kind": "clip"}),
+        [],
+        ["reranker:", "no installed plugin registers a reranker"],
+    ),
+    (
+        "override_unknown_key",
+        recipe(),
+        ["prior.dpth=8"],
+        ["(override prior.dpth=8): prior.dpth: unknown key", "did you mean 'depth'"],
+    ),
     ("override_wrong_type", recipe(), ["prior.depth=many"], ["(override prior.depth=many): prior.depth:", "'many'"]),
-    ("override_unknown_kind", recipe(), ["autoencoder=vqvea"], ["(override autoencoder=vqvea): autoencoder: unknown autoencoder kind 'vqvea'"]),
-    ("swap_leaks_no_keys", recipe(), ["autoencoder=toy_vq", "autoencoder.hidden=3"], ["autoencoder.hidden: unknown key"]),
+    (
+        "override_unknown_kind",
+        recipe(),
+        ["autoencoder=vqvea"],
+        ["(override autoencoder=vqvea): autoencoder: unknown autoencoder kind 'vqvea'"],
+    ),
+    (
+        "swap_leaks_no_keys",
+        recipe(),
+        ["autoencoder=toy_vq", "autoencoder.hidden=3"],
+        ["autoencoder.hidden: unknown key"],
+    ),
     ("kind_is_not_a_string", recipe(autoencoder={"kind": 3}), [], ["autoencoder:", "3"]),
 ]
 

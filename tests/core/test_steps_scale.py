@@ -25,17 +25,37 @@ RECIPE = {
     "seed": 0,
     "data": {"kind": "shapes", "size": 32, "count": 1000},
     "tokenizer": {"kind": "bpe", "vocab_size": 512, "max_length": 16},
-    "autoencoder": {"kind": "dvae", "codebook_size": 512, "downsample": 4, "hidden": 32, "blocks_per_group": 1,
-                    "codebook_dim": 64, "temperature_steps": 900, "kl_weight_steps": 5000},
+    "autoencoder": {
+        "kind": "dvae",
+        "codebook_size": 512,
+        "downsample": 4,
+        "hidden": 32,
+        "blocks_per_group": 1,
+        "codebook_dim": 64,
+        "temperature_steps": 900,
+        "kl_weight_steps": 5000,
+    },
     "prior": {"kind": "sparse_transformer", "width": 128, "depth": 4, "heads": 4, "conv_kernel": 5},
     "reranker": {"kind": "contrastive"},
     "stages": {
-        "autoencoder": {"steps": 900, "batch": 32, "lr": 3e-3, "warmup": 20, "validate_every": 300,
-                        "checkpoint_every": 300},
-        "prior": {"steps": 1000, "batch": 32, "lr": 4e-3, "warmup": 50, "validate_every": 500,
-                  "checkpoint_every": 500},
-        "reranker": {"steps": 500, "batch": 64, "lr": 3e-3, "warmup": 50, "validate_every": 250,
-                     "checkpoint_every": 250, "hard_negatives": 1},
+        "autoencoder": {
+            "steps": 900,
+            "batch": 32,
+            "lr": 3e-3,
+            "warmup": 20,
+            "validate_every": 300,
+            "checkpoint_every": 300,
+        },
+        "prior": {"steps": 1000, "batch": 32, "lr": 4e-3, "warmup": 50, "validate_every": 500, "checkpoint_every": 500},
+        "reranker": {
+            "steps": 500,
+            "batch": 64,
+            "lr": 3e-3,
+            "warmup": 50,
+            "validate_every": 250,
+            "checkpoint_every": 250,
+            "hard_negatives": 1,
+        },
         "sample": {"prompts": ["a red circle"], "candidates": 8},
     },
 }
@@ -97,6 +117,7 @@ def test_scaled_counts_round_keep_zero_and_stay_at_least_one_and_in_order(recipe
 
 # -- a third party's params: the marker is public and generic ---------------------------------------------------
 
+
 class RampPriorParams(genkit.Params):
     depth: int = Field(2, ge=1, description="Layers (not a step count).")
     ramp_steps: genkit.Steps = Field(800, ge=0, description="Length of a ramp, in steps.")
@@ -121,11 +142,15 @@ class RampPlugin:
 def test_a_third_party_params_class_with_marked_fields_is_scaled(make_plugins, tmp_path):
     plugins = make_plugins(RampPlugin())
     path = tmp_path / "ramp.yaml"
-    path.write_text(yaml.safe_dump({
-        "data": {"kind": "rampset"},
-        "prior": {"kind": "ramp_prior", "depth": 3, "decay_steps": 600},
-        "stages": {"prior": {"steps": 1000, "warmup": 100}},
-    }))
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "data": {"kind": "rampset"},
+                "prior": {"kind": "ramp_prior", "depth": 3, "decay_steps": 600},
+                "stages": {"prior": {"steps": 1000, "warmup": 100}},
+            }
+        )
+    )
     recipe = variant_recipe(str(path), ["prior.refresh_every=41"], 0.25, plugins).recipe
     assert (recipe.prior.ramp_steps, recipe.prior.refresh_every, recipe.prior.decay_steps) == (200, 10, 150)
     assert recipe.prior.milestones == [25, 100] and recipe.prior.off_steps == 0
@@ -134,7 +159,12 @@ def test_a_third_party_params_class_with_marked_fields_is_scaled(make_plugins, t
     # declared, so visible to tools: the field metadata and the JSON Schema carry the unit
     fields = RampPriorParams.model_fields
     assert [name for name, field in fields.items() if is_step_count(field)] == [
-        "ramp_steps", "refresh_every", "decay_steps", "milestones", "off_steps"]
+        "ramp_steps",
+        "refresh_every",
+        "decay_steps",
+        "milestones",
+        "off_steps",
+    ]
     schema = RampPriorParams.model_json_schema()["properties"]
     assert schema["ramp_steps"]["x-unit"] == "steps" and schema["ramp_steps"]["type"] == "integer"
     assert "x-unit" not in json.dumps(schema["depth"])
@@ -154,6 +184,7 @@ def test_any_pydantic_model_nesting_marked_fields_is_walked():
 
 
 # -- the command line -------------------------------------------------------------------------------------------
+
 
 def test_ablate_help_documents_the_steps_scale(capsys):
     with pytest.raises(SystemExit) as info:
@@ -175,8 +206,23 @@ def test_ablate_command_passes_its_arguments(monkeypatch, tmp_path, capsys):
 
     monkeypatch.setattr(genkit.ablate, "run_ablation", fake_run_ablation)
     out = tmp_path / "abl"
-    code = main(["ablate", "shapes/demo", "prior.depth=2", "--vary", "prior.width=64,128", "--vary",
-                 "autoencoder=dvae,vqvae", "--steps-scale", "0.25", "--out", str(out), "--captions", "8"])
+    code = main(
+        [
+            "ablate",
+            "shapes/demo",
+            "prior.depth=2",
+            "--vary",
+            "prior.width=64,128",
+            "--vary",
+            "autoencoder=dvae,vqvae",
+            "--steps-scale",
+            "0.25",
+            "--out",
+            str(out),
+            "--captions",
+            "8",
+        ]
+    )
     assert code == 0 and "| variant |" in capsys.readouterr().out
     [(recipe, vary, where, kwargs)] = calls
     assert (recipe, vary, where) == ("shapes/demo", ["prior.width=64,128", "autoencoder=dvae,vqvae"], out)

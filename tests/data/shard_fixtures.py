@@ -19,8 +19,9 @@ def jpeg(value: int, size: tuple[int, int] = (40, 32)) -> bytes:
     return buffer.getvalue()
 
 
-def write_shards(root: Path, shards: int, per_shard: int, size: tuple[int, int] = (40, 32),
-                 bad: dict[str, dict] | None = None) -> list[str]:
+def write_shards(
+    root: Path, shards: int, per_shard: int, size: tuple[int, int] = (40, 32), bad: dict[str, dict] | None = None
+) -> list[str]:
     """``shards`` shards of ``per_shard`` samples each in ``root`` (keys ``SSSSSIIII``); ``bad`` maps a key to
     the members to write instead of the normal ones. Returns every key in order."""
     root.mkdir(parents=True, exist_ok=True)
@@ -29,8 +30,12 @@ def write_shards(root: Path, shards: int, per_shard: int, size: tuple[int, int] 
         with webdataset.TarWriter(str(root / f"{s:05d}.tar")) as writer:
             for i in range(per_shard):
                 key = f"{s:05d}{i:04d}"
-                sample = {"__key__": key, "jpg": jpeg(s * 1000 + i, size), "txt": f"caption {key}",
-                          "json": json.dumps({"key": key, "caption": f"caption {key}"}).encode()}
+                sample = {
+                    "__key__": key,
+                    "jpg": jpeg(s * 1000 + i, size),
+                    "txt": f"caption {key}",
+                    "json": json.dumps({"key": key, "caption": f"caption {key}"}).encode(),
+                }
                 if bad and key in bad:
                     sample = {"__key__": key, **bad[key]}
                 writer.write(sample)

@@ -39,8 +39,14 @@ def _folder(root, n=25, lines=()):
     for i in range(n):
         name = f"img/{i}.{'png' if i % 2 else 'jpg'}"
         (root / name).write_bytes(_image_bytes((20 + i, 30), (i * 9, 80, 160), "PNG" if i % 2 else "JPEG"))
-        rows.append({"file": name, "caption": f"item {i}" + " word" * (i % 5), "extra": i,
-                     **({"split": "validation"} if i % 4 == 0 else {})})
+        rows.append(
+            {
+                "file": name,
+                "caption": f"item {i}" + " word" * (i % 5),
+                "extra": i,
+                **({"split": "validation"} if i % 4 == 0 else {}),
+            }
+        )
     rows += list(lines)
     (root / "captions.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
     return rows
@@ -63,11 +69,21 @@ def test_pack_folder_round_trip(tmp_path, cli):
     code, out, _ = cli("data", "pack", tmp_path / "src", tmp_path / "out", "--per-shard", "10")
     assert code == 0 and "packed 25 of 25 items into 3 shards" in out
     names = sorted(p.name for p in (tmp_path / "out").iterdir())
-    assert names == ["00000.tar", "00000_stats.json", "00001.tar", "00001_stats.json", "00002.tar",
-                     "00002_stats.json", "pack.json"]
+    assert names == [
+        "00000.tar",
+        "00000_stats.json",
+        "00001.tar",
+        "00001_stats.json",
+        "00002.tar",
+        "00002_stats.json",
+        "pack.json",
+    ]
     stats = [json.loads((tmp_path / "out" / f"0000{i}_stats.json").read_text()) for i in range(3)]
     assert [(s["count"], s["successes"], s["failed"], s["shard"]) for s in stats] == [
-        (10, 10, 0, "00000"), (10, 10, 0, "00001"), (5, 5, 0, "00002")]
+        (10, 10, 0, "00000"),
+        (10, 10, 0, "00001"),
+        (5, 5, 0, "00002"),
+    ]
     summary = json.loads((tmp_path / "out" / "pack.json").read_text())
     assert (summary["items"], summary["packed"], summary["skipped"]) == (25, 25, 0)
     found = _read_back(tmp_path / "out")
@@ -115,8 +131,9 @@ def test_pack_csv_and_jsonl_indexes_with_custom_columns(tmp_path, cli):
         writer.writerow(["filename", "alt", "license"])
         writer.writerows([[f"../pictures/p{i}.png", f"csv picture {i}", "cc-by"] for i in range(3)])
         writer.writerow([str(pictures / "p3.png"), "csv picture 3", "cc0"])  # absolute: allowed in an index
-    code, out, _ = cli("data", "pack", index, tmp_path / "from_csv", "--image-column", "filename",
-                       "--caption-column", "alt")
+    code, out, _ = cli(
+        "data", "pack", index, tmp_path / "from_csv", "--image-column", "filename", "--caption-column", "alt"
+    )
     assert code == 0 and "packed 4 of 4" in out
     found = _read_back(tmp_path / "from_csv")
     assert sorted(found) == [f"csv picture {i}" for i in range(4)]
@@ -135,10 +152,16 @@ def test_pack_csv_and_jsonl_indexes_with_custom_columns(tmp_path, cli):
 def test_pack_skips_bad_items_and_names_them(tmp_path, cli, caplog):
     src = tmp_path / "src"
     (tmp_path / "outside.jpg").write_bytes(_image_bytes((20, 20)))
-    _folder(src, n=4, lines=[{"file": "img/corrupt.jpg", "caption": "corrupt"},
-                             {"file": "img/missing.jpg", "caption": "missing"},
-                             {"file": "../outside.jpg", "caption": "escapes"},
-                             {"file": str(tmp_path / "outside.jpg"), "caption": "absolute"}])
+    _folder(
+        src,
+        n=4,
+        lines=[
+            {"file": "img/corrupt.jpg", "caption": "corrupt"},
+            {"file": "img/missing.jpg", "caption": "missing"},
+            {"file": "../outside.jpg", "caption": "escapes"},
+            {"file": str(tmp_path / "outside.jpg"), "caption": "absolute"},
+        ],
+    )
     (src / "img" / "corrupt.jpg").write_bytes(_image_bytes((30, 30))[:200])  # truncated JPEG
     with caplog.at_level(logging.WARNING, logger="genkit.data"):
         code, out, _ = cli("data", "pack", src, tmp_path / "out", "--per-shard", "3")
@@ -147,9 +170,12 @@ def test_pack_skips_bad_items_and_names_them(tmp_path, cli, caplog):
         assert name in caplog.text
     summary = json.loads((tmp_path / "out" / "pack.json").read_text())
     reasons = {item["source"]: item["reason"] for item in summary["skipped_items"]}
-    assert reasons == {"img/corrupt.jpg": "unreadable image", "img/missing.jpg": "missing file",
-                       "../outside.jpg": "path leaves the source directory",
-                       str(tmp_path / "outside.jpg"): "absolute path"}
+    assert reasons == {
+        "img/corrupt.jpg": "unreadable image",
+        "img/missing.jpg": "missing file",
+        "../outside.jpg": "path leaves the source directory",
+        str(tmp_path / "outside.jpg"): "absolute path",
+    }
     assert summary["skipped_by_reason"]["missing file"] == 1
     assert sum(s["failed"] for s in summary["shards"]) == 4
     assert len(_read_back(tmp_path / "out")) == 4
@@ -171,7 +197,12 @@ def test_non_empty_out_dir_is_refused_without_force(tmp_path, cli, caplog):
     with caplog.at_level(logging.WARNING, logger="genkit.data"):
         assert cli("data", "pack", tmp_path / "src", out_dir, "--force")[0] == 0
     assert sorted(p.name for p in out_dir.iterdir()) == [
-        "00000.tar", "00000_stats.json", "foreign.tar", "notes.txt", "pack.json"]
+        "00000.tar",
+        "00000_stats.json",
+        "foreign.tar",
+        "notes.txt",
+        "pack.json",
+    ]
     assert (out_dir / "notes.txt").read_text() == "mine" and "did not write (foreign.tar)" in caplog.text
 
 
@@ -206,8 +237,9 @@ def test_pack_parquet_index(tmp_path, cli):
     pa = pytest.importorskip("pyarrow")
     for i in range(3):
         (tmp_path / f"{i}.jpg").write_bytes(_image_bytes((30, 20 + i)))
-    table = pa.table({"image": [f"{i}.jpg" for i in range(3)], "text": [f"parquet {i}" for i in range(3)],
-                      "score": [0.5, 0.25, 1.0]})
+    table = pa.table(
+        {"image": [f"{i}.jpg" for i in range(3)], "text": [f"parquet {i}" for i in range(3)], "score": [0.5, 0.25, 1.0]}
+    )
     pq.write_table(table, tmp_path / "index.parquet")
     code, out, _ = cli("data", "pack", tmp_path / "index.parquet", tmp_path / "out")
     assert code == 0 and "packed 3 of 3" in out
@@ -259,9 +291,23 @@ def _img2dataset_dir(root):
         for i in range(3):
             key = f"{shard:05d}{i:04d}"
             caption = f"downloaded {shard} {i}"
-            samples.append({"__key__": key, "jpg": _image_bytes((32, 24 + i)), "txt": caption.encode(),
-                            "json": json.dumps({"url": f"https://x/{key}.jpg", "caption": caption, "key": key,
-                                                "status": "success", "width": 32, "height": 24 + i}).encode()})
+            samples.append(
+                {
+                    "__key__": key,
+                    "jpg": _image_bytes((32, 24 + i)),
+                    "txt": caption.encode(),
+                    "json": json.dumps(
+                        {
+                            "url": f"https://x/{key}.jpg",
+                            "caption": caption,
+                            "key": key,
+                            "status": "success",
+                            "width": 32,
+                            "height": 24 + i,
+                        }
+                    ).encode(),
+                }
+            )
         _hand_written_shard(root / f"{shard:05d}.tar", samples)
         (root / f"{shard:05d}_stats.json").write_text(json.dumps({"count": 3, "successes": 3}))
         (root / f"{shard:05d}.parquet").write_bytes(b"not parquet, not a shard")
@@ -272,8 +318,7 @@ def test_img2dataset_layout_reads_the_same(tmp_path, cli):
     root = _img2dataset_dir(tmp_path / "downloaded")
     code, out, _ = cli("data", "verify", root)
     assert code == 0 and out.strip() == "6 samples ok, 0 bad in 2 shards"
-    code, out, _ = cli("data", "inspect", root, "--caption-key", "json:caption", "--json", "--out",
-                       tmp_path / "c.png")
+    code, out, _ = cli("data", "inspect", root, "--caption-key", "json:caption", "--json", "--out", tmp_path / "c.png")
     report = json.loads(out)
     assert (report["shards"], report["samples"], report["skipped"]) == (2, 6, 0)
     assert report["height"] == {"min": 24, "median": 25.0, "max": 26}
@@ -285,13 +330,16 @@ def test_verify_names_every_problem(packed, tmp_path, cli):
     bad = tmp_path / "bad"
     bad.mkdir()
     good = _image_bytes((20, 20))
-    _hand_written_shard(bad / "00000.tar", [
-        {"__key__": "ok", "jpg": good, "txt": b"fine"},
-        {"__key__": "corrupt", "jpg": good[: len(good) // 2], "txt": b"half a jpeg"},
-        {"__key__": "nocaption", "jpg": good, "json": b"{}"},
-        {"__key__": "latin1", "jpg": good, "txt": "caf\xe9".encode("latin-1")},
-        {"__key__": "noimage", "txt": b"words only"},
-    ])
+    _hand_written_shard(
+        bad / "00000.tar",
+        [
+            {"__key__": "ok", "jpg": good, "txt": b"fine"},
+            {"__key__": "corrupt", "jpg": good[: len(good) // 2], "txt": b"half a jpeg"},
+            {"__key__": "nocaption", "jpg": good, "json": b"{}"},
+            {"__key__": "latin1", "jpg": good, "txt": "caf\xe9".encode("latin-1")},
+            {"__key__": "noimage", "txt": b"words only"},
+        ],
+    )
     data = (packed / "00001.tar").read_bytes()
     (bad / "00001.tar").write_bytes(data[: len(data) // 2 + 100])  # cut inside a member
     code, out, _ = cli("data", "verify", bad)

@@ -13,18 +13,23 @@ def _write(tmp_path, lines):
 
 
 def _folder(tmp_path, **values):
-    return genkit.build_component("dataset", genkit.make_params("dataset", "folder", {"path": str(tmp_path), "size": 16, **values}))
+    return genkit.build_component(
+        "dataset", genkit.make_params("dataset", "folder", {"path": str(tmp_path), "size": 16, **values})
+    )
 
 
 def test_folder_loads_any_mode_and_size(tmp_path):
     Image.new("RGBA", (40, 20), (255, 0, 0, 0)).save(tmp_path / "clear.png")  # fully transparent -> white
     Image.new("L", (16, 30), 0).save(tmp_path / "gray.png")
     Image.new("RGB", (64, 64), (0, 0, 255)).save(tmp_path / "blue.jpg")
-    _write(tmp_path, [
-        {"file": "clear.png", "caption": "nothing", "split": "validation", "source": "x"},
-        {"file": "gray.png", "caption": "black"},
-        {"file": "blue.jpg", "caption": "blue"},
-    ])
+    _write(
+        tmp_path,
+        [
+            {"file": "clear.png", "caption": "nothing", "split": "validation", "source": "x"},
+            {"file": "gray.png", "caption": "black"},
+            {"file": "blue.jpg", "caption": "blue"},
+        ],
+    )
     ds = _folder(tmp_path, random_crop=False)
     train, validation = ds.split("train"), ds.split("validation")
     assert len(train) == 2 and len(validation) == 1
@@ -40,9 +45,14 @@ def test_corrupt_images_are_skipped_and_reported(tmp_path, caplog):
     data = (tmp_path / "full.png").read_bytes()
     (tmp_path / "truncated.png").write_bytes(data[: len(data) // 2])
     (tmp_path / "text.png").write_text("not an image")
-    _write(tmp_path, [{"file": name, "caption": name, "split": "train"} for name in
-                      ["good.png", "truncated.png", "text.png", "missing.png"]] + [
-                      {"file": "full.png", "caption": "v", "split": "validation"}])
+    _write(
+        tmp_path,
+        [
+            {"file": name, "caption": name, "split": "train"}
+            for name in ["good.png", "truncated.png", "text.png", "missing.png"]
+        ]
+        + [{"file": "full.png", "caption": "v", "split": "validation"}],
+    )
     ds = _folder(tmp_path)
     with caplog.at_level(logging.WARNING, logger="genkit.data"):
         train = ds.split("train")  # lazy: nothing is decoded yet

@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 import torch
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import genkit
 from genkit.data.shapes import draw_shapes
@@ -9,7 +10,9 @@ from genkit.data.shapes_judge import detect_shapes, judge_image
 
 
 def _dataset(**values):
-    return genkit.build_component("dataset", genkit.make_params("dataset", "shapes", {"count": 64, "validation_count": 16, **values}))
+    return genkit.build_component(
+        "dataset", genkit.make_params("dataset", "shapes", {"count": 64, "validation_count": 16, **values})
+    )
 
 
 def test_shapes_is_deterministic_and_splits_differ():
@@ -21,7 +24,8 @@ def test_shapes_is_deterministic_and_splits_differ():
     validation = {a.split("validation")[i].image.numpy().tobytes() for i in range(16)}
     assert len(train) > 50 and not train & validation
     assert _dataset(seed=4).split("train")[0].caption != a.split("train")[0].caption or not torch.equal(
-        _dataset(seed=4).split("train")[0].image, a.split("train")[0].image)
+        _dataset(seed=4).split("train")[0].image, a.split("train")[0].image
+    )
 
 
 def test_shapes_examples_have_truth_in_caption_and_shape():
@@ -48,7 +52,10 @@ def test_judge_agrees_with_generator_on_most_items():
 
 
 @settings(max_examples=20, deadline=None)
-@given(shape=st.sampled_from(["circle", "square", "triangle", "diamond"]), color=st.sampled_from(["red", "blue", "green", "yellow", "purple", "cyan"]))
+@given(
+    shape=st.sampled_from(["circle", "square", "triangle", "diamond"]),
+    color=st.sampled_from(["red", "blue", "green", "yellow", "purple", "cyan"]),
+)
 def test_judge_reads_large_shapes_exactly(shape, color):
     item = {"shape": shape, "color": color, "size": "large", "position": "center", "center": [0.5, 0.5], "extent": 0.5}
     image = torch.from_numpy(draw_shapes([item], 64)).permute(2, 0, 1).float() / 255
@@ -59,8 +66,14 @@ def test_judge_reads_large_shapes_exactly(shape, color):
 
 def test_judge_scores_position_and_size_only_where_the_caption_says_them():
     sizes = {"small": 0.3, "large": 0.5}
-    item = {"shape": "square", "color": "red", "size": "large", "position": "top left", "center": [0.2, 0.2],
-            "extent": 0.5}
+    item = {
+        "shape": "square",
+        "color": "red",
+        "size": "large",
+        "position": "top left",
+        "center": [0.2, 0.2],
+        "extent": 0.5,
+    }
     image = torch.from_numpy(draw_shapes([item], 64)).permute(2, 0, 1).float() / 255
     elsewhere = dict(item, position="bottom right")
     small = dict(item, size="small", extent=0.3)
@@ -91,12 +104,18 @@ def test_sizes_set_the_caption_words_and_the_drawn_extent():
         assert painted > (0.1 if item["size"] == "huge" else 0.0)
     assert seen == {"tiny", "huge"}
     pair = _dataset(sizes={"small": 0.3, "large": 0.5}, max_shapes=2)
-    assert all(s["size"] == "small" for i in range(30) for s in pair.split("train").describe(i)[1]["shapes"]
-               if len(pair.split("train").describe(i)[1]["shapes"]) == 2)
+    assert all(
+        s["size"] == "small"
+        for i in range(30)
+        for s in pair.split("train").describe(i)[1]["shapes"]
+        if len(pair.split("train").describe(i)[1]["shapes"]) == 2
+    )
 
 
-@pytest.mark.parametrize("sizes, message", [({}, "at least one size"), ({"two words": 0.3}, "single word"),
-                                            ({"big": 0.95}, "between 0.1 and 0.9")])
+@pytest.mark.parametrize(
+    "sizes, message",
+    [({}, "at least one size"), ({"two words": 0.3}, "single word"), ({"big": 0.95}, "between 0.1 and 0.9")],
+)
 def test_bad_sizes_are_one_line_errors_naming_the_key(sizes, message):
     with pytest.raises(genkit.InputError, match=f"sizes.*{message}"):
         genkit.make_params("dataset", "shapes", {"sizes": sizes})

@@ -8,16 +8,17 @@ import os
 
 import pytest
 import torch
+from shard_fixtures import write_shards
 
 import genkit
 from genkit.data.loader import LoaderSettings, PartBatches, PartPosition, TrainStream, iterate_epoch
 from genkit.data.shards import expand_shards
-from shard_fixtures import write_shards
 
 
 def _data(root, **params):
-    return genkit.build_component("dataset", genkit.make_params("dataset", "webdataset",
-                                                                 {"shards": str(root), "size": 16, **params}))
+    return genkit.build_component(
+        "dataset", genkit.make_params("dataset", "webdataset", {"shards": str(root), "size": 16, **params})
+    )
 
 
 def _keys(items, step):
@@ -79,8 +80,10 @@ def test_a_resumed_stream_continues_with_the_same_keys(tmp_path, workers, stop):
 
     def stream():
         def build(start, positions):
-            return PartBatches(source, _keys, 4, seed=1, rank=0, world=1, shuffle_buffer=5, start=start,
-                               positions=positions)
+            return PartBatches(
+                source, _keys, 4, seed=1, rank=0, world=1, shuffle_buffer=5, start=start, positions=positions
+            )
+
         return TrainStream(build, LoaderSettings(workers=workers), torch.device("cpu"), seed=1, streamed=True)
 
     whole = stream()
@@ -102,9 +105,11 @@ def test_resuming_with_another_worker_count_is_refused(tmp_path):
 
 
 def test_bad_members_and_shards_are_skipped_counted_and_named(tmp_path, caplog):
-    bad = {"000000001": {"jpg": b"\xff\xd8 not a jpeg", "txt": b"corrupt"},
-           "000000002": {"jpg": write_shards.__globals__["jpeg"](1)},  # no caption
-           "000000003": {"jpg": write_shards.__globals__["jpeg"](2), "txt": b"\xff\xfe latin-1 \xe9"}}
+    bad = {
+        "000000001": {"jpg": b"\xff\xd8 not a jpeg", "txt": b"corrupt"},
+        "000000002": {"jpg": write_shards.__globals__["jpeg"](1)},  # no caption
+        "000000003": {"jpg": write_shards.__globals__["jpeg"](2), "txt": b"\xff\xfe latin-1 \xe9"},
+    }
     keys = write_shards(tmp_path, 3, 6, bad=bad)
     data = (tmp_path / "00002.tar").read_bytes()
     (tmp_path / "00002.tar").write_bytes(data[: len(data) // 2])  # truncated
@@ -113,8 +118,12 @@ def test_bad_members_and_shards_are_skipped_counted_and_named(tmp_path, caplog):
         seen = _epoch_keys(source, shuffle=False)
     good = [k for k in keys[:12] if k not in bad]
     assert seen[: len(good)] == good and 0 < len(seen) - len(good) < 6  # what was readable of the truncated shard
-    for key, reason in [("000000001", "corrupt .jpg"), ("000000002", "no caption"),
-                        ("000000003", "caption is not UTF-8"), ("00002.tar", "truncated or corrupt tar")]:
+    for key, reason in [
+        ("000000001", "corrupt .jpg"),
+        ("000000002", "no caption"),
+        ("000000003", "caption is not UTF-8"),
+        ("00002.tar", "truncated or corrupt tar"),
+    ]:
         assert any(key in r.message and reason in r.message for r in caplog.records), (key, caplog.text)
 
 

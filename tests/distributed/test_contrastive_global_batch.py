@@ -50,15 +50,16 @@ def _free_port() -> int:
 
 
 def _worker(rank: int, world: int, port: int, root: str) -> None:
-    os.environ.update(RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1",
-                      MASTER_PORT=str(port))
+    os.environ.update(
+        RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port)
+    )
     torch.set_num_threads(1)
     import torch.distributed as dist
 
     dist.init_process_group("gloo")
     try:
         share = GLOBAL_BATCH // world
-        mine = [part[rank * share:(rank + 1) * share] for part in _batch()]
+        mine = [part[rank * share : (rank + 1) * share] for part in _batch()]
         loss, metrics, grads = _loss_and_grads(_model(), *mine)
         for grad in grads.values():  # the data-parallel mean
             dist.all_reduce(grad)

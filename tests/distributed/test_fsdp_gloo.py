@@ -28,8 +28,9 @@ def _losses(path: Path) -> list[float]:
 
 
 def _worker(rank: int, world: int, port: int, root: str) -> None:
-    os.environ.update(RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1",
-                      MASTER_PORT=str(port))
+    os.environ.update(
+        RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port)
+    )
     torch.set_num_threads(1)
     from engine_toy import make_job
 
@@ -45,8 +46,9 @@ def _worker(rank: int, world: int, port: int, root: str) -> None:
         if rank == 0:
             torch.save(state, root / "fsdp_export.pt")
         # DDP with PowerSGD compression: runs and stays finite
-        Trainer(make_job(root / "ddp", noise=False, steps=4, distributed="ddp", powersgd_rank=1, **DIST),
-                progress=False).fit()
+        Trainer(
+            make_job(root / "ddp", noise=False, steps=4, distributed="ddp", powersgd_rank=1, **DIST), progress=False
+        ).fit()
     finally:
         import torch.distributed as dist
 

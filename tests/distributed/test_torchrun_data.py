@@ -28,10 +28,21 @@ def _free_port() -> int:
 def test_one_epoch_under_torchrun_yields_every_key_once(tmp_path, shards):
     keys = write_shards(tmp_path / "shards", shards, 9)
     script = Path(__file__).with_name("epoch_keys_script.py")
-    command = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port",
-               str(_free_port()), str(script), str(tmp_path / "shards"), str(tmp_path)]
-    done = subprocess.run(command, env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True,
-                          timeout=300)
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc-per-node",
+        "2",
+        "--master-port",
+        str(_free_port()),
+        str(script),
+        str(tmp_path / "shards"),
+        str(tmp_path),
+    ]
+    done = subprocess.run(
+        command, env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True, timeout=300
+    )
     assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
     per_rank = [json.loads((tmp_path / f"keys_{rank}.json").read_text()) for rank in range(2)]
     assert all(per_rank)  # both ranks got data

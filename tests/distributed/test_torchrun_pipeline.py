@@ -39,8 +39,21 @@ def test_genkit_run_under_torchrun_trains_every_stage_sharded(tmp_path):
     path = tmp_path / "tiny.yaml"
     path.write_text(yaml.safe_dump(recipe))
     run_dir = tmp_path / "run"
-    command = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port",
-               str(_free_port()), "-m", "genkit.cli", "run", str(path), "--out", str(run_dir)]
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc-per-node",
+        "2",
+        "--master-port",
+        str(_free_port()),
+        "-m",
+        "genkit.cli",
+        "run",
+        str(path),
+        "--out",
+        str(run_dir),
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "error::FutureWarning"}
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
     output = done.stdout + done.stderr

@@ -17,16 +17,24 @@ import genkit
 
 pytestmark = pytest.mark.distributed
 
-SMALL = {"codebook_size": 16, "downsample": 4, "hidden": 4, "blocks_per_group": 1, "codebook_dim": 4,
-         "restart_every": 3, "dead_code_threshold": 1.5}  # 1.5: codes seen fewer than ~18 times are dead
+SMALL = {
+    "codebook_size": 16,
+    "downsample": 4,
+    "hidden": 4,
+    "blocks_per_group": 1,
+    "codebook_dim": 4,
+    "restart_every": 3,
+    "dead_code_threshold": 1.5,
+}  # 1.5: codes seen fewer than ~18 times are dead
 RUNS = {"ema_no_restart": ("ema", False), "ema_restart": ("ema", True), "loss_restart": ("loss", True)}
 STEPS, GLOBAL_BATCH = 3, 8
 
 
 def _build(update: str, restart: bool):
     torch.manual_seed(0)
-    params = genkit.make_params("autoencoder", "vqvae", {**SMALL, "codebook_update": update,
-                                                          "restart_dead_codes": restart})
+    params = genkit.make_params(
+        "autoencoder", "vqvae", {**SMALL, "codebook_update": update, "restart_dead_codes": restart}
+    )
     return genkit.build_component("autoencoder", params, genkit.BuildContext(image_size=8)).train()
 
 
@@ -54,13 +62,15 @@ def _run(name: str, update: str, restart: bool, images: torch.Tensor, env, root:
         optim.zero_grad()
     book = call(lambda m: m.codebook_vectors().detach().clone())
     outputs = call(lambda m, x: m.embed(x).detach().permute(0, 2, 3, 1).reshape(-1, 4), images[-1])
-    torch.save({"book": book, "outputs": outputs, "usage": model.code_usage.clone()},
-               Path(root) / f"{name}_rank{env.rank}.pt")
+    torch.save(
+        {"book": book, "outputs": outputs, "usage": model.code_usage.clone()}, Path(root) / f"{name}_rank{env.rank}.pt"
+    )
 
 
 def _worker(rank: int, world: int, port: int, root: str) -> None:
-    os.environ.update(RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1",
-                      MASTER_PORT=str(port))
+    os.environ.update(
+        RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port)
+    )
     torch.set_num_threads(1)
     import gc
 
@@ -70,7 +80,7 @@ def _worker(rank: int, world: int, port: int, root: str) -> None:
 
     env = detect()
     share = GLOBAL_BATCH // world
-    images = _images()[:, rank * share:(rank + 1) * share]
+    images = _images()[:, rank * share : (rank + 1) * share]
     try:
         for name, (update, restart) in RUNS.items():
             _run(name, update, restart, images, env, root)
@@ -87,8 +97,7 @@ def _matches(book: torch.Tensor, outputs: torch.Tensor) -> torch.Tensor:
 
 def test_codebook_updates_agree_across_ranks_and_survive_fsdp2(tmp_path):
     mp.spawn(_worker, args=(2, _free_port(), str(tmp_path)), nprocs=2, join=True)
-    results = {name: [torch.load(tmp_path / f"{name}_rank{r}.pt", weights_only=True) for r in (0, 1)]
-               for name in RUNS}
+    results = {name: [torch.load(tmp_path / f"{name}_rank{r}.pt", weights_only=True) for r in (0, 1)] for name in RUNS}
     for name, (rank0, rank1) in results.items():
         torch.testing.assert_close(rank0["book"], rank1["book"], rtol=0, atol=0, msg=name)
         torch.testing.assert_close(rank0["usage"], rank1["usage"], rtol=0, atol=0, msg=name)
@@ -96,8 +105,9 @@ def test_codebook_updates_agree_across_ranks_and_survive_fsdp2(tmp_path):
     single = _build("ema", False)
     for step, batch in enumerate(_images(), start=1):
         single.training_loss(batch, step)
-    torch.testing.assert_close(results["ema_no_restart"][0]["book"], single.codebook_vectors().detach(),
-                               rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(
+        results["ema_no_restart"][0]["book"], single.codebook_vectors().detach(), rtol=1e-5, atol=1e-6
+    )
     torch.testing.assert_close(results["ema_no_restart"][0]["usage"], single.code_usage, rtol=1e-6, atol=1e-6)
 
     for name in ("ema_restart", "loss_restart"):

@@ -17,7 +17,9 @@ _spec.loader.exec_module(tiny)
 
 def test_parse_vary_keeps_bracketed_values_together():
     assert parse_vary(["prior.attention=[row,column],paper", "autoencoder=dvae,vqvae"]) == [
-        ["prior.attention=[row,column]", "prior.attention=paper"], ["autoencoder=dvae", "autoencoder=vqvae"]]
+        ["prior.attention=[row,column]", "prior.attention=paper"],
+        ["autoencoder=dvae", "autoencoder=vqvae"],
+    ]
     assert variant_name(["autoencoder=vqvae", "prior.depth=2"]) == "autoencoder-vqvae__prior.depth-2"
     assert variant_name(["autoencoder={kind: vqvae, hidden: 32}"]) == "autoencoder-vqvae"
 
@@ -26,8 +28,9 @@ def test_ablation_reuses_identical_stages_and_writes_the_table(tmp_path):
     recipe = tmp_path / "tiny.yaml"
     recipe.write_text(yaml.safe_dump(tiny.TINY_RECIPE))
     lines: list[str] = []
-    rows = run_ablation(str(recipe), ["prior.depth=1,2"], tmp_path / "ablate", eval_captions=4, eval_candidates=2,
-                        log=lines.append)
+    rows = run_ablation(
+        str(recipe), ["prior.depth=1,2"], tmp_path / "ablate", eval_captions=4, eval_candidates=2, log=lines.append
+    )
     assert [r["variant"] for r in rows] == ["prior.depth=1", "prior.depth=2"]
     reused = [line for line in lines if "reusing stage" in line]
     # the second variant differs only in the prior: autoencoder and tokenizer come from the first run

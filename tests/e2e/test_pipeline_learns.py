@@ -13,19 +13,45 @@ from genkit.cli import main
 
 SMALL = {
     "seed": 0,
-    "data": {"kind": "shapes", "size": 32, "count": 3000, "validation_count": 128, "max_shapes": 1,
-             "held_out": 1},
+    "data": {"kind": "shapes", "size": 32, "count": 3000, "validation_count": 128, "max_shapes": 1, "held_out": 1},
     "tokenizer": {"kind": "bpe", "vocab_size": 300, "max_length": 12},
-    "autoencoder": {"kind": "vqvae", "codebook_size": 128, "downsample": 4, "hidden": 16, "blocks_per_group": 1,
-                    "codebook_dim": 16, "codebook_update": "ema", "restart_every": 50},
-    "prior": {"kind": "sparse_transformer", "width": 64, "depth": 2, "heads": 4, "attention": "paper", "conv_kernel": 5},
-    "reranker": {"kind": "contrastive", "width": 48, "depth": 1, "heads": 4, "image_widths": [16, 32], "groups": 8,
-                 "embed_dim": 32},
+    "autoencoder": {
+        "kind": "vqvae",
+        "codebook_size": 128,
+        "downsample": 4,
+        "hidden": 16,
+        "blocks_per_group": 1,
+        "codebook_dim": 16,
+        "codebook_update": "ema",
+        "restart_every": 50,
+    },
+    "prior": {
+        "kind": "sparse_transformer",
+        "width": 64,
+        "depth": 2,
+        "heads": 4,
+        "attention": "paper",
+        "conv_kernel": 5,
+    },
+    "reranker": {
+        "kind": "contrastive",
+        "width": 48,
+        "depth": 1,
+        "heads": 4,
+        "image_widths": [16, 32],
+        "groups": 8,
+        "embed_dim": 32,
+    },
     "stages": {
         "autoencoder": {"steps": 300, "batch": 16, "lr": 2e-3, "validate_every": 300},
         "prior": {"steps": 400, "batch": 32, "lr": 2e-3, "warmup": 20, "validate_every": 400},
         "reranker": {"steps": 400, "batch": 64, "lr": 1e-3, "validate_every": 400},
-        "sample": {"prompts": ["a red circle at the top left", "a blue square in the center"], "candidates": 8, "keep": 2, "temperature": 0.7},
+        "sample": {
+            "prompts": ["a red circle at the top left", "a blue square in the center"],
+            "candidates": 8,
+            "keep": 2,
+            "temperature": 0.7,
+        },
     },
 }
 

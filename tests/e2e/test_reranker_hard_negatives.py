@@ -23,8 +23,10 @@ def test_the_reranker_trains_on_hard_negatives(tmp_path, monkeypatch, capsys, po
 
     monkeypatch.setattr(reranker_stage, "POOL_BYTES", pool_bytes)
     recipe = dict(tiny.TINY_RECIPE)
-    recipe["stages"] = {**recipe["stages"], "reranker": {**recipe["stages"]["reranker"], "hard_negatives": 2,
-                                                         "log_every": 5}}
+    recipe["stages"] = {
+        **recipe["stages"],
+        "reranker": {**recipe["stages"]["reranker"], "hard_negatives": 2, "log_every": 5},
+    }
     path = tmp_path / "tiny.yaml"
     path.write_text(yaml.safe_dump(recipe))
     run_dir = tmp_path / "run"

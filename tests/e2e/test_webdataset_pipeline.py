@@ -27,8 +27,10 @@ def pack_shapes(tmp_path: Path, count: int, size: int = 16) -> Path:
     """Draw `count` shapes items into a folder (PNG + captions.jsonl) and pack it into shards of 100."""
     folder = tmp_path / "folder"
     folder.mkdir()
-    data = genkit.build_component("dataset", genkit.make_params("dataset", "shapes", {
-        "size": size, "count": count, "validation_count": 8, "max_shapes": 1}))
+    data = genkit.build_component(
+        "dataset",
+        genkit.make_params("dataset", "shapes", {"size": size, "count": count, "validation_count": 8, "max_shapes": 1}),
+    )
     train = data.split("train")
     lines = []
     for i in range(count):
@@ -44,8 +46,13 @@ def pack_shapes(tmp_path: Path, count: int, size: int = 16) -> Path:
 def test_every_stage_trains_from_packed_shards(tmp_path):
     shards = pack_shapes(tmp_path, 600)
     recipe = copy.deepcopy(TINY_RECIPE)
-    recipe["data"] = {"kind": "webdataset", "shards": str(shards), "size": 16, "validation_fraction": 0.1,
-                      "validation_size": 64}
+    recipe["data"] = {
+        "kind": "webdataset",
+        "shards": str(shards),
+        "size": 16,
+        "validation_fraction": 0.1,
+        "validation_size": 64,
+    }
     for stage in ("autoencoder", "prior", "reranker"):
         recipe["stages"][stage].update(workers=2, log_every=1)
     from genkit.recipe.load import validate_recipe
@@ -67,23 +74,53 @@ def test_every_stage_trains_from_packed_shards(tmp_path):
 
 RESUME_RECIPE = {
     "seed": 0,
-    "autoencoder": {"kind": "vqvae", "codebook_size": 64, "downsample": 4, "hidden": 32, "blocks_per_group": 1,
-                    "codebook_dim": 8},
-    "stages": {"autoencoder": {"steps": 36, "batch": 16, "lr": 1e-3, "validate_every": 100, "validation_batches": 1,
-                               "checkpoint_every": 3, "log_every": 1, "workers": 2, "shuffle_buffer": 20}},
+    "autoencoder": {
+        "kind": "vqvae",
+        "codebook_size": 64,
+        "downsample": 4,
+        "hidden": 32,
+        "blocks_per_group": 1,
+        "codebook_dim": 8,
+    },
+    "stages": {
+        "autoencoder": {
+            "steps": 36,
+            "batch": 16,
+            "lr": 1e-3,
+            "validate_every": 100,
+            "validation_batches": 1,
+            "checkpoint_every": 3,
+            "log_every": 1,
+            "workers": 2,
+            "shuffle_buffer": 20,
+        }
+    },
 }
 
 
 def _run(recipe: Path, out: Path) -> subprocess.Popen:
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    return subprocess.Popen([sys.executable, "-m", "genkit.cli", "run", str(recipe), "--out", str(out)], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "genkit.cli", "run", str(recipe), "--out", str(out)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
 
 def test_sigkill_mid_shard_then_resume_gives_the_same_weights(tmp_path):
     shards = pack_shapes(tmp_path, 300, size=32)
-    recipe = {**RESUME_RECIPE, "data": {"kind": "webdataset", "shards": str(shards), "size": 32,
-                                        "validation_fraction": 0.1, "validation_size": 16}}
+    recipe = {
+        **RESUME_RECIPE,
+        "data": {
+            "kind": "webdataset",
+            "shards": str(shards),
+            "size": 32,
+            "validation_fraction": 0.1,
+            "validation_size": 16,
+        },
+    }
     path = tmp_path / "recipe.yaml"
     path.write_text(yaml.safe_dump(recipe))
     whole = _run(path, tmp_path / "whole")
@@ -92,7 +129,9 @@ def test_sigkill_mid_shard_then_resume_gives_the_same_weights(tmp_path):
     killed = _run(path, tmp_path / "killed")
     checkpoints = tmp_path / "killed" / "autoencoder" / "checkpoints"
     deadline = time.time() + 240
-    while not (checkpoints / "step_00000009" / "meta.json").exists() and killed.poll() is None and time.time() < deadline:
+    while (
+        not (checkpoints / "step_00000009" / "meta.json").exists() and killed.poll() is None and time.time() < deadline
+    ):
         time.sleep(0.002)
     killed.send_signal(signal.SIGKILL)
     killed.wait(60)

@@ -26,9 +26,7 @@ def test_export_files_and_bit_identical_reload(trained, tmp_path):
     loaded = genkit.load_component(tmp_path / "a", "tokenizer")
     corpus = default_corpus(500, seed=9)
     assert torch.equal(loaded.encode(corpus).ids, tok.encode(corpus).ids)
-    assert torch.equal(
-        loaded.encode(corpus, dropout=True, seed=3).ids, tok.encode(corpus, dropout=True, seed=3).ids
-    )
+    assert torch.equal(loaded.encode(corpus, dropout=True, seed=3).ids, tok.encode(corpus, dropout=True, seed=3).ids)
     loaded.save_files(tmp_path / "b")
     for name in ("tokenizer.json", "bpe.json"):
         assert (tmp_path / "b" / name).read_bytes() == (role_dir / name).read_bytes()
@@ -64,7 +62,9 @@ def test_cli_trains_from_a_text_file(tmp_path, capsys):
     corpus = default_corpus(300)
     captions.write_text("\n".join(c.replace("\n", " ") for c in corpus) + "\n", encoding="utf-8")
     out = tmp_path / "export"
-    assert main(["tokenizer", "train", str(captions), "--vocab-size", "350", "--max-length", "20", "--out", str(out)]) == 0
+    assert (
+        main(["tokenizer", "train", str(captions), "--vocab-size", "350", "--max-length", "20", "--out", str(out)]) == 0
+    )
     assert "350 tokens" in capsys.readouterr().out
     tok = genkit.load_component(out, "tokenizer")
     assert (tok.vocab_size, tok.max_length, tok.trained_vocab_size) == (350, 20, 350)
@@ -80,15 +80,21 @@ def test_cli_reads_captions_jsonl_train_split(tmp_path):
     jsonl = tmp_path / "captions.jsonl"
     jsonl.write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8")
     out = tmp_path / "export"
-    assert main(["tokenizer", "train", str(jsonl), "--vocab-size", "2000", "--out", str(out), "--min-frequency", "1"]) == 0
+    assert (
+        main(["tokenizer", "train", str(jsonl), "--vocab-size", "2000", "--out", str(out), "--min-frequency", "1"]) == 0
+    )
     tok = genkit.load_component(out, "tokenizer")
     assert " zzzz" not in tok._vocab and tok.params.lowercase  # validation captions were left out
 
 
 @pytest.mark.parametrize(
     "content, message",
-    [(None, "no such caption file"), ('{"caption": "ok"}\n[1, 2]\n', ":2: expected an object"),
-     ('{"caption": "ok"}\n{oops\n', ":2: not valid JSON"), ("\n\n", "no captions found")],
+    [
+        (None, "no such caption file"),
+        ('{"caption": "ok"}\n[1, 2]\n', ":2: expected an object"),
+        ('{"caption": "ok"}\n{oops\n', ":2: not valid JSON"),
+        ("\n\n", "no captions found"),
+    ],
 )
 def test_cli_errors_name_the_file_and_line(tmp_path, capsys, content, message):
     path = tmp_path / "captions.jsonl"

@@ -161,15 +161,19 @@ class _BrokenCase(suite.RerankerCase):
             model.image.forward = lambda images: (lambda f: f - f.mean(0, keepdim=True))(image_forward(images))
         elif self.breakage == "detached_weight":  # one weight that never receives a gradient
             mlp = model.text.blocks[0].mlp
-            mlp.forward = lambda x: mlp.proj(torch.nn.functional.gelu(
-                torch.nn.functional.linear(mlp.norm(x), mlp.fc.weight.detach(), mlp.fc.bias)))
+            mlp.forward = lambda x: mlp.proj(
+                torch.nn.functional.gelu(torch.nn.functional.linear(mlp.norm(x), mlp.fc.weight.detach(), mlp.fc.bias))
+            )
         return model
 
 
 @pytest.mark.parametrize(
     ("breakage", "check"),
-    [("ignores_lengths", "padding_ignored"), ("batch_statistics", "score_batch_independent"),
-     ("detached_weight", "training_loss")],
+    [
+        ("ignores_lengths", "padding_ignored"),
+        ("batch_statistics", "score_batch_independent"),
+        ("detached_weight", "training_loss"),
+    ],
 )
 def test_suite_catches_broken_rerankers(breakage, check):
     with pytest.raises(AssertionError):

@@ -27,11 +27,15 @@ def _recipes_with_reranker():
 def test_builtin_recipe_reranker_builds_and_scores(loaded):
     recipe = loaded.recipe
     context = genkit.BuildContext(
-        image_size=recipe.data.size, text_vocab_size=recipe.tokenizer.vocab_size, text_length=recipe.tokenizer.max_length
+        image_size=recipe.data.size,
+        text_vocab_size=recipe.tokenizer.vocab_size,
+        text_length=recipe.tokenizer.max_length,
     )
     model = genkit.build_component("reranker", recipe.reranker, context)
     ids = torch.randint(0, context.text_vocab_size, (2, context.text_length))
-    scores = model.score(ids, torch.tensor([3, context.text_length]), torch.rand(2, 3, context.image_size, context.image_size))
+    scores = model.score(
+        ids, torch.tensor([3, context.text_length]), torch.rand(2, 3, context.image_size, context.image_size)
+    )
     assert scores.shape == (2,) and bool(torch.isfinite(scores).all())
 
 
@@ -56,8 +60,10 @@ def test_reranker_stage_trains_and_exports(tmp_path):
     assert "top1_text_to_image" in text
     reranker = genkit.load_component(out / "export", "reranker")
     tokenizer = genkit.load_component(out / "export", "tokenizer")
-    data = genkit.build_component("dataset", genkit.make_params("dataset", "shapes", {"size": 32, "count": 1024,
-                                                                                      "validation_count": 64, "max_shapes": 1}))
+    data = genkit.build_component(
+        "dataset",
+        genkit.make_params("dataset", "shapes", {"size": 32, "count": 1024, "validation_count": 64, "max_shapes": 1}),
+    )
     examples = [data.split("validation")[i] for i in range(32)]
     batch = tokenizer.encode([e.caption for e in examples])
     images = torch.stack([e.image for e in examples])

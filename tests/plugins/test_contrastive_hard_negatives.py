@@ -18,7 +18,9 @@ def test_the_loss_pushes_a_caption_away_from_its_hard_negatives():
     loss, metrics = model.training_loss(ids, lengths, images, negatives=negatives)
     assert 0.0 <= metrics["beats_hard_negatives"] <= 1.0
     assert loss.item() > plain.item()  # more negatives in the text->image softmax can only raise its loss
-    before = (model.embed_texts(ids, lengths)[:, None] * model.embed_images(negatives.flatten(0, 1)).view(4, 2, -1)).sum(-1)
+    before = (
+        model.embed_texts(ids, lengths)[:, None] * model.embed_images(negatives.flatten(0, 1)).view(4, 2, -1)
+    ).sum(-1)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
     for _ in range(30):
         optimizer.zero_grad()
@@ -26,7 +28,9 @@ def test_the_loss_pushes_a_caption_away_from_its_hard_negatives():
         optimizer.step()
     with torch.no_grad():
         own = (model.embed_texts(ids, lengths) * model.embed_images(images)).sum(-1)
-        after = (model.embed_texts(ids, lengths)[:, None] * model.embed_images(negatives.flatten(0, 1)).view(4, 2, -1)).sum(-1)
+        after = (
+            model.embed_texts(ids, lengths)[:, None] * model.embed_images(negatives.flatten(0, 1)).view(4, 2, -1)
+        ).sum(-1)
     assert bool((own[:, None] > after).all()) and float(after.mean()) < float(before.mean())
     try:
         model.training_loss(ids, lengths, images, negatives=negatives[:3])

@@ -6,12 +6,22 @@ import torch
 
 import genkit
 
-COLOURS = {"red": (1.0, 0.1, 0.1), "green": (0.1, 0.9, 0.1), "blue": (0.15, 0.2, 1.0),
-           "yellow": (1.0, 0.9, 0.1), "magenta": (0.9, 0.1, 0.9), "cyan": (0.1, 0.9, 0.9)}
+COLOURS = {
+    "red": (1.0, 0.1, 0.1),
+    "green": (0.1, 0.9, 0.1),
+    "blue": (0.15, 0.2, 1.0),
+    "yellow": (1.0, 0.9, 0.1),
+    "magenta": (0.9, 0.1, 0.9),
+    "cyan": (0.1, 0.9, 0.9),
+}
 SHAPES = ("square", "circle")
 CLASSES = [(c, s) for c in COLOURS for s in SHAPES]
 # Token ids: 0 = padding, 1 = "a", then one id per colour word and per shape word.
-WORD_IDS = {"a": 1, **{c: 2 + i for i, c in enumerate(COLOURS)}, **{s: 2 + len(COLOURS) + i for i, s in enumerate(SHAPES)}}
+WORD_IDS = {
+    "a": 1,
+    **{c: 2 + i for i, c in enumerate(COLOURS)},
+    **{s: 2 + len(COLOURS) + i for i, s in enumerate(SHAPES)},
+}
 SIZE, LENGTH = 16, 6
 CONTEXT = genkit.BuildContext(image_size=SIZE, text_vocab_size=len(WORD_IDS) + 1, text_length=LENGTH)
 PARAMS = {"width": 32, "depth": 1, "heads": 2, "image_widths": [16, 32], "stem_stride": 1, "groups": 4, "embed_dim": 32}
@@ -86,5 +96,7 @@ def test_learns_colour_and_shape_retrieval():
     gen = torch.Generator().manual_seed(99)
     ids, lengths, images = make_pairs(torch.arange(len(CLASSES)), gen)
     n = len(CLASSES)
-    best = torch.stack([model.score(ids[k : k + 1].expand(n, -1), lengths[k : k + 1].expand(n), images).argmax() for k in range(n)])
+    best = torch.stack(
+        [model.score(ids[k : k + 1].expand(n, -1), lengths[k : k + 1].expand(n), images).argmax() for k in range(n)]
+    )
     assert (best == torch.arange(n)).float().mean() >= 0.6, best

@@ -21,5 +21,6 @@ def test_dvae_conformance(check, tmp_path):
 def test_dvae_conformance_straight_through_non_square_widths(tmp_path):
     suite.run_all(
         lambda size: build_small(size, straight_through=True, multipliers=[1, 3, 2], blocks_per_group=2),
-        image_size=12, directory=tmp_path,
+        image_size=12,
+        directory=tmp_path,
     )

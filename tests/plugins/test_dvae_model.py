@@ -44,9 +44,11 @@ def test_sizes_not_divisible_by_the_factor_are_one_line_errors(size):
 
 @pytest.mark.parametrize(
     "values, message",
-    [({"downsample": 3}, "downsample: must be a power of two"),
-     ({"multipliers": [1, 2]}, "multipliers needs 3 positive entries"),
-     ({"hidden": 6}, "hidden")],
+    [
+        ({"downsample": 3}, "downsample: must be a power of two"),
+        ({"multipliers": [1, 2]}, "multipliers needs 3 positive entries"),
+        ({"hidden": 6}, "hidden"),
+    ],
 )
 def test_bad_params_are_input_errors(values, message):
     with pytest.raises(genkit.InputError, match=message):
@@ -63,7 +65,11 @@ def test_schedules_follow_the_step_argument():
     model = build(8, temperature_steps=100, kl_weight_steps=10)
     assert model.temperature(0) == pytest.approx(1.0) and model.temperature(100) == pytest.approx(1 / 16)
     assert model.temperature(50) == pytest.approx((1 + 1 / 16) / 2)
-    assert model.kl_weight(0) == 0.0 and model.kl_weight(10) == pytest.approx(6.6) and model.kl_weight(10**6) == pytest.approx(6.6)
+    assert (
+        model.kl_weight(0) == 0.0
+        and model.kl_weight(10) == pytest.approx(6.6)
+        and model.kl_weight(10**6) == pytest.approx(6.6)
+    )
     _, early = model.training_loss(torch.rand(2, 3, 8, 8), 0)
     _, late = model.training_loss(torch.rand(2, 3, 8, 8), 200)
     assert (early["temperature"], early["kl_weight"]) == (1.0, 0.0)

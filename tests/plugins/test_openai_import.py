@@ -57,7 +57,13 @@ def _block(n_in, n_out, n_layers, kernels):
 class EncoderBlock(_Tracked):
     def __init__(self, n_in, n_out, n_layers, device=None, requires_grad=False):
         super().__init__()
-        self.n_in, self.n_out, self.n_layers, self.device, self.requires_grad = n_in, n_out, n_layers, device, requires_grad
+        self.n_in, self.n_out, self.n_layers, self.device, self.requires_grad = (
+            n_in,
+            n_out,
+            n_layers,
+            device,
+            requires_grad,
+        )
         self.n_hid, self.post_gain = n_out // 4, 1 / (n_layers**2)
         self.id_path = Conv2d(n_in, n_out, 1) if n_in != n_out else nn.Identity()
         self.res_path = _block(n_in, n_out, n_layers, (3, 3, 3, 1))
@@ -77,7 +83,12 @@ class Encoder(_Tracked):
 
     def __init__(self, n_hid=256, n_blk_per_group=2, input_channels=3, vocab_size=8192):
         super().__init__()
-        self.n_hid, self.n_blk_per_group, self.input_channels, self.vocab_size = n_hid, n_blk_per_group, input_channels, vocab_size
+        self.n_hid, self.n_blk_per_group, self.input_channels, self.vocab_size = (
+            n_hid,
+            n_blk_per_group,
+            input_channels,
+            vocab_size,
+        )
         self.device, self.requires_grad, self.use_mixed_precision = torch.device("cpu"), False, True
         n_layers = self.group_count * n_blk_per_group
         widths = [n_hid, 2 * n_hid, 4 * n_hid, 8 * n_hid]
@@ -90,7 +101,14 @@ class Encoder(_Tracked):
             if g < 3:
                 layers.append(("pool", nn.MaxPool2d(kernel_size=2)))
             groups.append((f"group_{g + 1}", nn.Sequential(OrderedDict(layers))))
-        groups.append(("output", nn.Sequential(OrderedDict([("relu", nn.ReLU()), ("conv", Conv2d(n_in, vocab_size, 1, use_float16=False))]))))
+        groups.append(
+            (
+                "output",
+                nn.Sequential(
+                    OrderedDict([("relu", nn.ReLU()), ("conv", Conv2d(n_in, vocab_size, 1, use_float16=False))])
+                ),
+            )
+        )
         self.blocks = nn.Sequential(OrderedDict(groups))
 
     def forward(self, x):
@@ -116,7 +134,12 @@ class Decoder(_Tracked):
             if g < 3:
                 layers.append(("upsample", nn.Upsample(scale_factor=2, mode="nearest")))
             groups.append((f"group_{g + 1}", nn.Sequential(OrderedDict(layers))))
-        groups.append(("output", nn.Sequential(OrderedDict([("relu", nn.ReLU()), ("conv", Conv2d(n_in, 2 * output_channels, 1))]))))
+        groups.append(
+            (
+                "output",
+                nn.Sequential(OrderedDict([("relu", nn.ReLU()), ("conv", Conv2d(n_in, 2 * output_channels, 1))])),
+            )
+        )
         self.blocks = nn.Sequential(OrderedDict(groups))
 
     def forward(self, x):
@@ -142,7 +165,11 @@ def reference_decode(decoder, codes):
     return unmap_pixels(torch.sigmoid(decoder(z).float()[:, :3]))
 
 
-_MODULES = {"dall_e.utils": [Conv2d], "dall_e.encoder": [Encoder, EncoderBlock], "dall_e.decoder": [Decoder, DecoderBlock]}
+_MODULES = {
+    "dall_e.utils": [Conv2d],
+    "dall_e.encoder": [Encoder, EncoderBlock],
+    "dall_e.decoder": [Decoder, DecoderBlock],
+}
 
 
 def install(monkeypatch):
@@ -157,6 +184,7 @@ def install(monkeypatch):
             setattr(module, cls.__name__, cls)
         monkeypatch.setitem(sys.modules, name, module)
         setattr(package, name.split(".")[1], module)
+
 
 SIZES = dict(n_hid=8, n_blk_per_group=2, vocab_size=32)
 

@@ -2,13 +2,12 @@
 
 import pytest
 import torch
+import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
-import torch.nn.functional as F
 
 import genkit
 from genkit.testing.prior import check_prior
-
 
 CONTEXT = genkit.BuildContext(text_vocab_size=40, text_length=6, image_vocab_size=24, image_grid=(3, 4))
 SMALL = {"width": 32, "depth": 4, "heads": 4, "conv_kernel": 3}
@@ -40,8 +39,13 @@ def test_conformance_suite(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "values, key", [({"attention": ["row", "column"], "depth": 3}, "attention"), ({"width": 30, "heads": 4}, "width"),
-                    ({"conv_kernel": 4}, "conv_kernel"), ({"attention": ["diagonal"] * 8}, "attention")]
+    "values, key",
+    [
+        ({"attention": ["row", "column"], "depth": 3}, "attention"),
+        ({"width": 30, "heads": 4}, "width"),
+        ({"conv_kernel": 4}, "conv_kernel"),
+        ({"attention": ["diagonal"] * 8}, "attention"),
+    ],
 )
 def test_bad_params_name_the_key(values, key):
     with pytest.raises(genkit.InputError, match=key):
@@ -112,11 +116,14 @@ def test_residual_branches_reproduce_the_forward_pass():
     torch.testing.assert_close(prior.final_norm(x), expected)
 
 
-@pytest.mark.parametrize("context", [
-    genkit.BuildContext(text_vocab_size=9, text_length=0, image_vocab_size=5, image_grid=(2, 3)),
-    genkit.BuildContext(text_vocab_size=9, text_length=1, image_vocab_size=5, image_grid=(1, 1)),
-    genkit.BuildContext(text_vocab_size=9, text_length=3, image_vocab_size=5, image_grid=(5, 2)),
-])
+@pytest.mark.parametrize(
+    "context",
+    [
+        genkit.BuildContext(text_vocab_size=9, text_length=0, image_vocab_size=5, image_grid=(2, 3)),
+        genkit.BuildContext(text_vocab_size=9, text_length=1, image_vocab_size=5, image_grid=(1, 1)),
+        genkit.BuildContext(text_vocab_size=9, text_length=3, image_vocab_size=5, image_grid=(5, 2)),
+    ],
+)
 def test_any_text_length_and_grid(context):
     prior, _ = build(context=context)
     text, lengths, image = batch(context, n=2)
@@ -154,12 +161,17 @@ def test_position_embeddings_of_a_span_are_rows_of_the_whole_table(data):
     assert torch.equal(prior.position_embeddings(start, stop), whole[start:stop])
     assert torch.equal(prior.position_embeddings(), whole)
     for p in range(prior.sequence_length):  # single positions (the decode step's shortcut for image positions)
-        assert torch.equal(prior.position_embeddings(p, p + 1), whole[p:p + 1])
+        assert torch.equal(prior.position_embeddings(p, p + 1), whole[p : p + 1])
 
 
 @settings(max_examples=20, deadline=None)
-@given(st.lists(st.integers(1, 3), min_size=1, max_size=3), st.integers(1, 40), st.integers(1, 40), st.booleans(),
-       st.booleans())
+@given(
+    st.lists(st.integers(1, 3), min_size=1, max_size=3),
+    st.integers(1, 40),
+    st.integers(1, 40),
+    st.booleans(),
+    st.booleans(),
+)
 def test_project_equals_linear_for_every_row_count(leading, in_features, out_features, bias, packed):
     from genkit_sparse_transformer import decode_linear
     from genkit_sparse_transformer.decode_linear import project
@@ -184,12 +196,14 @@ def test_project_equals_linear_for_every_row_count(leading, in_features, out_fea
             if x.numel() // in_features <= decode_linear.DECODE_ROWS:
                 assert layer._genkit_decode_weight[0][3] is packed
             fewer = x.detach().reshape(-1, in_features)[:1]  # another row count: prepared again
-            torch.testing.assert_close(project(layer, fewer), F.linear(fewer, layer.weight, layer.bias),
-                                       atol=1e-5, rtol=1e-5)
+            torch.testing.assert_close(
+                project(layer, fewer), F.linear(fewer, layer.weight, layer.bias), atol=1e-5, rtol=1e-5
+            )
         with torch.no_grad():  # the weight changes (an optimizer step): the prepared copy must follow
             layer.weight.mul_(-2.0)
-            torch.testing.assert_close(project(layer, x.detach()), F.linear(x.detach(), layer.weight, layer.bias),
-                                       atol=1e-4, rtol=1e-5)
+            torch.testing.assert_close(
+                project(layer, x.detach()), F.linear(x.detach(), layer.weight, layer.bias), atol=1e-4, rtol=1e-5
+            )
     finally:
         decode_linear.mkl_packed_available = original
 

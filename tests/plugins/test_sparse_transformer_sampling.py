@@ -13,7 +13,9 @@ def build(layer_type, text_length=4, grid=(3, 4), seed=0):
     torch.manual_seed(seed)
     context = genkit.BuildContext(text_vocab_size=30, text_length=text_length, image_vocab_size=20, image_grid=grid)
     params = genkit.make_params(
-        "prior", "sparse_transformer", {"width": 32, "depth": 2, "heads": 2, "attention": [layer_type] * 2, "conv_kernel": 3}
+        "prior",
+        "sparse_transformer",
+        {"width": 32, "depth": 2, "heads": 2, "attention": [layer_type] * 2, "conv_kernel": 3},
     )
     return genkit.build_component("prior", params, context).eval(), context
 
@@ -35,13 +37,15 @@ def test_cached_logits_equal_full_recompute(layer_type, prime_rows):
     w = context.image_grid[1]
     cached = teacher_forced_logits(prior, text, lengths, image, prime_rows, use_cache=True)
     uncached = teacher_forced_logits(prior, text, lengths, image, prime_rows, use_cache=False)
-    torch.testing.assert_close(cached, full[:, prime_rows * w:], atol=1e-5, rtol=1e-5)
-    torch.testing.assert_close(uncached, full[:, prime_rows * w:], atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(cached, full[:, prime_rows * w :], atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(uncached, full[:, prime_rows * w :], atol=1e-5, rtol=1e-5)
 
 
 @settings(max_examples=8, deadline=None)
 @given(
-    st.sampled_from(["full", "row", "column", "conv"]), st.integers(0, 5), st.tuples(st.integers(1, 4), st.integers(1, 4)),
+    st.sampled_from(["full", "row", "column", "conv"]),
+    st.integers(0, 5),
+    st.tuples(st.integers(1, 4), st.integers(1, 4)),
     st.data(),
 )
 def test_cached_logits_equal_recompute_on_random_sizes(layer_type, text_length, grid, data):
@@ -50,7 +54,7 @@ def test_cached_logits_equal_recompute_on_random_sizes(layer_type, text_length, 
     text, lengths, image = inputs(context, n=data.draw(st.integers(1, 5)))  # <= 16 rows: the prepared-weight GEMM
     _, full = prior(text, lengths, image)
     cached = teacher_forced_logits(prior, text, lengths, image, prime_rows)
-    torch.testing.assert_close(cached, full[:, prime_rows * grid[1]:], atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(cached, full[:, prime_rows * grid[1] :], atol=1e-5, rtol=1e-5)
 
 
 def test_cache_and_recompute_draw_the_same_samples():
@@ -74,8 +78,8 @@ def test_candidates_are_grouped_by_caption():
     text, lengths, _ = inputs(context)
     together = prior.sample(text, lengths, candidates=3, top_k=1)
     for b in range(2):
-        alone = prior.sample(text[b:b + 1], lengths[b:b + 1], candidates=1, top_k=1)
-        assert torch.equal(together[3 * b:3 * b + 3], alone.expand(3, -1, -1))
+        alone = prior.sample(text[b : b + 1], lengths[b : b + 1], candidates=1, top_k=1)
+        assert torch.equal(together[3 * b : 3 * b + 3], alone.expand(3, -1, -1))
 
 
 def test_top_k_one_is_greedy_decoding():
@@ -185,7 +189,7 @@ def test_a_prefill_shared_by_candidates_gives_the_same_logits(layer_type, prime_
     group = 3
     text_full = prior.fill_text(text, lengths).repeat_interleave(group, 0)
     truth = torch.randint(0, context.image_vocab_size, (2 * group, h * w), generator=torch.Generator().manual_seed(4))
-    truth[:, :prime_rows * w] = image.flatten(1)[:, :prime_rows * w].repeat_interleave(group, 0)
+    truth[:, : prime_rows * w] = image.flatten(1)[:, : prime_rows * w].repeat_interleave(group, 0)
     logits = {}
     for g in (1, group):
         seen = []
@@ -195,7 +199,7 @@ def test_a_prefill_shared_by_candidates_gives_the_same_logits(layer_type, prime_
             return truth[:, n]
 
         filled = truth.clone()
-        filled[:, prime_rows * w:] = 0
+        filled[:, prime_rows * w :] = 0
         with torch.no_grad():
             decode(prior, text_full, filled, prime_rows * w, choose, group=g)
         assert torch.equal(filled, truth)

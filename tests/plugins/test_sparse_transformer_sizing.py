@@ -9,10 +9,10 @@ import genkit
 from genkit.recipe import validate_recipe
 from genkit.sizing import memory_plan, memory_plan_report
 
-
 RECIPE = Path(__file__).resolve().parents[2] / "genkit" / "recipes" / "dalle" / "paper_12b.yaml"
-PAPER = genkit.BuildContext(image_size=256, text_vocab_size=16384, text_length=256, image_vocab_size=8192,
-                            image_grid=(32, 32))
+PAPER = genkit.BuildContext(
+    image_size=256, text_vocab_size=16384, text_length=256, image_vocab_size=8192, image_grid=(32, 32)
+)
 
 
 def _parameters(report: str) -> int:

@@ -87,7 +87,9 @@ def xformers_backend():
 @settings(max_examples=40, deadline=None)
 @given(
     st.sampled_from(["causal", "local", "block_causal"]),
-    st.integers(1, 9), st.integers(0, 9), st.lists(st.integers(1, 4), min_size=1, max_size=4),
+    st.integers(1, 9),
+    st.integers(0, 9),
+    st.lists(st.integers(1, 4), min_size=1, max_size=4),
 )
 def test_our_biases_are_the_ones_xformers_materialises(kind, length, window, seqlens):
     xformers_backend = pytest.importorskip("genkit_sparse_transformer.xformers_backend")

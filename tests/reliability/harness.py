@@ -35,8 +35,11 @@ def run_cli(args: list[str], capsys) -> Result:
 
 def tree_hashes(root: Path) -> dict[str, str]:
     """``{relative path: sha256}`` of every file under ``root``."""
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(Path(root).rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(Path(root).rglob("*"))
+        if p.is_file()
+    }
 
 
 def assert_one_line_error(result: Result, code: int, *names: str) -> None:
@@ -46,7 +49,7 @@ def assert_one_line_error(result: Result, code: int, *names: str) -> None:
     lines = [line for line in result.err.splitlines() if line.strip()]
     assert lines, "no error message"
     assert "Traceback" not in result.err + result.out
-    errors = [line for line in lines[:-1] if line.lower().startswith(("error", "traceback")) or ".py\", line" in line]
+    errors = [line for line in lines[:-1] if line.lower().startswith(("error", "traceback")) or '.py", line' in line]
     assert not errors, result.err
     for name in names:
         assert name in lines[-1], (name, lines[-1])

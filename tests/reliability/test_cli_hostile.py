@@ -10,7 +10,6 @@ import subprocess
 import sys
 
 import pytest
-
 from harness import assert_one_line_error, run_cli, tree_hashes
 
 SIGPIPE_EXIT = 141  # what a shell reports for a command killed by SIGPIPE (`yes | head -1`)
@@ -18,8 +17,9 @@ SIGPIPE_EXIT = 141  # what a shell reports for a command killed by SIGPIPE (`yes
 
 def genkit_process(*args):
     env = {key: value for key, value in os.environ.items() if key != "PYTHONUNBUFFERED"}  # as a user's shell
-    return subprocess.Popen([sys.executable, "-m", "genkit.cli", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, env=env)
+    return subprocess.Popen(
+        [sys.executable, "-m", "genkit.cli", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
+    )
 
 
 # (id, command, lines read before stdout is closed): 0 = `genkit ... | true` (the reader is gone before the first
@@ -70,9 +70,21 @@ class ClosedStdout:
         raise BrokenPipeError(32, "Broken pipe")
 
 
-@pytest.mark.parametrize("args", [["describe", "prior", "sparse_transformer"], ["describe", "prior",
-                                  "sparse_transformer", "--json"], ["ls"], ["plugins"], ["schema"], ["docs"],
-                                  ["--help"], ["describe", "--help"], ["--version"]], ids=" ".join)
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["describe", "prior", "sparse_transformer"],
+        ["describe", "prior", "sparse_transformer", "--json"],
+        ["ls"],
+        ["plugins"],
+        ["schema"],
+        ["docs"],
+        ["--help"],
+        ["describe", "--help"],
+        ["--version"],
+    ],
+    ids=" ".join,
+)
 def test_every_command_with_stdout_closed_exits_141_quietly(monkeypatch, capsys, args):
     from genkit.cli import main
 
@@ -105,10 +117,12 @@ def quick_tensor_bound(monkeypatch):
     monkeypatch.setattr(genkit.sizing, "MAX_PARAMETER_TENSORS", 500)
 
 
-@pytest.mark.parametrize("overrides, code, names", [row[1:] for row in VALIDATE_REFUSED],
-                         ids=[row[0] for row in VALIDATE_REFUSED])
-def test_validate_params_refuses_absurd_sizes_in_one_line(tiny_recipe, capsys, quick_tensor_bound, overrides, code,
-                                                          names):
+@pytest.mark.parametrize(
+    "overrides, code, names", [row[1:] for row in VALIDATE_REFUSED], ids=[row[0] for row in VALIDATE_REFUSED]
+)
+def test_validate_params_refuses_absurd_sizes_in_one_line(
+    tiny_recipe, capsys, quick_tensor_bound, overrides, code, names
+):
     before = tree_hashes(tiny_recipe.parent)
     result = run_cli(["validate", tiny_recipe, *overrides, "--params"], capsys)
     assert_one_line_error(result, code, *names)

@@ -11,9 +11,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
-
 from harness import assert_one_line_error, run_cli, tree_hashes
+from PIL import Image
 
 
 def _replace(path: Path, data: bytes) -> None:
@@ -32,30 +31,70 @@ class _Evil:
 
 # (id, how to damage the run, extra arguments, exit code, names in the one line)
 EXPORT_CASES = [
-    ("config-not-json", lambda run: _replace(run / "export" / "prior" / "config.json", b"{oops"), 2,
-     ["config.json", "not valid JSON"]),
-    ("config-missing", lambda run: (run / "export" / "prior" / "config.json").unlink(), 2,
-     ["config.json", "no such file"]),
-    ("weights-truncated", lambda run: _replace(run / "export" / "prior" / "model.safetensors",
-                                               (run / "export" / "prior" / "model.safetensors").read_bytes()[:200]),
-     2, ["model.safetensors"]),
-    ("weights-missing", lambda run: (run / "export" / "autoencoder" / "model.safetensors").unlink(), 2,
-     ["model.safetensors", "no such file"]),
+    (
+        "config-not-json",
+        lambda run: _replace(run / "export" / "prior" / "config.json", b"{oops"),
+        2,
+        ["config.json", "not valid JSON"],
+    ),
+    (
+        "config-missing",
+        lambda run: (run / "export" / "prior" / "config.json").unlink(),
+        2,
+        ["config.json", "no such file"],
+    ),
+    (
+        "weights-truncated",
+        lambda run: _replace(
+            run / "export" / "prior" / "model.safetensors",
+            (run / "export" / "prior" / "model.safetensors").read_bytes()[:200],
+        ),
+        2,
+        ["model.safetensors"],
+    ),
+    (
+        "weights-missing",
+        lambda run: (run / "export" / "autoencoder" / "model.safetensors").unlink(),
+        2,
+        ["model.safetensors", "no such file"],
+    ),
     ("index-missing", lambda run: (run / "export" / "model_index.json").unlink(), 2, ["model_index.json"]),
-    ("index-garbage", lambda run: _replace(run / "export" / "model_index.json", b"\x00\xff"), 2,
-     ["model_index.json"]),
-    ("unknown-kind", lambda run: _replace(run / "export" / "prior" / "config.json", json.dumps(
-        {**json.loads((run / "export" / "prior" / "config.json").read_text()), "kind": "nope"}).encode()), 2,
-     ["config.json", "'nope'"]),
-    ("param-out-of-range", lambda run: _replace(run / "export" / "prior" / "config.json", json.dumps(
-        {**json.loads((run / "export" / "prior" / "config.json").read_text()),
-         "params": {"depth": -3}}).encode()), 2, ["config.json", "depth"]),
-    ("weights-wrong-shape", lambda run: shutil.copy(run / "export" / "reranker" / "model.safetensors",
-                                                    run / "export" / "prior" / "model.safetensors"), 2,
-     ["prior", "model.safetensors"]),
+    ("index-garbage", lambda run: _replace(run / "export" / "model_index.json", b"\x00\xff"), 2, ["model_index.json"]),
+    (
+        "unknown-kind",
+        lambda run: _replace(
+            run / "export" / "prior" / "config.json",
+            json.dumps({**json.loads((run / "export" / "prior" / "config.json").read_text()), "kind": "nope"}).encode(),
+        ),
+        2,
+        ["config.json", "'nope'"],
+    ),
+    (
+        "param-out-of-range",
+        lambda run: _replace(
+            run / "export" / "prior" / "config.json",
+            json.dumps(
+                {**json.loads((run / "export" / "prior" / "config.json").read_text()), "params": {"depth": -3}}
+            ).encode(),
+        ),
+        2,
+        ["config.json", "depth"],
+    ),
+    (
+        "weights-wrong-shape",
+        lambda run: shutil.copy(
+            run / "export" / "reranker" / "model.safetensors", run / "export" / "prior" / "model.safetensors"
+        ),
+        2,
+        ["prior", "model.safetensors"],
+    ),
     ("export-role-missing", lambda run: shutil.rmtree(run / "export" / "tokenizer"), 2, ["tokenizer"]),
-    ("recipe-not-yaml", lambda run: _replace(run / "recipe.resolved.yaml", b"\xff\xfe: [unclosed"), 2,
-     ["recipe.resolved.yaml"]),
+    (
+        "recipe-not-yaml",
+        lambda run: _replace(run / "recipe.resolved.yaml", b"\xff\xfe: [unclosed"),
+        2,
+        ["recipe.resolved.yaml"],
+    ),
 ]
 
 
@@ -63,8 +102,21 @@ EXPORT_CASES = [
 def test_a_damaged_export_is_one_line_for_sample_and_eval(tiny_run, tmp_path, capsys, case, damage, code, names):
     damage(tiny_run)
     before = tree_hashes(tiny_run)
-    result = run_cli(["sample", tiny_run, "a red circle", "--candidates", "2", "--keep", "1", "--out",
-                      tmp_path / "s.png", "--no-progress"], capsys)
+    result = run_cli(
+        [
+            "sample",
+            tiny_run,
+            "a red circle",
+            "--candidates",
+            "2",
+            "--keep",
+            "1",
+            "--out",
+            tmp_path / "s.png",
+            "--no-progress",
+        ],
+        capsys,
+    )
     assert_one_line_error(result, code, *names)
     result = run_cli(["eval", tiny_run, "--captions", "2", "--candidates", "2"], capsys)
     assert result.code != 0 and "Traceback" not in result.err
@@ -74,8 +126,11 @@ def test_a_damaged_export_is_one_line_for_sample_and_eval(tiny_run, tmp_path, ca
 
 CHECKPOINT_CASES = [
     ("meta-not-json", lambda c: _replace(c / "meta.json", b"{"), ["meta.json"]),
-    ("state-truncated", lambda c: _replace(c / "state.pt", (c / "state.pt").read_bytes()[:64]),
-     ["truncated or corrupt checkpoint"]),
+    (
+        "state-truncated",
+        lambda c: _replace(c / "state.pt", (c / "state.pt").read_bytes()[:64]),
+        ["truncated or corrupt checkpoint"],
+    ),
     ("extra-missing", lambda c: (c / "extra_0.pt").unlink(), ["truncated or corrupt checkpoint"]),
     ("state-is-text", lambda c: _replace(c / "state.pt", b"hello"), ["truncated or corrupt checkpoint"]),
 ]
@@ -93,8 +148,10 @@ def test_the_only_checkpoint_damaged_is_one_line_and_untouched(tiny_run, tiny_re
     result = run_cli(["run", tiny_recipe, "--out", tiny_run, "--stage", "prior"], capsys)
     assert_one_line_error(result, 2, str(steps[-1].name), *names)
     assert "weights_only" not in result.err
-    assert tree_hashes(tiny_run) == {**before, **{k: v for k, v in tree_hashes(tiny_run).items()
-                                                   if k == "recipe.resolved.yaml"}}
+    assert tree_hashes(tiny_run) == {
+        **before,
+        **{k: v for k, v in tree_hashes(tiny_run).items() if k == "recipe.resolved.yaml"},
+    }
 
 
 def test_a_crafted_checkpoint_is_never_unpickled(tiny_run, tiny_recipe, tmp_path, capsys):
@@ -117,8 +174,25 @@ def _strip_png(path: Path) -> None:
 def test_a_one_pixel_high_strip_does_not_blow_up_memory(tiny_run, tmp_path, capsys):
     strip = tmp_path / "strip.png"
     _strip_png(strip)
-    result = run_cli(["sample", tiny_run, "a red circle", "--prime", strip, "--rows", "1", "--candidates", "2",
-                      "--keep", "1", "--out", tmp_path / "s.png", "--no-progress"], capsys)
+    result = run_cli(
+        [
+            "sample",
+            tiny_run,
+            "a red circle",
+            "--prime",
+            strip,
+            "--rows",
+            "1",
+            "--candidates",
+            "2",
+            "--keep",
+            "1",
+            "--out",
+            tmp_path / "s.png",
+            "--no-progress",
+        ],
+        capsys,
+    )
     assert result.code == 0, result.err
 
 
@@ -127,27 +201,72 @@ COMMAND_CASES = [
     ("eval-captions-0", lambda run, tmp: ["eval", run, "--captions", "0"], 2, ["--captions"]),
     ("eval-candidates-negative", lambda run, tmp: ["eval", run, "--candidates", "-2"], 2, ["--candidates"]),
     ("cp-unknown", lambda run, tmp: ["cp", "nope/nothing", tmp / "x.yaml"], 2, ["nope/nothing"]),
-    ("cp-over-existing", lambda run, tmp: ["cp", "shapes/demo", run / "recipe.resolved.yaml"], 2,
-     ["recipe.resolved.yaml", "--force"]),
+    (
+        "cp-over-existing",
+        lambda run, tmp: ["cp", "shapes/demo", run / "recipe.resolved.yaml"],
+        2,
+        ["recipe.resolved.yaml", "--force"],
+    ),
     ("run-recipe-is-a-directory", lambda run, tmp: ["run", tmp, "--out", run], 2, ["{tmp}"]),
     ("run-recipe-binary", lambda run, tmp: ["run", _binary(tmp), "--out", run], 2, ["binary.yaml"]),
-    ("run-stage-not-configured", lambda run, tmp: ["run", _autoencoder_only(tmp), "--out", run, "--stage",
-                                                   "prior"], 2, ["stages.prior"]),
-    ("ablate-unknown-key", lambda run, tmp: ["ablate", "shapes/demo", "--vary", "prior.detph=2,3", "--out",
-                                             tmp / "ab"], 2, ["prior.detph"]),
-    ("ablate-steps-scale-0", lambda run, tmp: ["ablate", "shapes/demo", "--vary", "prior.depth=2,3",
-                                               "--steps-scale", "0", "--out", tmp / "ab"], 2, ["--steps-scale"]),
-    ("ablate-steps-scale-nan", lambda run, tmp: ["ablate", "shapes/demo", "--vary", "prior.depth=2,3",
-                                                 "--steps-scale", "nan", "--out", tmp / "ab"], 2, ["--steps-scale"]),
+    (
+        "run-stage-not-configured",
+        lambda run, tmp: ["run", _autoencoder_only(tmp), "--out", run, "--stage", "prior"],
+        2,
+        ["stages.prior"],
+    ),
+    (
+        "ablate-unknown-key",
+        lambda run, tmp: ["ablate", "shapes/demo", "--vary", "prior.detph=2,3", "--out", tmp / "ab"],
+        2,
+        ["prior.detph"],
+    ),
+    (
+        "ablate-steps-scale-0",
+        lambda run, tmp: [
+            "ablate",
+            "shapes/demo",
+            "--vary",
+            "prior.depth=2,3",
+            "--steps-scale",
+            "0",
+            "--out",
+            tmp / "ab",
+        ],
+        2,
+        ["--steps-scale"],
+    ),
+    (
+        "ablate-steps-scale-nan",
+        lambda run, tmp: [
+            "ablate",
+            "shapes/demo",
+            "--vary",
+            "prior.depth=2,3",
+            "--steps-scale",
+            "nan",
+            "--out",
+            tmp / "ab",
+        ],
+        2,
+        ["--steps-scale"],
+    ),
     ("data-pack-missing-source", lambda run, tmp: ["data", "pack", tmp / "nothing", tmp / "out"], 2, ["nothing"]),
-    ("data-inspect-no-match", lambda run, tmp: ["data", "inspect", str(tmp / "none-*.tar"), "--out",
-                                                tmp / "c.png"], 2, ["none-*.tar"]),
-    ("data-verify-no-match", lambda run, tmp: ["data", "verify", str(tmp / "{00000..00003}.tar")], 2,
-     ["00000.tar"]),
+    (
+        "data-inspect-no-match",
+        lambda run, tmp: ["data", "inspect", str(tmp / "none-*.tar"), "--out", tmp / "c.png"],
+        2,
+        ["none-*.tar"],
+    ),
+    ("data-verify-no-match", lambda run, tmp: ["data", "verify", str(tmp / "{00000..00003}.tar")], 2, ["00000.tar"]),
     ("data-pack-into-the-run", lambda run, tmp: ["data", "pack", _folder(tmp), run], 2, ["{run}"]),
     ("describe-unknown-kind", lambda run, tmp: ["describe", "prior", "nope"], 2, ["nope"]),
-    ("validate-unknown-override", lambda run, tmp: ["validate", run / "recipe.resolved.yaml", "prior.detph=3"], 2,
-     ["prior.detph"]),
+    (
+        "validate-unknown-override",
+        lambda run, tmp: ["validate", run / "recipe.resolved.yaml", "prior.detph=3"],
+        2,
+        ["prior.detph"],
+    ),
 ]
 
 
@@ -159,8 +278,10 @@ def _binary(tmp: Path) -> Path:
 
 def _autoencoder_only(tmp: Path) -> Path:
     path = tmp / "ae.yaml"
-    path.write_text("data: {kind: shapes, size: 16, count: 64}\nautoencoder: {kind: vqvae, hidden: 16}\n"
-                    "stages: {autoencoder: {steps: 1}}\n")
+    path.write_text(
+        "data: {kind: shapes, size: 16, count: 64}\nautoencoder: {kind: vqvae, hidden: 16}\n"
+        "stages: {autoencoder: {steps: 1}}\n"
+    )
     return path
 
 

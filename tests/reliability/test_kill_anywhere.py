@@ -15,7 +15,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from harness import TINY_RUN_RECIPE, tree_hashes
 
 RECIPE = copy.deepcopy(TINY_RUN_RECIPE)
@@ -25,9 +24,13 @@ RECIPE["stages"]["reranker"]["hard_negatives"] = 1
 
 
 def _start(recipe: Path, out: Path) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "genkit.cli", "run", str(recipe), "--out", str(out)],
-                            env={**os.environ, "OMP_NUM_THREADS": "1"}, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "genkit.cli", "run", str(recipe), "--out", str(out)],
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def _partial(root: Path) -> bool:
@@ -74,8 +77,9 @@ def _kill_and_resume(tmp_path: Path, kills: int, seed: int) -> None:
         final = _start(recipe, run)
         assert final.wait(600) == 0, final.stderr.read()[-3000:]
     assert _results(run) == expected
-    assert not [p for p in run.rglob(".*") if p.name.startswith(".tmp") or p.name.endswith(".tmp")
-                or p.parent.name == "export"]
+    assert not [
+        p for p in run.rglob(".*") if p.name.startswith(".tmp") or p.name.endswith(".tmp") or p.parent.name == "export"
+    ]
 
 
 def test_sigkill_anywhere_resumes_to_the_same_weights(tmp_path):

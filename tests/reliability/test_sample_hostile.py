@@ -13,10 +13,10 @@ import os
 
 import pytest
 import torch
+from harness import assert_one_line_error, run_cli, tree_hashes
 from PIL import Image
 
 import genkit
-from harness import assert_one_line_error, run_cli, tree_hashes
 
 PROMPT = "a red circle"
 
@@ -40,42 +40,108 @@ def setup_stages_sample(**values):
         data = yaml.safe_load(path.read_text())
         data["stages"]["sample"].update(values)
         path.write_text(yaml.safe_dump(data))
+
     return setup
 
 
 # (id, setup(run, tmp) or None, args after `sample RUN` ({run}/{tmp}/{prime} are filled in), exit, names in the line)
 REFUSED = [
     # -- output paths ------------------------------------------------------------------------------------------
-    ("out-over-exported-weights", None, [PROMPT, "--out", "{run}/export/prior/model.safetensors"], 2,
-     ["--out", "model.safetensors", "export"]),
-    ("out-over-exported-weights-force", None, [PROMPT, "--out", "{run}/export/prior/model.safetensors", "--force"],
-     2, ["--out", "model.safetensors", "export"]),
-    ("out-new-png-inside-export", None, [PROMPT, "--out", "{run}/export/prior/preview.png"], 2,
-     ["preview.png", "export"]),
-    ("out-inside-checkpoints", None, [PROMPT, "--out", "{run}/prior/checkpoints/step_00000004/s.png"], 2,
-     ["s.png", "checkpoints"]),
+    (
+        "out-over-exported-weights",
+        None,
+        [PROMPT, "--out", "{run}/export/prior/model.safetensors"],
+        2,
+        ["--out", "model.safetensors", "export"],
+    ),
+    (
+        "out-over-exported-weights-force",
+        None,
+        [PROMPT, "--out", "{run}/export/prior/model.safetensors", "--force"],
+        2,
+        ["--out", "model.safetensors", "export"],
+    ),
+    (
+        "out-new-png-inside-export",
+        None,
+        [PROMPT, "--out", "{run}/export/prior/preview.png"],
+        2,
+        ["preview.png", "export"],
+    ),
+    (
+        "out-inside-checkpoints",
+        None,
+        [PROMPT, "--out", "{run}/prior/checkpoints/step_00000004/s.png"],
+        2,
+        ["s.png", "checkpoints"],
+    ),
     ("out-images-folder-is-the-export", None, [PROMPT, "--out", "{run}/export.png"], 2, ["export"]),
-    ("out-images-folder-is-checkpoints", None, [PROMPT, "--out", "{run}/prior/checkpoints.png", "--force"], 2,
-     ["checkpoints"]),
-    ("out-symlink-to-weights", lambda run, tmp: os.symlink(run / "export/prior/model.safetensors", tmp / "link.png"),
-     [PROMPT, "--out", "{tmp}/link.png", "--force"], 2, ["link.png", "export"]),
+    (
+        "out-images-folder-is-checkpoints",
+        None,
+        [PROMPT, "--out", "{run}/prior/checkpoints.png", "--force"],
+        2,
+        ["checkpoints"],
+    ),
+    (
+        "out-symlink-to-weights",
+        lambda run, tmp: os.symlink(run / "export/prior/model.safetensors", tmp / "link.png"),
+        [PROMPT, "--out", "{tmp}/link.png", "--force"],
+        2,
+        ["link.png", "export"],
+    ),
     ("out-not-png", None, [PROMPT, "--out", "{tmp}/grid.jpg"], 2, ["--out", "grid.jpg", ".png"]),
     ("out-no-suffix", None, [PROMPT, "--out", "{tmp}/grid"], 2, ["--out", ".png"]),
     ("out-is-the-run-directory", None, [PROMPT, "--out", "{run}"], 2, ["--out", "directory"]),
-    ("out-is-a-directory-named-png", lambda run, tmp: (tmp / "d.png").mkdir(), [PROMPT, "--out", "{tmp}/d.png"], 2,
-     ["d.png", "directory"]),
-    ("out-over-a-foreign-png", lambda run, tmp: foreign_png(tmp / "photo.png"), [PROMPT, "--out", "{tmp}/photo.png"],
-     2, ["photo.png", "--force"]),
-    ("out-over-a-text-file", lambda run, tmp: write_text(tmp / "notes.png"), [PROMPT, "--out", "{tmp}/notes.png"], 2,
-     ["notes.png", "--force"]),
-    ("out-json-over-a-foreign-json", lambda run, tmp: write_text(tmp / "g.json", '{"mine": 1}'),
-     [PROMPT, "--out", "{tmp}/g.png"], 2, ["g.json", "--force"]),
-    ("out-image-over-a-foreign-png", lambda run, tmp: foreign_png(tmp / "g" / "00_a-red-circle_0.png"),
-     [PROMPT, "--out", "{tmp}/g.png"], 2, ["00_a-red-circle_0.png", "--force"]),
-    ("out-images-folder-is-a-file", lambda run, tmp: write_text(tmp / "g"), [PROMPT, "--out", "{tmp}/g.png", "--force"],
-     2, ["g", "not a directory"]),
-    ("out-parent-is-a-file", None, [PROMPT, "--out", "{run}/recipe.resolved.yaml/s.png"], 2,
-     ["recipe.resolved.yaml", "not a directory"]),
+    (
+        "out-is-a-directory-named-png",
+        lambda run, tmp: (tmp / "d.png").mkdir(),
+        [PROMPT, "--out", "{tmp}/d.png"],
+        2,
+        ["d.png", "directory"],
+    ),
+    (
+        "out-over-a-foreign-png",
+        lambda run, tmp: foreign_png(tmp / "photo.png"),
+        [PROMPT, "--out", "{tmp}/photo.png"],
+        2,
+        ["photo.png", "--force"],
+    ),
+    (
+        "out-over-a-text-file",
+        lambda run, tmp: write_text(tmp / "notes.png"),
+        [PROMPT, "--out", "{tmp}/notes.png"],
+        2,
+        ["notes.png", "--force"],
+    ),
+    (
+        "out-json-over-a-foreign-json",
+        lambda run, tmp: write_text(tmp / "g.json", '{"mine": 1}'),
+        [PROMPT, "--out", "{tmp}/g.png"],
+        2,
+        ["g.json", "--force"],
+    ),
+    (
+        "out-image-over-a-foreign-png",
+        lambda run, tmp: foreign_png(tmp / "g" / "00_a-red-circle_0.png"),
+        [PROMPT, "--out", "{tmp}/g.png"],
+        2,
+        ["00_a-red-circle_0.png", "--force"],
+    ),
+    (
+        "out-images-folder-is-a-file",
+        lambda run, tmp: write_text(tmp / "g"),
+        [PROMPT, "--out", "{tmp}/g.png", "--force"],
+        2,
+        ["g", "not a directory"],
+    ),
+    (
+        "out-parent-is-a-file",
+        None,
+        [PROMPT, "--out", "{run}/recipe.resolved.yaml/s.png"],
+        2,
+        ["recipe.resolved.yaml", "not a directory"],
+    ),
     # -- sampling options --------------------------------------------------------------------------------------
     ("candidates-0-keep-0", None, [PROMPT, "--candidates", "0", "--keep", "0"], 2, ["--candidates 0"]),
     ("candidates-negative", None, [PROMPT, "--candidates", "-3", "--keep", "1"], 2, ["--candidates -3"]),
@@ -100,10 +166,20 @@ REFUSED = [
     ("rows-whole-grid", None, [PROMPT, "--prime", "{prime}", "--rows", "4"], 2, ["--rows 4", "between 1 and 3"]),
     ("rows-without-prime", None, [PROMPT, "--rows", "2"], 2, ["--rows", "--prime"]),
     ("prime-is-a-directory", None, [PROMPT, "--prime", "{run}"], 2, ["run"]),
-    ("bad-candidates-in-the-runs-recipe", setup_stages_sample(candidates=0), [PROMPT], 2,
-     ["recipe.resolved.yaml", "stages.sample.candidates"]),
-    ("runs-recipe-not-yaml", lambda run, tmp: write_text(run / "recipe.resolved.yaml", "stages: [\n"), [PROMPT], 2,
-     ["recipe.resolved.yaml"]),
+    (
+        "bad-candidates-in-the-runs-recipe",
+        setup_stages_sample(candidates=0),
+        [PROMPT],
+        2,
+        ["recipe.resolved.yaml", "stages.sample.candidates"],
+    ),
+    (
+        "runs-recipe-not-yaml",
+        lambda run, tmp: write_text(run / "recipe.resolved.yaml", "stages: [\n"),
+        [PROMPT],
+        2,
+        ["recipe.resolved.yaml"],
+    ),
     # -- prompts -----------------------------------------------------------------------------------------------
     ("prompt-empty", None, ["", "--candidates", "2", "--keep", "1"], 2, ["prompt 1", "empty"]),
     ("prompt-whitespace-second", None, [PROMPT, "  \t ", "--candidates", "2", "--keep", "1"], 2, ["prompt 2", "empty"]),
@@ -135,8 +211,9 @@ def test_refused_and_nothing_changes(tiny_run, tmp_path, prime_png, capsys, setu
 
 # -- legitimate use still works -------------------------------------------------------------------------------------
 def sample(capsys, run, out, *extra):
-    return run_cli(["sample", run, PROMPT, "--candidates", "2", "--keep", "1", "--out", out, "--no-progress",
-                    *extra], capsys)
+    return run_cli(
+        ["sample", run, PROMPT, "--candidates", "2", "--keep", "1", "--out", out, "--no-progress", *extra], capsys
+    )
 
 
 def without_seconds(path):
@@ -183,16 +260,31 @@ def test_force_overwrites_a_foreign_file_but_never_an_export(tiny_run, tmp_path,
 def test_keep_from_the_defaults_is_clamped_to_candidates_with_a_note(tiny_run, tmp_path, capsys):
     # the tiny run's stages.sample says keep 1; the built-in default is 4: give --candidates 2 on a run without one
     (tiny_run / "recipe.resolved.yaml").unlink()
-    result = run_cli(["sample", tiny_run, PROMPT, "--candidates", "2", "--out", tmp_path / "k.png", "--no-progress"],
-                     capsys)
+    result = run_cli(
+        ["sample", tiny_run, PROMPT, "--candidates", "2", "--out", tmp_path / "k.png", "--no-progress"], capsys
+    )
     assert result.code == 0, result.err
     assert "--keep 4" in result.err and "keeping 2" in result.err and len(result.err.strip().splitlines()) == 1
     assert json.loads((tmp_path / "k.json").read_text())["settings"]["keep"] == 2
 
 
 def test_a_prompt_longer_than_the_tokenizer_is_drawn_with_a_one_line_warning(tiny_run, tmp_path, capsys):
-    result = run_cli(["sample", tiny_run, PROMPT, "a big blue square at the top left of the image", "--candidates",
-                      "2", "--keep", "1", "--out", tmp_path / "w.png", "--no-progress"], capsys)
+    result = run_cli(
+        [
+            "sample",
+            tiny_run,
+            PROMPT,
+            "a big blue square at the top left of the image",
+            "--candidates",
+            "2",
+            "--keep",
+            "1",
+            "--out",
+            tmp_path / "w.png",
+            "--no-progress",
+        ],
+        capsys,
+    )
     assert result.code == 0, result.err
     lines = result.err.strip().splitlines()
     assert len(lines) == 1 and "prompt 2" in lines[0] and "12 tokens" in lines[0], result.err

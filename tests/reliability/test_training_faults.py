@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 import torch
+from harness import assert_one_line_error, run_cli, tree_hashes
 from safetensors.torch import load_file, save_file
 
 import genkit
 from genkit.plugins.hookspecs import hookimpl
-from harness import assert_one_line_error, run_cli, tree_hashes
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "train"))
 from engine_toy import make_job  # noqa: E402
@@ -29,9 +29,22 @@ from genkit.train.checkpoint import complete_checkpoints  # noqa: E402
 @pytest.mark.parametrize("lr", ["1e3", "1e30"])
 def test_a_diverging_stage_stops_keeps_the_good_export_and_exports_nothing(tiny_run, tiny_recipe, lr, capsys):
     before = tree_hashes(tiny_run / "export")
-    result = run_cli(["run", tiny_recipe, "--out", tiny_run, "--stage", "prior", f"stages.prior.lr={lr}",
-                      "stages.prior.steps=40", "stages.prior.checkpoint_every=100", "stages.prior.validate_every=100",
-                      "--no-resume"], capsys)
+    result = run_cli(
+        [
+            "run",
+            tiny_recipe,
+            "--out",
+            tiny_run,
+            "--stage",
+            "prior",
+            f"stages.prior.lr={lr}",
+            "stages.prior.steps=40",
+            "stages.prior.checkpoint_every=100",
+            "stages.prior.validate_every=100",
+            "--no-resume",
+        ],
+        capsys,
+    )
     assert_one_line_error(result, 1, "stages.prior", "diverged", "nothing was exported")
     assert tree_hashes(tiny_run / "export") == before  # the good prior is still the export
 
@@ -42,8 +55,21 @@ def test_non_finite_weights_are_refused_by_name_when_loading(tiny_run, tmp_path,
     name = sorted(k for k, v in tensors.items() if v.is_floating_point())[0]
     tensors[name] = tensors[name].clone().fill_(float("nan"))
     save_file(tensors, str(path))
-    result = run_cli(["sample", tiny_run, "a red circle", "--candidates", "2", "--keep", "1", "--out",
-                      tmp_path / "s.png", "--no-progress"], capsys)
+    result = run_cli(
+        [
+            "sample",
+            tiny_run,
+            "a red circle",
+            "--candidates",
+            "2",
+            "--keep",
+            "1",
+            "--out",
+            tmp_path / "s.png",
+            "--no-progress",
+        ],
+        capsys,
+    )
     assert_one_line_error(result, 2, "model.safetensors", name, "not finite")
 
 
@@ -109,30 +135,75 @@ def test_a_component_whose_build_raises_names_its_plugin():
     plugins = tiny_plugins()
     plugins.register_plugin(Faulty(), "faulty_plugin")
     params = genkit.make_params("autoencoder", "faulty", {}, plugins)
-    with pytest.raises(genkit.PluginError, match=r"autoencoder faulty: plugin 'faulty_plugin' failed to build it "
-                                                 r"\(KeyError: 'boom'\)"):
+    with pytest.raises(
+        genkit.PluginError,
+        match=r"autoencoder faulty: plugin 'faulty_plugin' failed to build it "
+        r"\(KeyError: 'boom'\)",
+    ):
         genkit.build_component("autoencoder", params, genkit.BuildContext(), plugins)
 
 
 def test_a_downstream_export_trained_on_a_replaced_upstream_is_refused(tiny_run, tiny_recipe, tmp_path, capsys):
-    result = run_cli(["run", tiny_recipe, "--out", tiny_run, "--stage", "autoencoder", "--no-resume",
-                      "stages.autoencoder.lr=2e-3"], capsys)
+    result = run_cli(
+        ["run", tiny_recipe, "--out", tiny_run, "--stage", "autoencoder", "--no-resume", "stages.autoencoder.lr=2e-3"],
+        capsys,
+    )
     assert result.code == 0, result.err
-    result = run_cli(["sample", tiny_run, "a red circle", "--candidates", "2", "--keep", "1", "--out",
-                      tmp_path / "s.png", "--no-progress"], capsys)
+    result = run_cli(
+        [
+            "sample",
+            tiny_run,
+            "a red circle",
+            "--candidates",
+            "2",
+            "--keep",
+            "1",
+            "--out",
+            tmp_path / "s.png",
+            "--no-progress",
+        ],
+        capsys,
+    )
     assert_one_line_error(result, 2, "prior", "was trained on another autoencoder", "--stage prior")
     # the whole recipe retrains what is stale, and sampling works again
-    assert run_cli(["run", tiny_recipe, "--out", tiny_run, "stages.autoencoder.lr=2e-3", "--no-resume"],
-                   capsys).code == 0
-    assert run_cli(["sample", tiny_run, "a red circle", "--candidates", "2", "--keep", "1", "--out",
-                    tmp_path / "s.png", "--no-progress"], capsys).code == 0
+    assert (
+        run_cli(["run", tiny_recipe, "--out", tiny_run, "stages.autoencoder.lr=2e-3", "--no-resume"], capsys).code == 0
+    )
+    assert (
+        run_cli(
+            [
+                "sample",
+                tiny_run,
+                "a red circle",
+                "--candidates",
+                "2",
+                "--keep",
+                "1",
+                "--out",
+                tmp_path / "s.png",
+                "--no-progress",
+            ],
+            capsys,
+        ).code
+        == 0
+    )
 
 
 def test_a_run_that_fails_before_training_leaves_the_resolved_recipe_alone(tiny_run, tmp_path, capsys):
     """The folder's captions.jsonl is missing: the run stops before training, and the run's recipe stays."""
     before = tree_hashes(tiny_run)
-    result = run_cli(["run", tiny_run / "recipe.resolved.yaml", "--out", tiny_run, "data={kind: folder}",
-                      f"data.path={tmp_path / 'missing'}", "data.size=16"], capsys)
+    result = run_cli(
+        [
+            "run",
+            tiny_run / "recipe.resolved.yaml",
+            "--out",
+            tiny_run,
+            "data={kind: folder}",
+            f"data.path={tmp_path / 'missing'}",
+            "data.size=16",
+        ],
+        capsys,
+    )
     assert_one_line_error(result, 2, "captions.jsonl")
     assert tree_hashes(tiny_run) == before
 

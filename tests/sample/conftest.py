@@ -19,11 +19,15 @@ def export_dir(tmp_path_factory):
     context = genkit.BuildContext(image_size=16)
     specs = {
         "tokenizer": ("bpe", {"vocab_size": 300, "max_length": 12}),
-        "autoencoder": ("dvae", {"codebook_size": 32, "downsample": 4, "hidden": 16, "codebook_dim": 16,
-                                 "blocks_per_group": 1}),
+        "autoencoder": (
+            "dvae",
+            {"codebook_size": 32, "downsample": 4, "hidden": 16, "codebook_dim": 16, "blocks_per_group": 1},
+        ),
         "prior": ("sparse_transformer", {"width": 32, "depth": 2, "heads": 2}),
-        "reranker": ("contrastive", {"width": 32, "depth": 1, "heads": 2, "image_widths": [8, 16], "groups": 4,
-                                      "embed_dim": 16}),
+        "reranker": (
+            "contrastive",
+            {"width": 32, "depth": 1, "heads": 2, "image_widths": [8, 16], "groups": 4, "embed_dim": 16},
+        ),
     }
     for role in ("tokenizer", "autoencoder", "prior", "reranker"):
         kind, values = specs[role]

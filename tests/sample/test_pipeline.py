@@ -40,10 +40,13 @@ def test_prime_keeps_the_top_rows(pipeline):
     assert torch.equal(result.codes[:, :2], prime.expand(3, -1, -1))
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"candidates": 2, "keep": 3}, "keep=3 is more than candidates=2"),
-    ({"prime_image": torch.rand(3, 16, 16), "prime_rows": 4}, "prime_rows=4"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"candidates": 2, "keep": 3}, "keep=3 is more than candidates=2"),
+        ({"prime_image": torch.rand(3, 16, 16), "prime_rows": 4}, "prime_rows=4"),
+    ],
+)
 def test_bad_requests(pipeline, kwargs, message):
     with pytest.raises(genkit.InputError, match=message):
         pipeline.sample(["a red circle"], **{"candidates": 4, "keep": 2, **kwargs})
@@ -74,12 +77,40 @@ def test_cli_sample_end_to_end(export_dir, tmp_path):
 
     run_dir = tmp_path / "run"
     shutil.copytree(export_dir, run_dir / "export")
-    code = main(["sample", str(run_dir), "a red circle", "--candidates", "3", "--keep", "2", "--seed", "5",
-                 "--out", str(tmp_path / "s.png"), "--no-progress"])
+    code = main(
+        [
+            "sample",
+            str(run_dir),
+            "a red circle",
+            "--candidates",
+            "3",
+            "--keep",
+            "2",
+            "--seed",
+            "5",
+            "--out",
+            str(tmp_path / "s.png"),
+            "--no-progress",
+        ]
+    )
     assert code == 0 and (tmp_path / "s.png").exists()
     first = (tmp_path / "s" / "00_a-red-circle_0.png").read_bytes()
-    main(["sample", str(run_dir), "a red circle", "--candidates", "3", "--keep", "2", "--seed", "5",
-          "--out", str(tmp_path / "t.png"), "--no-progress"])
+    main(
+        [
+            "sample",
+            str(run_dir),
+            "a red circle",
+            "--candidates",
+            "3",
+            "--keep",
+            "2",
+            "--seed",
+            "5",
+            "--out",
+            str(tmp_path / "t.png"),
+            "--no-progress",
+        ]
+    )
     assert (tmp_path / "t" / "00_a-red-circle_0.png").read_bytes() == first
 
 
@@ -90,8 +121,14 @@ def test_missing_export_is_a_clear_error(tmp_path):
 
 def test_progress_counts_every_decode_step(pipeline):
     seen = []
-    pipeline.sample(["a red circle", "a blue square", "a cyan square"], candidates=2, keep=1, seed=0, max_rows=4,
-                    progress=lambda done, total: seen.append((done, total)))
+    pipeline.sample(
+        ["a red circle", "a blue square", "a cyan square"],
+        candidates=2,
+        keep=1,
+        seed=0,
+        max_rows=4,
+        progress=lambda done, total: seen.append((done, total)),
+    )
     steps = pipeline.autoencoder.grid[0] * pipeline.autoencoder.grid[1]
     assert seen[-1] == (2 * steps, 2 * steps)  # two chunks of prompts (4 rows each at most)
     assert [d for d, _ in seen] == list(range(1, 2 * steps + 1))

@@ -44,18 +44,21 @@ def test_sample_scores_are_the_scores_of_the_kept_images(pipeline):
         assert result.scores == pytest.approx(rescored.tolist(), abs=1e-6)
 
 
-@pytest.mark.parametrize("texts, images, message", [
-    (["a red circle", "a blue square"], torch.rand(3, 3, 16, 16), "2 texts but 3 images"),
-    ("a red circle", torch.rand(1, 3, 16, 16), "not one string"),
-    ([1, 2], torch.rand(2, 3, 16, 16), "list of strings"),
-    (["a red circle"], torch.rand(3, 16, 16), r"float \[N, 3, 16, 16\] in \[0, 1\]"),
-    (["a red circle"], torch.rand(1, 3, 32, 32), r"got torch.float32 \[1, 3, 32, 32\]"),
-    (["a red circle"], torch.rand(1, 1, 16, 16), r"\[1, 1, 16, 16\]"),
-    (["a red circle"], torch.randint(0, 255, (1, 3, 16, 16), dtype=torch.uint8), "torch.uint8"),
-    (["a red circle"], torch.rand(1, 3, 16, 16) * 255, r"values in \[0"),
-    (["a red circle"], torch.full((1, 3, 16, 16), float("nan")), "NaN"),
-    (["a red circle"], [[0.5]], "must be a torch.Tensor"),
-])
+@pytest.mark.parametrize(
+    "texts, images, message",
+    [
+        (["a red circle", "a blue square"], torch.rand(3, 3, 16, 16), "2 texts but 3 images"),
+        ("a red circle", torch.rand(1, 3, 16, 16), "not one string"),
+        ([1, 2], torch.rand(2, 3, 16, 16), "list of strings"),
+        (["a red circle"], torch.rand(3, 16, 16), r"float \[N, 3, 16, 16\] in \[0, 1\]"),
+        (["a red circle"], torch.rand(1, 3, 32, 32), r"got torch.float32 \[1, 3, 32, 32\]"),
+        (["a red circle"], torch.rand(1, 1, 16, 16), r"\[1, 1, 16, 16\]"),
+        (["a red circle"], torch.randint(0, 255, (1, 3, 16, 16), dtype=torch.uint8), "torch.uint8"),
+        (["a red circle"], torch.rand(1, 3, 16, 16) * 255, r"values in \[0"),
+        (["a red circle"], torch.full((1, 3, 16, 16), float("nan")), "NaN"),
+        (["a red circle"], [[0.5]], "must be a torch.Tensor"),
+    ],
+)
 def test_bad_inputs_are_one_line_input_errors(pipeline, texts, images, message):
     with pytest.raises(genkit.InputError, match=message) as error:
         pipeline.score(texts, images)
@@ -68,6 +71,8 @@ def test_a_run_without_reranker_cannot_score_but_still_samples(pipeline):
         bare.score(["a red circle"], torch.rand(1, 3, 16, 16))
     assert "\n" not in str(error.value)
     with pytest.raises(genkit.InputError, match="no reranker"):
-        bare.score_tokens(torch.zeros(1, 12, dtype=torch.long), torch.ones(1, dtype=torch.long), torch.rand(1, 3, 16, 16))
+        bare.score_tokens(
+            torch.zeros(1, 12, dtype=torch.long), torch.ones(1, dtype=torch.long), torch.rand(1, 3, 16, 16)
+        )
     result = bare.sample(["a red circle"], candidates=3, keep=2, seed=0)[0]
     assert result.scores is None and result.indices == [0, 1]

@@ -14,8 +14,21 @@ from tiny_engine_models import TinyMLP  # noqa: E402
 from genkit.stages.settings import TrainStage  # noqa: E402
 from genkit.train import StageJob, Trainer, seed_everything  # noqa: E402
 
-SETTINGS = dict(steps=12, batch=8, lr=1e-2, warmup=2, schedule="cosine", grad_clip=1.0, accumulate=2, ema=0.9,
-                weight_decay=0.01, validate_every=4, checkpoint_every=100, log_every=1, validation_batches=1)
+SETTINGS = dict(
+    steps=12,
+    batch=8,
+    lr=1e-2,
+    warmup=2,
+    schedule="cosine",
+    grad_clip=1.0,
+    accumulate=2,
+    ema=0.9,
+    weight_decay=0.01,
+    validate_every=4,
+    checkpoint_every=100,
+    log_every=1,
+    validation_batches=1,
+)
 
 
 def make_job(stage_dir: Path, *, sleep: float = 0.0, noise: bool = True, **overrides) -> StageJob:

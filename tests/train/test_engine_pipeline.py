@@ -8,14 +8,26 @@ import genkit
 from genkit.recipe.load import validate_recipe
 from genkit.stages.pipeline import planned_stages, run_pipeline
 
-STAGE = {"steps": 4, "batch": 8, "lr": 1e-2, "validate_every": 2, "checkpoint_every": 2, "log_every": 1,
-         "validation_batches": 1}
+STAGE = {
+    "steps": 4,
+    "batch": 8,
+    "lr": 1e-2,
+    "validate_every": 2,
+    "checkpoint_every": 2,
+    "log_every": 1,
+    "validation_batches": 1,
+}
 
 
 def _recipe(plugins, stages=("autoencoder", "prior", "reranker"), **extra):
-    data = {"data": {"kind": "shapes", "size": 16, "count": 32, "validation_count": 8},
-            "tokenizer": {"kind": "tiny"}, "autoencoder": {"kind": "tiny"}, "prior": {"kind": "tiny"},
-            "reranker": {"kind": "tiny"}, "stages": {name: dict(STAGE) for name in stages}}
+    data = {
+        "data": {"kind": "shapes", "size": 16, "count": 32, "validation_count": 8},
+        "tokenizer": {"kind": "tiny"},
+        "autoencoder": {"kind": "tiny"},
+        "prior": {"kind": "tiny"},
+        "reranker": {"kind": "tiny"},
+        "stages": {name: dict(STAGE) for name in stages},
+    }
     data.update(extra)
     return validate_recipe(data, "test.yaml", plugins=plugins)
 
@@ -29,7 +41,9 @@ def test_pipeline_runs_every_stage_exports_and_skips_finished_ones(tmp_path):
     assert set(index) == {"autoencoder", "tokenizer", "prior", "reranker"}
     assert "recon_mse" in results["autoencoder"] and "top1_text_to_image" in results["reranker"]
     assert sorted(p.name for p in (tmp_path / "autoencoder").glob("reconstructions_*.png")) == [
-        "reconstructions_step00000002.png", "reconstructions_step00000004.png"]
+        "reconstructions_step00000002.png",
+        "reconstructions_step00000004.png",
+    ]
     token_dirs = list((tmp_path / "prior" / "tokens").iterdir())  # one set of token shards, with both manifests
     assert len(token_dirs) == 1 and {p.name for p in token_dirs[0].glob("*.json")} == {"train.json", "validation.json"}
     lines = [json.loads(l) for l in (tmp_path / "prior" / "metrics.jsonl").read_text().splitlines()]
@@ -45,8 +59,11 @@ def test_pipeline_runs_every_stage_exports_and_skips_finished_ones(tmp_path):
     assert (tmp_path / "export" / "prior" / "model.safetensors").read_bytes() == weights
     # a changed prior setting redoes the prior only (from scratch, as its checkpoints no longer match)
     changed = _recipe(plugins, stages=("autoencoder", "prior", "reranker"))
-    changed = validate_recipe({**changed.data, "stages": {**changed.data["stages"], "prior": {**STAGE, "lr": 5e-3}}},
-                              "test.yaml", plugins=plugins)
+    changed = validate_recipe(
+        {**changed.data, "stages": {**changed.data["stages"], "prior": {**STAGE, "lr": 5e-3}}},
+        "test.yaml",
+        plugins=plugins,
+    )
     with pytest.raises(genkit.ExportError, match="does not match|does not fit"):
         run_pipeline(changed, tmp_path, plugins=plugins, progress=False, only_stage="prior")
     redone = run_pipeline(changed, tmp_path, only_stage="prior", resume=False, plugins=plugins, progress=False)
@@ -66,8 +83,9 @@ def test_a_changed_component_param_never_resumes_an_old_checkpoint(tmp_path):
     changed_data = validate_recipe({**data, "data": {**data["data"], "seed": 5}}, "test.yaml", plugins=plugins)
     with pytest.raises(genkit.ExportError, match="does not match this run"):
         run_pipeline(changed_data, tmp_path, plugins=plugins, progress=False, only_stage="reranker")
-    longer = validate_recipe({**data, "stages": {**data["stages"], "prior": {**STAGE, "steps": 6}}}, "test.yaml",
-                             plugins=plugins)
+    longer = validate_recipe(
+        {**data, "stages": {**data["stages"], "prior": {**STAGE, "steps": 6}}}, "test.yaml", plugins=plugins
+    )
     assert run_pipeline(longer, tmp_path, plugins=plugins, progress=False, only_stage="prior")  # more steps resume
 
 
@@ -85,8 +103,8 @@ def test_stage_selection_and_errors(tmp_path):
 
 
 def test_missing_optional_dependencies_are_clear(tmp_path):
-    from genkit.train.optim import make_optimizer
     from genkit.stages.settings import TrainStage
+    from genkit.train.optim import make_optimizer
 
     try:
         import bitsandbytes  # noqa: F401

@@ -76,6 +76,7 @@ def test_corrupt_or_mismatched_checkpoint_is_a_clear_error(tmp_path, capsys):
     # the newest is corrupt: resume falls back to the older intact one, and says so
     fallback = Trainer(make_job(tmp_path / "copy", steps=4, checkpoint_every=2), progress=False)
     import shutil
+
     shutil.copytree(tmp_path / "checkpoints", tmp_path / "copy" / "checkpoints")
     fallback.fit()
     err = capsys.readouterr().err

@@ -7,8 +7,8 @@ to end without the real plugins. Each model declares residual branches and shard
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -215,8 +215,10 @@ class TinyReranker(nn.Module):
         t, i = self._pair(text_ids, images)
         sims = t @ i.T
         target = torch.arange(len(t))
-        return {"top1_text_to_image": float((sims.argmax(1) == target).float().mean()),
-                "top1_image_to_text": float((sims.argmax(0) == target).float().mean())}
+        return {
+            "top1_text_to_image": float((sims.argmax(1) == target).float().mean()),
+            "top1_image_to_text": float((sims.argmax(0) == target).float().mean()),
+        }
 
     def residual_blocks(self):
         return [self.block.a, self.block.b]

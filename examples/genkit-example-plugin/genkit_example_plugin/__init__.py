@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import torch
 from pydantic import Field
@@ -76,6 +76,9 @@ class BytesTokenizer:
 @genkit.hookimpl
 def genkit_register_components(register):
     register(
-        "tokenizer", "bytes", params=BytesTokenizerParams, build=lambda params, context: BytesTokenizer(params),
+        "tokenizer",
+        "bytes",
+        params=BytesTokenizerParams,
+        build=lambda params, context: BytesTokenizer(params),
         description="UTF-8 byte tokenizer (256 ids, no training) from genkit-example-plugin.",
     )

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import genkit
 
@@ -44,25 +44,39 @@ def _jsonl_caption(path: Path, number: int, line: str) -> Iterator[str]:
 def setup_tokenizer_command(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="tokenizer_command", metavar="ACTION", required=True)
     train = sub.add_parser("train", help="learn a BPE vocabulary from captions and write a genkit export")
-    train.add_argument("captions", type=Path, metavar="CAPTIONS", help="text file (one caption per line) or captions.jsonl")
-    train.add_argument("--out", type=Path, required=True, metavar="DIR", help="export directory to write (tokenizer/ inside)")
-    train.add_argument("--vocab-size", type=int, default=16384, metavar="N", help="configured vocabulary size (default 16384)")
+    train.add_argument(
+        "captions", type=Path, metavar="CAPTIONS", help="text file (one caption per line) or captions.jsonl"
+    )
+    train.add_argument(
+        "--out", type=Path, required=True, metavar="DIR", help="export directory to write (tokenizer/ inside)"
+    )
+    train.add_argument(
+        "--vocab-size", type=int, default=16384, metavar="N", help="configured vocabulary size (default 16384)"
+    )
     train.add_argument("--max-length", type=int, default=256, metavar="T", help="tokens per caption (default 256)")
-    train.add_argument("--min-frequency", type=int, default=2, metavar="K", help="least count of a merged pair (default 2)")
-    train.add_argument("--dropout", type=float, default=0.1, metavar="P", help="BPE dropout used in training (default 0.1)")
+    train.add_argument(
+        "--min-frequency", type=int, default=2, metavar="K", help="least count of a merged pair (default 2)"
+    )
+    train.add_argument(
+        "--dropout", type=float, default=0.1, metavar="P", help="BPE dropout used in training (default 0.1)"
+    )
     train.add_argument("--no-lowercase", action="store_true", help="keep case (the paper lowercases)")
 
 
 def run_tokenizer_command(args: argparse.Namespace) -> int:
     if args.tokenizer_command != "train":  # argparse only lets through known actions
         raise genkit.InputError(f"genkit tokenizer: unknown action {args.tokenizer_command!r}")
-    params = genkit.make_params("tokenizer", "bpe", {
-        "vocab_size": args.vocab_size,
-        "max_length": args.max_length,
-        "min_frequency": args.min_frequency,
-        "dropout": args.dropout,
-        "lowercase": not args.no_lowercase,
-    })
+    params = genkit.make_params(
+        "tokenizer",
+        "bpe",
+        {
+            "vocab_size": args.vocab_size,
+            "max_length": args.max_length,
+            "min_frequency": args.min_frequency,
+            "dropout": args.dropout,
+            "lowercase": not args.no_lowercase,
+        },
+    )
     tokenizer = genkit.build_component("tokenizer", params)
     count = 0
 

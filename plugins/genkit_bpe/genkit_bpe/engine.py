@@ -9,7 +9,8 @@ its serialisation depends on nothing else (the files round-trip byte for byte).
 from __future__ import annotations
 
 import json
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 

@@ -11,7 +11,9 @@ class BPEParams(genkit.Params):
     """Byte-level BPE over normalised captions: lowercase, NFKC, collapsed whitespace, at most ``max_length`` ids."""
 
     vocab_size: int = Field(
-        16384, ge=256, le=1 << 20,
+        16384,
+        ge=256,
+        le=1 << 20,
         description="Configured vocabulary size: every id is below it, even when training finds fewer merges "
         "(the prior sizes its embedding from it). At least 256: the byte alphabet that makes every text encodable.",
     )
@@ -19,7 +21,9 @@ class BPEParams(genkit.Params):
         256, ge=1, le=1 << 16, description="Tokens per caption; longer captions are truncated (and counted)."
     )
     dropout: float = Field(
-        0.1, ge=0.0, lt=1.0,
+        0.1,
+        ge=0.0,
+        lt=1.0,
         description="BPE-dropout probability, applied only when training code asks for it (encode(dropout=True)); "
         "never at sampling time.",
     )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import genkit
-from genkit_bpe.cli import setup_tokenizer_command, run_tokenizer_command
+from genkit_bpe.cli import run_tokenizer_command, setup_tokenizer_command
 from genkit_bpe.params import BPEParams
 from genkit_bpe.tokenizer import BPETokenizer
 

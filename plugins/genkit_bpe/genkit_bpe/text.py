@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from typing import Sequence
+from collections.abc import Sequence
 
 #: Separator between captions inside a joined batch (never present in a caption on the fast path).
 SEP = "\x00"

@@ -18,10 +18,10 @@ from __future__ import annotations
 
 import json
 import random
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import chain
 from pathlib import Path
-from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -133,7 +133,9 @@ class BPETokenizer:
         out = []
         for row in rows:
             if row and (min(row) < 0 or max(row) >= self.vocab_size):
-                raise genkit.InputError(f"bpe decode: ids must be in [0, {self.vocab_size}), got {min(row)}..{max(row)}")
+                raise genkit.InputError(
+                    f"bpe decode: ids must be in [0, {self.vocab_size}), got {min(row)}..{max(row)}"
+                )
             pieces = (table[i] if i < len(table) else unknown for i in row)
             out.append(b"".join(pieces).decode("utf-8", "replace"))
         return out
@@ -219,9 +221,7 @@ class BPETokenizer:
     # -- training ----------------------------------------------------------------------------------------
     def train(self, corpus: Iterable[str]) -> None:
         """Learn the merges from ``corpus`` (captions) in place, up to ``vocab_size`` tokens in all."""
-        vocab, merges = eng.train_engine(
-            self._corpus_words(corpus), self.vocab_size, self.params.min_frequency
-        )
+        vocab, merges = eng.train_engine(self._corpus_words(corpus), self.vocab_size, self.params.min_frequency)
         self._set_model(vocab, merges)
 
     def _corpus_words(self, corpus: Iterable[str]) -> Iterator[list[str]]:
@@ -256,7 +256,11 @@ class BPETokenizer:
         directory = Path(directory)
         meta_path, tok_path = directory / META_FILE, directory / TOKENIZER_FILE
         meta = _read_json(meta_path)
-        if not isinstance(meta, dict) or meta.get("format") != META_FORMAT or meta.get("word_pattern") != WORD_RE.pattern:
+        if (
+            not isinstance(meta, dict)
+            or meta.get("format") != META_FORMAT
+            or meta.get("word_pattern") != WORD_RE.pattern
+        ):
             raise genkit.ExportError(
                 f"{meta_path}: written by another version of genkit-bpe (format {meta.get('format') if isinstance(meta, dict) else '?'}, "
                 f"word pattern differs or is missing); retrain the tokenizer"
@@ -269,7 +273,9 @@ class BPETokenizer:
         if problem:
             raise genkit.ExportError(problem)
         if len(vocab) > self.vocab_size:
-            raise genkit.ExportError(f"{tok_path}: {len(vocab)} tokens exceed config.json's vocab_size {self.vocab_size}")
+            raise genkit.ExportError(
+                f"{tok_path}: {len(vocab)} tokens exceed config.json's vocab_size {self.vocab_size}"
+            )
         merges = [tuple(m.split(" ", 1)) if isinstance(m, str) else tuple(m) for m in merges]
         self._set_model(dict(vocab), merges)
 

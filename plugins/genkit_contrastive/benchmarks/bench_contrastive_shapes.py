@@ -64,7 +64,10 @@ def main() -> None:
     params = genkit.make_params("reranker", "contrastive", {})
     model = genkit.build_component("reranker", params, context)
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
-    held_out = [stack(validation, range(s, s + args.batch), vocab, length) for s in range(0, len(validation) - args.batch + 1, args.batch)]
+    held_out = [
+        stack(validation, range(s, s + args.batch), vocab, length)
+        for s in range(0, len(validation) - args.batch + 1, args.batch)
+    ]
     order = torch.Generator().manual_seed(0)
     reference = mm_seconds()
     start, step_time = time.perf_counter(), 0.0
@@ -79,15 +82,25 @@ def main() -> None:
         if step % args.every == 0 or step == args.steps:
             model.eval()
             val = [model.validation_metrics(*b) for b in held_out]
-            print(json.dumps({
-                "bench": "contrastive_shapes32_default", "step": step, "batch": args.batch,
-                "train_loss": round(metrics["loss"], 4), "temperature": round(metrics["temperature"], 4),
-                "val_top1_text_to_image": round(sum(v["top1_text_to_image"] for v in val) / len(val), 4),
-                "val_top1_image_to_text": round(sum(v["top1_image_to_text"] for v in val) / len(val), 4),
-                "chance": round(1 / args.batch, 4), "wall_s": round(time.perf_counter() - start, 1),
-                "step_over_mm256": round(step_time / step / reference, 1), "threads": args.threads,
-                "params": sum(p.numel() for p in model.parameters()),
-            }), flush=True)
+            print(
+                json.dumps(
+                    {
+                        "bench": "contrastive_shapes32_default",
+                        "step": step,
+                        "batch": args.batch,
+                        "train_loss": round(metrics["loss"], 4),
+                        "temperature": round(metrics["temperature"], 4),
+                        "val_top1_text_to_image": round(sum(v["top1_text_to_image"] for v in val) / len(val), 4),
+                        "val_top1_image_to_text": round(sum(v["top1_image_to_text"] for v in val) / len(val), 4),
+                        "chance": round(1 / args.batch, 4),
+                        "wall_s": round(time.perf_counter() - start, 1),
+                        "step_over_mm256": round(step_time / step / reference, 1),
+                        "threads": args.threads,
+                        "params": sum(p.numel() for p in model.parameters()),
+                    }
+                ),
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

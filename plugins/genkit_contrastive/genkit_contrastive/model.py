@@ -43,9 +43,7 @@ class ContrastiveReranker(nn.Module):
         self.text_projection = nn.Linear(params.width, params.embed_dim, bias=False)
         self.image_projection = nn.Linear(params.image_widths[-1], params.embed_dim, bias=False)
         # shape [1], not a scalar: FSDP2 shards parameters along dim 0 and rejects 0-d ones
-        self.logit_scale = nn.Parameter(
-            torch.tensor([params.init_logit_scale]), requires_grad=params.learn_temperature
-        )
+        self.logit_scale = nn.Parameter(torch.tensor([params.init_logit_scale]), requires_grad=params.learn_temperature)
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         key = prefix + "logit_scale"  # checkpoints written before it had shape [1] hold a scalar
@@ -56,23 +54,31 @@ class ContrastiveReranker(nn.Module):
     # -- checks ---------------------------------------------------------------------------------------------
     def _check_text(self, ids: torch.Tensor, lengths: torch.Tensor) -> None:
         if ids.dim() != 2 or ids.dtype not in (torch.int64, torch.int32):
-            raise genkit.InputError(f"contrastive reranker: text ids must be an integer [B, T] tensor, got {tuple(ids.shape)} {ids.dtype}")
+            raise genkit.InputError(
+                f"contrastive reranker: text ids must be an integer [B, T] tensor, got {tuple(ids.shape)} {ids.dtype}"
+            )
         if ids.shape[1] > self.text_length:
             raise genkit.InputError(
                 f"contrastive reranker: text ids have length {ids.shape[1]} > text_length {self.text_length} it was built for"
             )
         if lengths.shape != (ids.shape[0],):
-            raise genkit.InputError(f"contrastive reranker: lengths must have shape [{ids.shape[0]}], got {tuple(lengths.shape)}")
+            raise genkit.InputError(
+                f"contrastive reranker: lengths must have shape [{ids.shape[0]}], got {tuple(lengths.shape)}"
+            )
         if ids.numel() and bool(((lengths < 0) | (lengths > ids.shape[1])).any()):
             raise genkit.InputError(f"contrastive reranker: lengths must lie in [0, {ids.shape[1]}]")
         real = torch.arange(ids.shape[1], device=ids.device)[None, :] < lengths[:, None]
         used = ids[real]
         if used.numel() and bool(((used < 0) | (used >= self.text_vocab_size)).any()):
-            raise genkit.InputError(f"contrastive reranker: text ids must lie in [0, text_vocab_size={self.text_vocab_size})")
+            raise genkit.InputError(
+                f"contrastive reranker: text ids must lie in [0, text_vocab_size={self.text_vocab_size})"
+            )
 
     def _check_images(self, images: torch.Tensor, batch: int | None = None) -> None:
         if images.dim() != 4 or images.shape[1] != 3 or not images.is_floating_point():
-            raise genkit.InputError(f"contrastive reranker: images must be float [B, 3, H, W], got {tuple(images.shape)} {images.dtype}")
+            raise genkit.InputError(
+                f"contrastive reranker: images must be float [B, 3, H, W], got {tuple(images.shape)} {images.dtype}"
+            )
         if batch is not None and images.shape[0] != batch:
             raise genkit.InputError(f"contrastive reranker: {batch} captions but {images.shape[0]} images")
 
@@ -105,7 +111,10 @@ class ContrastiveReranker(nn.Module):
         return cosine * self.scale() if self.params.score_scaled else cosine
 
     def training_loss(
-        self, text_ids: torch.Tensor, text_lengths: torch.Tensor, images: torch.Tensor,
+        self,
+        text_ids: torch.Tensor,
+        text_lengths: torch.Tensor,
+        images: torch.Tensor,
         negatives: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, dict[str, float]]:
         """Symmetric InfoNCE; ``negatives float[B, K, 3, H, W]`` (optional) are extra images that caption ``b``
@@ -121,14 +130,17 @@ class ContrastiveReranker(nn.Module):
         metrics: dict[str, float] = {}
         if negatives is not None:
             if negatives.dim() != 5 or negatives.shape[0] != images.shape[0] or negatives.shape[2:] != images.shape[1:]:
-                raise genkit.InputError(f"contrastive reranker: negatives must be [B, K, 3, H, W] with B and the image "
-                                        f"shape of images {tuple(images.shape)}, got {tuple(negatives.shape)}")
+                raise genkit.InputError(
+                    f"contrastive reranker: negatives must be [B, K, 3, H, W] with B and the image "
+                    f"shape of images {tuple(images.shape)}, got {tuple(negatives.shape)}"
+                )
             hard = self.embed_images(negatives.flatten(0, 1)).view(*negatives.shape[:2], -1)
             hard_cosine = (text[:, None, :] * hard).sum(-1)  # [B, K]
             positive = (text * image).sum(-1)
             metrics["beats_hard_negatives"] = float((positive[:, None] > hard_cosine).float().mean().detach())
-        loss = self._infonce(text_to_image * scale, image_to_text * scale, target,
-                             None if hard_cosine is None else hard_cosine * scale)
+        loss = self._infonce(
+            text_to_image * scale, image_to_text * scale, target, None if hard_cosine is None else hard_cosine * scale
+        )
         metrics.update({"loss": float(loss.detach()), "temperature": float(1.0 / scale.detach())})
         metrics.update(_retrieval(text_to_image.detach(), image_to_text.detach(), target))
         return loss, metrics
@@ -146,7 +158,9 @@ class ContrastiveReranker(nn.Module):
 
     @staticmethod
     def _infonce(
-        text_to_image: torch.Tensor, image_to_text: torch.Tensor, target: torch.Tensor,
+        text_to_image: torch.Tensor,
+        image_to_text: torch.Tensor,
+        target: torch.Tensor,
         hard_logits: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Symmetric InfoNCE: row ``i`` of ``text_to_image`` (captions x images) and of ``image_to_text`` (images x

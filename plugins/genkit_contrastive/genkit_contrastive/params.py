@@ -30,7 +30,9 @@ class ContrastiveParams(genkit.Params):
         "with a stride-2 conv.",
     )
     stem_stride: int = Field(
-        2, ge=1, le=2,
+        2,
+        ge=1,
+        le=2,
         description="Stride of the image encoder's first conv: 2 halves the resolution before any residual block "
         "(4x cheaper than 1 for a small accuracy cost on 32 px images).",
     )
@@ -40,24 +42,31 @@ class ContrastiveParams(genkit.Params):
     )
     embed_dim: int = Field(128, ge=2, le=MAX_WIDTH, description="Size of the shared text-image embedding space.")
     init_temperature: float = Field(
-        0.07, gt=0, le=1, description="Initial softmax temperature of InfoNCE (learned as log(1/temperature)).",
+        0.07,
+        gt=0,
+        le=1,
+        description="Initial softmax temperature of InfoNCE (learned as log(1/temperature)).",
     )
     max_logit_scale: float = Field(
-        100.0, gt=1, description="Clamp of the learned inverse temperature 1/T (CLIP uses 100).",
+        100.0,
+        gt=1,
+        description="Clamp of the learned inverse temperature 1/T (CLIP uses 100).",
     )
     learn_temperature: bool = Field(True, description="Learn the temperature; False keeps init_temperature fixed.")
     score_scaled: bool = Field(
-        False, description="score() returns cosine similarity times the learned 1/T instead of plain cosine.",
+        False,
+        description="score() returns cosine similarity times the learned 1/T instead of plain cosine.",
     )
 
     @model_validator(mode="after")
-    def _check_shapes(self) -> "ContrastiveParams":
+    def _check_shapes(self) -> ContrastiveParams:
         if self.width % self.heads:
             raise ValueError(f"heads ({self.heads}) must divide width ({self.width})")
         bad = [w for w in self.image_widths if w < 1 or w > MAX_WIDTH or w % self.groups]
         if bad:
-            raise ValueError(f"groups ({self.groups}) must divide every image width (1 to {MAX_WIDTH}); it does not "
-                             f"divide {bad}")
+            raise ValueError(
+                f"groups ({self.groups}) must divide every image width (1 to {MAX_WIDTH}); it does not divide {bad}"
+            )
         if 1.0 / self.init_temperature > self.max_logit_scale:
             raise ValueError(
                 f"1/init_temperature ({1 / self.init_temperature:g}) exceeds max_logit_scale ({self.max_logit_scale:g})"

@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 
 import torch
+
 from genkit import InputError
 
 

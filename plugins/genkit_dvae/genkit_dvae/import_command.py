@@ -32,7 +32,10 @@ def _shape(tensors: dict[str, torch.Tensor], key: str, source: Path) -> tuple[in
 
 def infer_sizes(encoder: StandIn, decoder: StandIn, enc_path: Path, dec_path: Path) -> dict[str, Any]:
     """The ``dvae`` params that reproduce OpenAI's modules, read from their structure and tensor shapes."""
-    for node, path, expected in ((encoder, enc_path, "dall_e.encoder.Encoder"), (decoder, dec_path, "dall_e.decoder.Decoder")):
+    for node, path, expected in (
+        (encoder, enc_path, "dall_e.encoder.Encoder"),
+        (decoder, dec_path, "dall_e.decoder.Decoder"),
+    ):
         if node.qualname != expected:
             raise genkit.ExportError(f"{path}: expected a pickled {expected}, found {node.qualname}")
     enc, dec = flatten_parameters(encoder), flatten_parameters(decoder)
@@ -57,8 +60,12 @@ def infer_sizes(encoder: StandIn, decoder: StandIn, enc_path: Path, dec_path: Pa
             f"the encoder has {codebook_size} codes and genkit needs 6 output channels"
         )
     return {
-        "codebook_size": codebook_size, "downsample": 2 ** (groups - 1), "hidden": hidden,
-        "multipliers": [w // hidden for w in widths], "blocks_per_group": per_group, "codebook_dim": codebook_dim,
+        "codebook_size": codebook_size,
+        "downsample": 2 ** (groups - 1),
+        "hidden": hidden,
+        "multipliers": [w // hidden for w in widths],
+        "blocks_per_group": per_group,
+        "codebook_dim": codebook_dim,
     }
 
 
@@ -83,10 +90,13 @@ def import_openai_dvae(
         )
     for key, value in state.items():
         if tuple(value.shape) != tuple(expected[key].shape):
-            raise genkit.ExportError(f"{key}: shape {tuple(value.shape)} differs from genkit's {tuple(expected[key].shape)}")
+            raise genkit.ExportError(
+                f"{key}: shape {tuple(value.shape)} differs from genkit's {tuple(expected[key].shape)}"
+            )
     model.load_state_dict({k: v.float().contiguous() for k, v in state.items()})
-    genkit.save_component(out, "autoencoder", model, params, context.with_(
-        image_vocab_size=model.vocab_size, image_grid=model.grid))
+    genkit.save_component(
+        out, "autoencoder", model, params, context.with_(image_vocab_size=model.vocab_size, image_grid=model.grid)
+    )
     return model, params, context
 
 
@@ -111,6 +121,9 @@ def run(args: argparse.Namespace) -> int:
 
 def add_import_command(cli: Any) -> None:
     cli.add_command(
-        "import", help="import released weights as a genkit export (openai-dvae)", setup=setup, run=run,
+        "import",
+        help="import released weights as a genkit export (openai-dvae)",
+        setup=setup,
+        run=run,
         description="Import OpenAI's released dVAE (encoder.pkl, decoder.pkl) without executing pickled code.",
     )

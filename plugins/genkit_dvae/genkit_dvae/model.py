@@ -24,9 +24,15 @@ import torch.nn.functional as F
 from torch import nn
 
 from genkit.helpers import gumbel_like
-
 from genkit_dvae.common import (
-    check_codes, check_images, code_counts, cosine_schedule, map_pixels, psnr, unmap_pixels, usage_and_perplexity,
+    check_codes,
+    check_images,
+    code_counts,
+    cosine_schedule,
+    map_pixels,
+    psnr,
+    unmap_pixels,
+    usage_and_perplexity,
 )
 from genkit_dvae.networks import Decoder, Encoder, EncoderDecoderStructure
 from genkit_dvae.params import DVAEParams
@@ -49,7 +55,9 @@ class DVAE(EncoderDecoderStructure, nn.Module):
         self.eps = params.logit_laplace_eps
         shape = dict(hidden=params.hidden, multipliers=multipliers, blocks_per_group=params.blocks_per_group)
         self.encoder = Encoder(**shape, out_channels=params.codebook_size)
-        self.decoder = Decoder(**shape, in_channels=params.codebook_size, init_width=params.codebook_dim, out_channels=6)
+        self.decoder = Decoder(
+            **shape, in_channels=params.codebook_size, init_width=params.codebook_dim, out_channels=6
+        )
 
     # -- schedules -------------------------------------------------------------------------------------
     def temperature(self, step: int) -> float:
@@ -103,8 +111,14 @@ class DVAE(EncoderDecoderStructure, nn.Module):
         with torch.no_grad():
             mse = float(F.mse_loss(unmap_pixels(torch.sigmoid(mu), self.eps), images.float()))
         metrics = {
-            "loss": float(loss.detach()), "nll": float(nll.detach().mean()), "kl": float(kl.detach().mean()), "mse": mse, "psnr": psnr(mse),
-            "temperature": tau, "kl_weight": beta, "batch_code_kl": float(diversity.detach()),
+            "loss": float(loss.detach()),
+            "nll": float(nll.detach().mean()),
+            "kl": float(kl.detach().mean()),
+            "mse": mse,
+            "psnr": psnr(mse),
+            "temperature": tau,
+            "kl_weight": beta,
+            "batch_code_kl": float(diversity.detach()),
         }
         return loss, metrics
 

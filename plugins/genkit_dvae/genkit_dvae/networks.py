@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -85,7 +85,10 @@ def group_widths(hidden: int, multipliers: Sequence[int]) -> list[int]:
 
 
 def resblock_groups(
-    n_in: int, widths: Sequence[int], blocks_per_group: int, kernels: Sequence[int],
+    n_in: int,
+    widths: Sequence[int],
+    blocks_per_group: int,
+    kernels: Sequence[int],
     between: tuple[str, Callable[[], nn.Module]],
 ) -> tuple[list[tuple[str, nn.Module]], int]:
     """OpenAI's ``group_g`` modules: ``block_1..block_n`` resblocks, then ``between`` (a named resampling layer)
@@ -112,14 +115,20 @@ class Encoder(nn.Module):
     """Images ``[B, in_channels, H, W]`` -> ``[B, out_channels, H/f, W/f]`` with ``f = 2 ** (groups - 1)``."""
 
     def __init__(
-        self, *, hidden: int, multipliers: Sequence[int], blocks_per_group: int, out_channels: int,
+        self,
+        *,
+        hidden: int,
+        multipliers: Sequence[int],
+        blocks_per_group: int,
+        out_channels: int,
         in_channels: int = 3,
     ) -> None:
         super().__init__()
         widths = group_widths(hidden, multipliers)
         layers: list[tuple[str, nn.Module]] = [("input", Conv2d(in_channels, widths[0], 7))]
-        groups, n_in = resblock_groups(widths[0], widths, blocks_per_group, ENCODER_KERNELS,
-                                       ("pool", lambda: nn.MaxPool2d(kernel_size=2)))
+        groups, n_in = resblock_groups(
+            widths[0], widths, blocks_per_group, ENCODER_KERNELS, ("pool", lambda: nn.MaxPool2d(kernel_size=2))
+        )
         layers += [*groups, ("output", output_head(n_in, out_channels))]
         self.blocks = nn.Sequential(OrderedDict(layers))
 
@@ -134,14 +143,25 @@ class Decoder(nn.Module):
     """``[B, in_channels, h, w]`` -> ``[B, out_channels, h*f, w*f]``; groups run from the widest to the narrowest."""
 
     def __init__(
-        self, *, hidden: int, multipliers: Sequence[int], blocks_per_group: int, in_channels: int,
-        init_width: int, out_channels: int,
+        self,
+        *,
+        hidden: int,
+        multipliers: Sequence[int],
+        blocks_per_group: int,
+        in_channels: int,
+        init_width: int,
+        out_channels: int,
     ) -> None:
         super().__init__()
         widths = group_widths(hidden, multipliers)[::-1]
         layers: list[tuple[str, nn.Module]] = [("input", Conv2d(in_channels, init_width, 1))]
-        groups, n_in = resblock_groups(init_width, widths, blocks_per_group, DECODER_KERNELS,
-                                       ("upsample", lambda: nn.Upsample(scale_factor=2, mode="nearest")))
+        groups, n_in = resblock_groups(
+            init_width,
+            widths,
+            blocks_per_group,
+            DECODER_KERNELS,
+            ("upsample", lambda: nn.Upsample(scale_factor=2, mode="nearest")),
+        )
         layers += [*groups, ("output", output_head(n_in, out_channels))]
         self.blocks = nn.Sequential(OrderedDict(layers))
 

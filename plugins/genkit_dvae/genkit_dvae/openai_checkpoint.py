@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+
 from genkit import ExportError
 
 
@@ -38,7 +39,7 @@ class StandIn:
     def __setstate__(self, state: Any) -> None:
         self.state = state if isinstance(state, dict) else {"state": state}
 
-    def children(self) -> "OrderedDict[str, StandIn]":
+    def children(self) -> OrderedDict[str, StandIn]:
         return self.state.get("_modules") or OrderedDict()
 
     def __repr__(self) -> str:
@@ -89,7 +90,9 @@ class RestrictedUnpickler(pickle.Unpickler):
             return STAND_INS[(module, name)]
         if (module, name) in _SAFE_GLOBALS:
             return _SAFE_GLOBALS[(module, name)]
-        raise ExportError(f"{self.source}: refused to unpickle global {module}.{name} (not part of a dall_e checkpoint)")
+        raise ExportError(
+            f"{self.source}: refused to unpickle global {module}.{name} (not part of a dall_e checkpoint)"
+        )
 
 
 def _restricted_pickle_module(source: str) -> types.ModuleType:
@@ -108,11 +111,15 @@ def read_checkpoint(path: str | Path) -> StandIn:
     try:
         with warnings.catch_warnings():  # the legacy format warns that the stand-ins' source differs from dall_e's
             warnings.simplefilter("ignore", UserWarning)
-            root = torch.load(path, map_location="cpu", pickle_module=_restricted_pickle_module(str(path)), weights_only=False)
+            root = torch.load(
+                path, map_location="cpu", pickle_module=_restricted_pickle_module(str(path)), weights_only=False
+            )
     except ExportError:
         raise
     except Exception as exc:  # noqa: BLE001 - any unreadable file is one line naming it
-        raise ExportError(f"{path}: not a readable torch checkpoint ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})") from None
+        raise ExportError(
+            f"{path}: not a readable torch checkpoint ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})"
+        ) from None
     if not isinstance(root, StandIn):
         raise ExportError(f"{path}: expected a pickled dall_e module, found {type(root).__name__}")
     return root

@@ -20,8 +20,9 @@ def check_size(params: Any) -> None:
     multipliers = params.multipliers or [2**g for g in range(groups)]
     widths = [params.hidden * m for m in multipliers]
     estimate = 2 * params.blocks_per_group * sum(1.125 * w * w for w in widths)
-    genkit.too_many_parameters(estimate + params.codebook_size * params.codebook_dim,
-                        "hidden x multipliers x blocks_per_group")
+    genkit.too_many_parameters(
+        estimate + params.codebook_size * params.codebook_dim, "hidden x multipliers x blocks_per_group"
+    )
 
 
 def layout_problems(params: Any, context: genkit.BuildContext) -> dict[str, str]:
@@ -35,12 +36,15 @@ def layout_problems(params: Any, context: genkit.BuildContext) -> dict[str, str]
     problems = {}
     groups = factor.bit_length()
     if params.multipliers is not None and (len(params.multipliers) != groups or min(params.multipliers) < 1):
-        problems["multipliers"] = (f"needs {groups} positive entries (one per group) for downsample {factor}, "
-                                   f"got {list(params.multipliers)}")
+        problems["multipliers"] = (
+            f"needs {groups} positive entries (one per group) for downsample {factor}, got {list(params.multipliers)}"
+        )
     size = context.image_size
     if size is not None and (size < factor or size % factor):
-        problems["downsample"] = (f"{factor} does not divide the image size {size} of the data section "
-                                  "(the token grid is image size / downsample)")
+        problems["downsample"] = (
+            f"{factor} does not divide the image size {size} of the data section "
+            "(the token grid is image size / downsample)"
+        )
     return problems
 
 
@@ -49,7 +53,9 @@ class DVAEParams(genkit.Params):
 
     codebook_size: int = Field(8192, ge=2, le=MAX_CODES, description="Number of codes K (the paper: 8192).")
     downsample: int = Field(
-        8, ge=1, le=MAX_DOWNSAMPLE,
+        8,
+        ge=1,
+        le=MAX_DOWNSAMPLE,
         description="Downsampling factor, a power of two: groups = log2(downsample) + 1 (8 -> 4 groups).",
     )
     hidden: int = Field(256, ge=4, le=MAX_WIDTH, multiple_of=4, description="Width of the first group (OpenAI: 256).")
@@ -58,25 +64,33 @@ class DVAEParams(genkit.Params):
     )
     blocks_per_group: int = Field(2, ge=1, le=1024, description="Resblocks per group (OpenAI: 2).")
     codebook_dim: int = Field(
-        128, ge=1, le=MAX_WIDTH, description="Width of the codebook vectors: the decoder's 1x1 input conv maps K -> this (OpenAI: 128)."
+        128,
+        ge=1,
+        le=MAX_WIDTH,
+        description="Width of the codebook vectors: the decoder's 1x1 input conv maps K -> this (OpenAI: 128).",
     )
     straight_through: bool = Field(
         False, description="Hard one-hot samples in the forward pass with soft gradients (default: soft relaxation)."
     )
     temperature_start: float = Field(1.0, gt=0, description="Gumbel-softmax temperature at step 0.")
     temperature_end: float = Field(1 / 16, gt=0, description="Temperature after temperature_steps (the paper: 1/16).")
-    temperature_steps: genkit.Steps = Field(150_000, ge=0, description="Length of the cosine temperature annealing, in steps.")
+    temperature_steps: genkit.Steps = Field(
+        150_000, ge=0, description="Length of the cosine temperature annealing, in steps."
+    )
     kl_weight_start: float = Field(0.0, ge=0, description="KL weight beta at step 0.")
     kl_weight_end: float = Field(6.6, ge=0, description="KL weight beta after kl_weight_steps (the paper: 6.6).")
     kl_weight_steps: genkit.Steps = Field(5_000, ge=0, description="Length of the cosine KL-weight ramp, in steps.")
     diversity_weight: float = Field(
-        0.0, ge=0, description=(
+        0.0,
+        ge=0,
+        description=(
             "Weight of KL(batch-mean q || uniform) added to the per-element loss (wav2vec 2.0's diversity loss): "
             "spreads code usage without penalising confident codes. 0 (default) is the paper's objective."
         ),
     )
     reconstruction: Literal["logit_laplace", "gaussian"] = Field(
-        "logit_laplace", description=(
+        "logit_laplace",
+        description=(
             "Pixel likelihood: 'logit_laplace' (the paper; decoder mu and ln b per channel) or 'gaussian' "
             "(fixed scale gaussian_sigma on sigmoid(mu) of the mapped pixels; ln b is ignored)."
         ),
@@ -89,7 +103,7 @@ class DVAEParams(genkit.Params):
     )
 
     @model_validator(mode="after")
-    def _sane_size(self) -> "DVAEParams":
+    def _sane_size(self) -> DVAEParams:
         check_size(self)
         return self
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import genkit
 from genkit_dvae.common import grid_for
-from genkit_dvae.model import KIND, DVAE
+from genkit_dvae.model import DVAE, KIND
 from genkit_dvae.networks import default_multipliers, groups_for_downsample
 from genkit_dvae.params import DVAEParams
 
@@ -37,7 +37,10 @@ def build_dvae(params: DVAEParams, context: genkit.BuildContext) -> DVAE:
 @genkit.hookimpl
 def genkit_register_components(register: Any) -> None:
     register(
-        "autoencoder", KIND, params=DVAEParams, build=build_dvae,
+        "autoencoder",
+        KIND,
+        params=DVAEParams,
+        build=build_dvae,
         description="DALL-E's discrete VAE: gumbel-softmax over K codes, logit-Laplace likelihood, OpenAI's layout.",
     )
 

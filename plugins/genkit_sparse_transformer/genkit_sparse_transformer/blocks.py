@@ -47,8 +47,8 @@ class AttentionBranch(nn.Module):
         qkv = project(self.qkv, self.norm(x)).view(batch, n, 3, self.heads, self.head_dim).permute(2, 0, 3, 1, 4)
         q, k, v = qkv.unbind(0)
         if cache is not None:
-            cache.k[:, :, start:start + n] = k
-            cache.v[:, :, start:start + n] = v
+            cache.k[:, :, start : start + n] = k
+            cache.v[:, :, start : start + n] = v
         if start == 0:  # the stream or its first n positions (with a cache: the prefill)
             out = self.backend(x.device, q.dtype)(q, k, v)
         elif cache is not None:
@@ -85,4 +85,3 @@ class Block(nn.Module):
     def forward(self, x: torch.Tensor, start: int = 0, cache: KVCache | None = None) -> torch.Tensor:
         x = x + self.attention(x, start, cache)
         return x + self.mlp(x)
-

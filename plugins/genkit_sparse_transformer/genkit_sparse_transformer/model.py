@@ -31,7 +31,11 @@ class SparseTransformerPrior(nn.Module):
     """The ``prior`` role (see ``genkit.roles.Prior``); built by ``build_prior``."""
 
     def __init__(
-        self, params: SparseTransformerParams, text_vocab_size: int, text_length: int, image_vocab_size: int,
+        self,
+        params: SparseTransformerParams,
+        text_vocab_size: int,
+        text_length: int,
+        image_vocab_size: int,
         image_grid: tuple[int, int],
     ) -> None:
         super().__init__()
@@ -107,7 +111,7 @@ class SparseTransformerPrior(nn.Module):
             return (self.image_row.weight[row] + self.image_column.weight[column])[None]
         parts = []
         if start < t:
-            parts.append(self.text_position.weight[start:min(stop, t)])
+            parts.append(self.text_position.weight[start : min(stop, t)])
         if stop > t:
             cells = torch.arange(max(start, t) - t, stop - t, device=self.image_row.weight.device)
             parts.append(self.image_row.weight[cells // w] + self.image_column.weight[cells % w])
@@ -126,15 +130,19 @@ class SparseTransformerPrior(nn.Module):
             parts.append(bos.expand(batch, 1, -1))
         lo, hi = max(start - 1, 0), stop - 1  # source tokens y[lo:hi]
         if lo < t and hi > lo:
-            parts.append(self.text_embedding(text_full[:, lo:min(hi, t)]))
+            parts.append(self.text_embedding(text_full[:, lo : min(hi, t)]))
         if hi > t:
-            parts.append(self.image_embedding(image_flat[:, max(lo, t) - t:hi - t]))
+            parts.append(self.image_embedding(image_flat[:, max(lo, t) - t : hi - t]))
         tokens = torch.cat(parts, dim=1) if len(parts) > 1 else parts[0]
         return tokens + self.position_embeddings(start, stop)
 
     # -- computation -----------------------------------------------------------------------------------
     def hidden(
-        self, text_full: torch.Tensor, image_flat: torch.Tensor, start: int = 0, stop: int | None = None,
+        self,
+        text_full: torch.Tensor,
+        image_flat: torch.Tensor,
+        start: int = 0,
+        stop: int | None = None,
         caches: list[KVCache] | None = None,
     ) -> torch.Tensor:
         """Final-norm hidden states of positions ``[start, stop)`` (with ``caches``, earlier positions come from

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal, Union
+from typing import Literal
 
 from pydantic import Field, model_validator
 
@@ -28,7 +28,7 @@ class SparseTransformerParams(genkit.Params):
         description="MLP activation: 'gelu_tanh' (GPT-2's tanh approximation) or 'gelu' (exact, erf). On the CPU "
         "torch 2.13's exact kernel is about 5x faster (training about 4% faster).",
     )
-    attention: Union[Literal["paper", "full"], list[LayerType]] = Field(
+    attention: Literal["paper", "full"] | list[LayerType] = Field(
         "paper",
         description="Layer types: 'paper' (layer i is column if (i-2) % 4 == 0 else row, the last is conv), "
         "'full' (every layer causal over everything), or an explicit list of full/row/column/conv, one per layer.",
@@ -44,7 +44,7 @@ class SparseTransformerParams(genkit.Params):
     init_std: float = Field(0.02, gt=0, description="Std of the normal weight initialisation.")
 
     @model_validator(mode="after")
-    def _check(self) -> "SparseTransformerParams":
+    def _check(self) -> SparseTransformerParams:
         if self.head_dim is None and self.width % self.heads:
             raise ValueError(f"width {self.width} is not divisible by heads {self.heads} (or set head_dim)")
         if isinstance(self.attention, list) and len(self.attention) != self.depth:

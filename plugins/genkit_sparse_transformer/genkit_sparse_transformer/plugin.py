@@ -26,7 +26,10 @@ def build_prior(params: SparseTransformerParams, context: genkit.BuildContext):
 @genkit.hookimpl
 def genkit_register_components(register: Any) -> None:
     register(
-        "prior", "sparse_transformer", params=SparseTransformerParams, build=build_prior,
+        "prior",
+        "sparse_transformer",
+        params=SparseTransformerParams,
+        build=build_prior,
         description="DALL-E's decoder-only transformer over [text ; image tokens] with row/column/conv sparse "
         "attention, KV-cache sampling, classifier-free guidance and completion.",
     )

@@ -3,7 +3,7 @@ guidance, completion from primed rows."""
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 
@@ -54,8 +54,13 @@ class GumbelStream:
 
 
 def decode(
-    model, text_full: torch.Tensor, image: torch.Tensor, first: int,
-    choose: Callable[[torch.Tensor, int], torch.Tensor], use_cache: bool = True, group: int = 1,
+    model,
+    text_full: torch.Tensor,
+    image: torch.Tensor,
+    first: int,
+    choose: Callable[[torch.Tensor, int], torch.Tensor],
+    use_cache: bool = True,
+    group: int = 1,
 ) -> None:
     """Fill ``image[:, first:]`` (``LongTensor[M, h*w]``, in place) one token at a time.
 
@@ -101,16 +106,22 @@ def prefill(model, text_full: torch.Tensor, image: torch.Tensor, first: int, gro
 
 def _prepare(model, text_ids, text_lengths, candidates, prime_ids):
     if text_ids.dim() != 2 or text_lengths.shape != text_ids.shape[:1]:
-        raise InputError(f"sample: text_ids must be [B, T] and text_lengths [B], got {tuple(text_ids.shape)} and "
-                         f"{tuple(text_lengths.shape)}")
+        raise InputError(
+            f"sample: text_ids must be [B, T] and text_lengths [B], got {tuple(text_ids.shape)} and "
+            f"{tuple(text_lengths.shape)}"
+        )
     device = model.image_head.weight.device
     h, w = model.grid
     text_full = model.fill_text(text_ids.to(device), text_lengths.to(device)).repeat_interleave(candidates, 0)
     image = torch.zeros(text_full.shape[0], h * w, dtype=torch.long, device=device)
     first = 0
     if prime_ids is not None:
-        if prime_ids.dim() != 3 or prime_ids.shape[0] != text_ids.shape[0] or prime_ids.shape[2] != w \
-                or prime_ids.shape[1] > h:
+        if (
+            prime_ids.dim() != 3
+            or prime_ids.shape[0] != text_ids.shape[0]
+            or prime_ids.shape[2] != w
+            or prime_ids.shape[1] > h
+        ):
             raise InputError(f"sample: prime_ids must be [B, r <= {h}, {w}], got {tuple(prime_ids.shape)}")
         first = prime_ids.shape[1] * w
         image[:, :first] = prime_ids.to(device).flatten(1).repeat_interleave(candidates, 0)
@@ -119,9 +130,18 @@ def _prepare(model, text_ids, text_lengths, candidates, prime_ids):
 
 @torch.no_grad()
 def sample(
-    model, text_ids: torch.Tensor, text_lengths: torch.Tensor, *, candidates: int = 1, temperature: float = 1.0,
-    top_k: int | None = None, top_p: float | None = None, guidance: float = 0.0,
-    prime_ids: torch.Tensor | None = None, generator: torch.Generator | None = None, use_cache: bool = True,
+    model,
+    text_ids: torch.Tensor,
+    text_lengths: torch.Tensor,
+    *,
+    candidates: int = 1,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    guidance: float = 0.0,
+    prime_ids: torch.Tensor | None = None,
+    generator: torch.Generator | None = None,
+    use_cache: bool = True,
     progress: Callable[[int, int], None] | None = None,
 ) -> torch.Tensor:
     """``LongTensor[B * candidates, h, w]``; candidates of caption ``b`` are rows ``b*candidates ...``.
@@ -133,10 +153,17 @@ def sample(
     - ``generator`` makes it reproducible; the caller's tensors are never modified.
     - ``progress(done, total)`` is called after each decode step (``total`` = positions to generate).
     """
-    if candidates < 1 or temperature <= 0 or guidance < 0 or (top_k is not None and top_k < 1) \
-            or (top_p is not None and not 0 < top_p <= 1):
-        raise InputError(f"sample: bad options (candidates={candidates}, temperature={temperature}, "
-                         f"top_k={top_k}, top_p={top_p}, guidance={guidance})")
+    if (
+        candidates < 1
+        or temperature <= 0
+        or guidance < 0
+        or (top_k is not None and top_k < 1)
+        or (top_p is not None and not 0 < top_p <= 1)
+    ):
+        raise InputError(
+            f"sample: bad options (candidates={candidates}, temperature={temperature}, "
+            f"top_k={top_k}, top_p={top_p}, guidance={guidance})"
+        )
     text_full, image, first = _prepare(model, text_ids, text_lengths, candidates, prime_ids)
     rows = text_full.shape[0]
     steps = model.grid[0] * model.grid[1] - first
@@ -172,7 +199,11 @@ def sample(
 
 @torch.no_grad()
 def teacher_forced_logits(
-    model, text_ids: torch.Tensor, text_lengths: torch.Tensor, image_ids: torch.Tensor, prime_rows: int = 0,
+    model,
+    text_ids: torch.Tensor,
+    text_lengths: torch.Tensor,
+    image_ids: torch.Tensor,
+    prime_rows: int = 0,
     use_cache: bool = True,
 ) -> torch.Tensor:
     """Image logits ``[B, h*w - prime_rows*w, V]`` produced by the sampling loop when it is fed ``image_ids``

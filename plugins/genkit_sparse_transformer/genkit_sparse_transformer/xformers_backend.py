@@ -71,7 +71,7 @@ class XFormersAttention:
         return out.to(q.dtype).transpose(1, 2)[..., :size, :]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def unusable_reason(device: torch.device, dtype: torch.dtype) -> str | None:
     """None when the backend computes every layer type, with gradients, on ``device``/``dtype``; else why not."""
     gen = torch.Generator().manual_seed(0)

@@ -20,8 +20,9 @@ is checked against the dense reference on the CPU; the CUDA backend passes xform
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 
 import torch
 

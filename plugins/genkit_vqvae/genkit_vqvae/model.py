@@ -116,9 +116,13 @@ class VQVAE(EncoderDecoderStructure, nn.Module):
             self._update_codebook(z_e.detach(), codes, step)
         usage, perplexity = usage_and_perplexity(code_counts(codes, self.vocab_size))
         metrics = {
-            "loss": float(loss.detach()), "mse": float(mse.detach()), "psnr": psnr(float(mse.detach())),
-            "commitment": float(commit.detach()), "codebook_loss": float(codebook_loss.detach()),
-            "batch_codebook_usage": usage, "batch_perplexity": perplexity,
+            "loss": float(loss.detach()),
+            "mse": float(mse.detach()),
+            "psnr": psnr(float(mse.detach())),
+            "commitment": float(commit.detach()),
+            "codebook_loss": float(codebook_loss.detach()),
+            "batch_codebook_usage": usage,
+            "batch_perplexity": perplexity,
             "live_codes": float((self.code_usage >= self.params.dead_code_threshold).float().mean()),
         }
         return loss, metrics
@@ -161,6 +165,9 @@ class VQVAE(EncoderDecoderStructure, nn.Module):
         mse = float(F.mse_loss(self.reconstruct(e), images.float()))
         usage, perplexity = usage_and_perplexity(code_counts(codes, self.vocab_size))
         return {
-            "mse": mse, "psnr": psnr(mse), "commitment": float(F.mse_loss(z_e, e)),
-            "codebook_usage": usage, "perplexity": perplexity,
+            "mse": mse,
+            "psnr": psnr(mse),
+            "commitment": float(F.mse_loss(z_e, e)),
+            "codebook_usage": usage,
+            "perplexity": perplexity,
         }

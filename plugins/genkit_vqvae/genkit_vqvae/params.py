@@ -15,7 +15,9 @@ class VQVAEParams(genkit.Params):
 
     codebook_size: int = Field(8192, ge=2, le=MAX_CODES, description="Number of codes K.")
     downsample: int = Field(
-        8, ge=1, le=MAX_DOWNSAMPLE,
+        8,
+        ge=1,
+        le=MAX_DOWNSAMPLE,
         description="Downsampling factor, a power of two: groups = log2(downsample) + 1 (8 -> 4 groups).",
     )
     hidden: int = Field(256, ge=4, le=MAX_WIDTH, multiple_of=4, description="Width of the first group (as dvae).")
@@ -24,7 +26,10 @@ class VQVAEParams(genkit.Params):
     )
     blocks_per_group: int = Field(2, ge=1, le=1024, description="Resblocks per group.")
     codebook_dim: int = Field(
-        128, ge=1, le=MAX_WIDTH, description="Width D of the codebook vectors (encoder 1x1 conv -> D, decoder 1x1 conv D -> D)."
+        128,
+        ge=1,
+        le=MAX_WIDTH,
+        description="Width D of the codebook vectors (encoder 1x1 conv -> D, decoder 1x1 conv D -> D).",
     )
     commitment: float = Field(0.25, ge=0, description="Commitment loss weight beta: ||z_e - sg(e)||^2.")
     codebook_update: Literal["loss", "ema"] = Field(
@@ -38,7 +43,7 @@ class VQVAEParams(genkit.Params):
     restart_every: genkit.Steps = Field(50, ge=1, description="Training steps between dead-code restarts.")
 
     @model_validator(mode="after")
-    def _sane_size(self) -> "VQVAEParams":
+    def _sane_size(self) -> VQVAEParams:
         check_size(self)
         return self
 

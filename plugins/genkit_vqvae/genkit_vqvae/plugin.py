@@ -21,7 +21,10 @@ def build_vqvae(params: VQVAEParams, context: genkit.BuildContext) -> VQVAE:
 @genkit.hookimpl
 def genkit_register_components(register: Any) -> None:
     register(
-        "autoencoder", KIND, params=VQVAEParams, build=build_vqvae,
+        "autoencoder",
+        KIND,
+        params=VQVAEParams,
+        build=build_vqvae,
         description="VQ-VAE: nearest codebook vector, straight-through gradient, commitment loss, EMA option, "
         "dead-code restart; dVAE's encoder/decoder family.",
     )
