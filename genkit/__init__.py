@@ -11,9 +11,10 @@ from genkit.plugins.context import BuildContext
 from genkit.plugins.hookspecs import hookimpl
 from genkit.plugins.manager import get_plugins, get_registry
 from genkit.plugins.params import MAX_PARAMETERS, Params, too_many_parameters
-from genkit.plugins.registry import ROLES, ComponentSpec
+from genkit.plugins.registry import ComponentSpec
+from genkit.plugins.specs import RoleSpec, StageSpec
 from genkit.recipe import LoadedRecipe, load_recipe
-from genkit.roles import Autoencoder, Dataset, Example, Prior, Reranker, TokenBatch, Tokenizer
+from genkit.roles import Autoencoder, Dataset, Example, Judge, Prior, Reranker, TokenBatch, Tokenizer
 from genkit.steps import StepCount, Steps
 
 __version__ = "0.1.0"
@@ -31,7 +32,9 @@ __all__ = [
     "Params",
     "PluginError",
     "Prior",
-    "ROLES",
+    "Judge",
+    "RoleSpec",
+    "StageSpec",
     "RecipeError",
     "Reranker",
     "StepCount",

@@ -1,7 +1,8 @@
 """``genkit eval``: one JSON object of quality metrics for a finished run.
 
 - ``faithfulness``: share of held-out captions whose top-1 reranked sample shows the right colour and shape for
-  every object of the caption, judged by the shapes generator's pixel checker (no learned model). The captions
+  every object of the caption, judged by the dataset's judge (the ``genkit_select_judge`` hook; for the shapes
+  data, its generator's pixel checker, no learned model). Data that no plugin judges reports ``null``. The captions
   are the validation split's, each judged once (distinct captions, in split order).
 - ``unseen_captions``: share of those captions that no training item has (1.0 with the shapes data's
   ``held_out`` option, whose validation combinations never occur in training).
@@ -26,6 +27,7 @@ from genkit.plugins.build import build_component
 from genkit.plugins.context import BuildContext
 from genkit.plugins.manager import Plugins, get_plugins
 from genkit.recipe import load_recipe
+from genkit.roles import Judge
 from genkit.sample.pipeline import Pipeline
 
 
@@ -84,22 +86,27 @@ def reranker_top1(pipeline: Pipeline, images: torch.Tensor, captions: list[str],
     return sum(values) / len(values)
 
 
-def faithfulness(pipeline: Pipeline, examples: list, candidates: int, seed: int, **sampling: Any) -> dict[str, Any]:
-    """Judge the top-1 reranked and the first drawn candidate of each example's caption (``sampling``:
-    temperature, top_k, top_p, guidance)."""
-    from genkit.data.shapes_judge import judge_image
-
+def faithfulness(
+    pipeline: Pipeline, judge: Judge, examples: list, candidates: int, seed: int, **sampling: Any
+) -> dict[str, Any]:
+    """Judge the top-1 reranked and the first drawn candidate of each example's caption with ``judge`` (from the
+    ``genkit_select_judge`` hook); ``sampling``: temperature, top_k, top_p, guidance."""
     results = pipeline.sample(
-        [e.caption for e in examples], candidates=candidates, keep=1, seed=seed, warn=lambda message: None, **sampling
+        [e.caption for e in examples],
+        candidates=candidates,
+        keep=1,
+        seed=seed,
+        warn=lambda message: None,
+        **sampling,
     )  # eval judges the captions as the data gives them
-    best = [judge_image(r.images[0], e.meta, e.caption) for r, e in zip(results, examples)]
-    first = [judge_image(r.first_image, e.meta, e.caption) for r, e in zip(results, examples)]
+    best = [judge.judge(r.images[0], e) for r, e in zip(results, examples, strict=True)]
+    first = [judge.judge(r.first_image, e) for r, e in zip(results, examples, strict=True)]
 
-    def summary(scores: list[dict[str, Any]]) -> tuple[float, dict[str, float | None]]:
-        correct = sum(s["color"] == 1.0 and s["shape"] == 1.0 for s in scores) / len(scores)
+    def summary(scores: list[dict[str, float | None]]) -> tuple[float, dict[str, float | None]]:
+        correct = sum(float(s["faithful"] or 0.0) for s in scores) / len(scores)
         attributes = {}
-        for key in ("color", "shape", "position", "size", "count", "all"):
-            judged = [s[key] for s in scores if s[key] is not None]  # position, size: where the caption says them
+        for key in [key for key in scores[0] if key != "faithful"]:
+            judged = [float(v) for s in scores if (v := s.get(key)) is not None]  # where the caption says it
             attributes[key] = sum(judged) / len(judged) if judged else None
         return correct, attributes
 
@@ -140,11 +147,12 @@ def evaluate_run(
     report.update(reconstruction(pipeline, images))
     report["val_bits_per_image_token"] = prior_bits(pipeline, images, texts)
     report["reranker_top1"] = reranker_top1(pipeline, images, texts)
-    judged = distinct_captions([e for e in examples if e.meta.get("shapes")])[:captions]
-    if judged:
-        report.update(faithfulness(pipeline, judged, candidates, seed, **sampling))
+    judge = plugins.hook.genkit_select_judge(data=recipe.data)
+    judged = distinct_captions([e for e in examples if judge.judges(e)])[:captions] if judge is not None else []
+    if judge is not None and judged:
+        report.update(faithfulness(pipeline, judge, judged, candidates, seed, **sampling))
         trained_on = set(dataset.captions("train"))
         report["unseen_captions"] = sum(e.caption not in trained_on for e in judged) / len(judged)
     else:
-        report.update(faithfulness=None, faithfulness_first=None, note="the dataset has no ground truth to judge")
+        report.update(faithfulness=None, faithfulness_first=None, note="no installed plugin judges this dataset")
     return report

@@ -27,7 +27,6 @@ from pydantic import BaseModel, ValidationError
 from genkit.errors import ExportError, UnknownComponentError
 from genkit.plugins.context import BuildContext
 from genkit.plugins.manager import Plugins, get_plugins
-from genkit.plugins.registry import ROLES
 
 INDEX = "model_index.json"
 CONFIG = "config.json"
@@ -100,8 +99,8 @@ def save_component(
     :func:`load_component` can tell when an upstream export changed under a downstream one. Returns the role
     directory.
     """
-    if role not in ROLES:
-        raise ValueError(f"unknown role {role!r}")
+    plugins = plugins or get_plugins()
+    plugins.registry.role(role)  # an unknown role is an error naming the roles
     if isinstance(component, torch.nn.Module):
         bad = nonfinite_tensor(component.state_dict())
         if bad is not None:

@@ -20,7 +20,7 @@ from torch.nn.modules.module import register_module_parameter_registration_hook
 from genkit.errors import InputError
 from genkit.plugins.context import BuildContext
 from genkit.plugins.manager import Plugins, get_plugins
-from genkit.plugins.registry import ROLES
+from genkit.recipe.checks import image_size
 
 GIB = 1024**3
 GPU_COUNTS = (1, 8, 64)
@@ -61,7 +61,7 @@ def _bounded_build() -> Iterator[None]:
 
 def _build_meta(plugins: Plugins, role: str, params: Any, context: BuildContext, source: str = "recipe") -> Any:
     spec = plugins.registry.get(role, params.kind)
-    section = ROLES.get(role, role)
+    section = plugins.registry.role(role).section
     try:
         with _bounded_build(), torch.device("meta"):
             return spec.build(params, context)
@@ -78,27 +78,24 @@ def _build_meta(plugins: Plugins, role: str, params: Any, context: BuildContext,
 
 
 def meta_context(loaded: Any, plugins: Plugins | None = None) -> BuildContext:
-    """The prior's build context for a recipe, from the data section's image size and the tokenizer and
-    autoencoder built on the meta device (their ``vocab_size``/``max_length`` and ``vocab_size``/``grid``)."""
+    """The prior's build context for a recipe: the data section's image size, then the facts each role that
+    provides some (the tokenizer, the autoencoder) gives when built on the meta device."""
     plugins = plugins or get_plugins()
     recipe = loaded.recipe
-    data = getattr(recipe, ROLES["dataset"], None)
-    context = BuildContext(image_size=getattr(data, "size", None) or getattr(data, "image_size", None))
-    tokenizer = getattr(recipe, ROLES["tokenizer"], None)
-    if tokenizer is not None:
-        built = _build_meta(plugins, "tokenizer", tokenizer, context, str(loaded.source))
-        context = context.with_(text_vocab_size=int(built.vocab_size), text_length=int(built.max_length))
-    autoencoder = getattr(recipe, ROLES["autoencoder"], None)
-    if autoencoder is not None:
-        built = _build_meta(plugins, "autoencoder", autoencoder, context, str(loaded.source))
-        context = context.with_(image_vocab_size=int(built.vocab_size), image_grid=tuple(built.grid))
+    size, _ = image_size(recipe, plugins.registry)
+    context = BuildContext(image_size=size)
+    for role in plugins.registry.roles.values():
+        params = getattr(recipe, role.section, None)
+        if role.provides and not role.required and params is not None:  # the dataset is read, never built here
+            built = _build_meta(plugins, role.name, params, context, str(loaded.source))
+            context = context.with_(**role.context_from(built))
     return context
 
 
 def build_meta_prior(loaded: Any, plugins: Plugins | None = None, context: BuildContext | None = None) -> Any:
     """The recipe's prior with meta tensors (shapes only)."""
     plugins = plugins or get_plugins()
-    params = getattr(loaded.recipe, ROLES["prior"], None)
+    params = getattr(loaded.recipe, plugins.registry.role("prior").section, None)
     if params is None:
         raise InputError(f"{loaded.source}: prior: the recipe has no prior section; --params sizes the prior")
     return _build_meta(plugins, "prior", params, context or meta_context(loaded, plugins), str(loaded.source))
@@ -135,7 +132,7 @@ def memory_plan_report(loaded: Any, plugins: Plugins | None = None, context: Bui
     parameters = sum(p.numel() for p in prior.parameters())
     units = prior.shard_units() if hasattr(prior, "shard_units") else []
     largest = max((sum(p.numel() for p in unit.parameters()) for unit in units), default=parameters)
-    kind = getattr(loaded.recipe, ROLES["prior"]).kind
+    kind = getattr(loaded.recipe, plugins.registry.role("prior").section).kind
     lines = [
         f"parameters: {parameters}",
         f"prior: {kind}, {parameters / 1e9:.2f}B parameters in {len(units)} shard units "

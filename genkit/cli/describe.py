@@ -9,7 +9,6 @@ import typing
 from pydantic.fields import FieldInfo
 
 from genkit.plugins.manager import get_plugins
-from genkit.plugins.registry import ROLES
 
 NAME = "describe"
 HELP = "show every parameter of a component (type, default, description)"
@@ -23,7 +22,9 @@ examples:
 
 
 def setup(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("role", choices=list(ROLES), help="the role")
+    roles = get_plugins().registry.roles
+    parser.add_argument("role", choices=list(roles), help="the role: " + "; ".join(
+        f"{name} ({spec.description.rstrip('.')})" for name, spec in roles.items()))
     parser.add_argument("kind", help="the registered kind (see `genkit plugins`)")
     parser.add_argument("--json", action="store_true", help="print the parameters' JSON Schema")
 

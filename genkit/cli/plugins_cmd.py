@@ -5,13 +5,15 @@ from __future__ import annotations
 import argparse
 import json
 
-from genkit.plugins.manager import get_plugins
+from genkit.plugins.manager import Plugins, get_plugins
 
 NAME = "plugins"
-HELP = "list installed plugins and the components they register"
+HELP = "list the roles, the stages and the installed plugins with what each registers"
 DESCRIPTION = """\
-List every loaded plugin (built-in first, then the `genkit` entry-point group) with its distribution, version
-and the components it registers as role:kind, then the plugins that failed to load and why.
+List the declared roles (with their recipe section), the pipeline's stages in the order they run, then every
+loaded plugin (built-in first, then the `genkit` entry-point group) with its distribution, version and what it
+registers (role:NAME, stage:NAME, role:kind components, command:NAME, hooks), then the plugins that failed to
+load and why.
 
 Environment: GENKIT_LOAD_PLUGINS=a,b (only these), GENKIT_DISABLE_PLUGINS=a,b, GENKIT_STRICT_PLUGINS=1.
 
@@ -32,22 +34,66 @@ def run(args: argparse.Namespace) -> int:
             "distribution": info.distribution,
             "version": info.version,
             "builtin": info.builtin,
+            "roles": [role.name for role in info.roles],
+            "stages": [stage.name for stage in info.stages],
             "components": [f"{spec.role}:{spec.kind}" for spec in info.components],
+            "hooks": _observer_hooks(plugins, info.name),
             "commands": sorted(name for name, cmd in plugins.commands().items() if cmd.owner == info.name),
         }
         for info in plugins.infos.values()
     ]
     failures = [{"name": f.name, "reason": f.reason} for f in plugins.failures]
+    registry = plugins.registry
+    roles = [
+        {"name": r.name, "section": r.section, "protocol": f"genkit.{r.protocol.__name__}", "owner": r.owner,
+         "kinds": registry.kinds(r.name), "description": r.description}
+        for r in registry.roles.values()
+    ]
+    stages = [
+        {"name": s.name, "section": f"stages.{s.name}" if s.settings is not None else None, "trains": s.trains,
+         "needs": list(s.needs), "owner": s.owner, "description": s.description}
+        for s in registry.stages.values()
+    ]
     if args.json:
-        print(json.dumps({"plugins": rows, "failed": failures}, indent=2))
+        print(json.dumps({"roles": roles, "stages": stages, "plugins": rows, "failed": failures}, indent=2))
         return 0
+    print("roles (recipe section: kinds)")
+    for role in roles:
+        print(f"  {role['name']:<12} {role['section'] + ':':<13} {', '.join(role['kinds']) or '(no kind installed)'}")
+    print("stages, in the order they run")
+    for stage in stages:
+        when = f"stages.{stage['name']}" if stage["section"] else "implied (when a later stage needs it)"
+        trains = f"trains {stage['trains']}" if stage["trains"] else "trains nothing"
+        needs = f"; needs {', '.join(stage['needs'])}" if stage["needs"] else ""
+        print(f"  {stage['name']:<12} {when}; {trains}{needs}")
+    print()
     width = max([len(r["name"]) for r in rows] + [6])
     dist_width = max([len(f"{r['distribution']} {r['version']}") for r in rows] + [12])
-    print(f"{'plugin':<{width}}  {'distribution':<{dist_width}}  components")
+    print(f"{'plugin':<{width}}  {'distribution':<{dist_width}}  registers")
     for row in rows:
-        extra = row["components"] + [f"command:{c}" for c in row["commands"]]
+        extra = (
+            [f"role:{r}" for r in row["roles"]]
+            + [f"stage:{s}" for s in row["stages"]]
+            + row["components"]
+            + [f"command:{c}" for c in row["commands"]]
+            + [f"hook:{h}" for h in row["hooks"]]
+        )
         dist = f"{row['distribution']} {row['version']}"
         print(f"{row['name']:<{width}}  {dist:<{dist_width}}  {', '.join(extra) or '-'}")
     for failure in failures:
         print(f"failed: {failure['name']}: {failure['reason']}")
     return 0
+
+
+#: Hooks shown per plugin besides its registrations: the ones that change what genkit does.
+_SHOWN_HOOKS = ("genkit_select_attention", "genkit_select_judge", "genkit_recipe_dirs")
+
+
+def _observer_hooks(plugins: Plugins, name: str) -> list[str]:
+    """The hooks among :data:`_SHOWN_HOOKS` that plugin ``name`` implements, without their ``genkit_`` prefix."""
+    hook = plugins.hook
+    return [
+        spec.removeprefix("genkit_")
+        for spec in _SHOWN_HOOKS
+        if any(impl.plugin_name == name for impl in getattr(hook, spec).get_hookimpls())
+    ]

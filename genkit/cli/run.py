@@ -6,11 +6,12 @@ import argparse
 import os
 from pathlib import Path
 
+from genkit.errors import InputError
 from genkit.plugins.manager import get_plugins
 from genkit.recipe import dump_recipe, load_recipe
 
 NAME = "run"
-HELP = "run a recipe's stages (autoencoder, prior, reranker, sample) into a run directory"
+HELP = "run a recipe's stages (see --stage for the list, in order) into a run directory"
 DESCRIPTION = """\
 Validate the recipe (with overrides), write RUN_DIR/recipe.resolved.yaml (every default filled in, stamped
 with genkit and plugin versions), then run the stages the recipe names, in order. Each stage writes its export
@@ -27,14 +28,17 @@ examples:
   genkit run shapes/demo --stage prior stages.prior.steps=500
 """
 
-STAGES = ("autoencoder", "prior", "reranker", "sample")
-
-
 def setup(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("recipe", help="recipe file or built-in recipe name (see `genkit ls`)")
     parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="overrides, e.g. prior.depth=8")
     parser.add_argument("--out", type=Path, help="run directory (default: runs/<recipe name>)")
-    parser.add_argument("--stage", choices=STAGES, help="run only this stage (earlier exports must exist)")
+    stages = get_plugins().registry.stages
+    parser.add_argument(
+        "--stage",
+        choices=list(stages),
+        help="run only this stage (earlier exports must exist); stages in pipeline order: "
+        + "; ".join(f"{name}: {stage.description}" for name, stage in stages.items()),
+    )
     parser.add_argument(
         "--resume",
         action=argparse.BooleanOptionalAction,
@@ -47,7 +51,12 @@ def run(args: argparse.Namespace) -> int:
     plugins = get_plugins()
     loaded = load_recipe(args.recipe, args.overrides, plugins)
     run_dir = args.out or Path("runs") / loaded.name
-    stages = loaded.recipe.stages.names()
+    from genkit.stages.pipeline import planned_stages, run_pipeline
+
+    try:
+        stages = planned_stages(loaded.recipe, args.stage, plugins)
+    except InputError as exc:
+        raise InputError(f"{loaded.source}: {exc}") from None
 
     def write_resolved() -> None:
         """Called once the recipe is known to be runnable (plan made, data opened), before anything trains:
@@ -60,16 +69,10 @@ def run(args: argparse.Namespace) -> int:
             os.replace(tmp, path)
             print(f"run directory: {run_dir} (recipe.resolved.yaml written)")
 
-    if args.stage and args.stage not in stages:
-        from genkit.errors import InputError
-
-        raise InputError(f"{loaded.source}: stages.{args.stage}: the recipe does not configure this stage")
     if not stages:
         write_resolved()
         print("the recipe names no stages: nothing to run")
         return 0
-    from genkit.stages.pipeline import run_pipeline
-
     results = run_pipeline(
         loaded, run_dir, only_stage=args.stage, resume=args.resume, plugins=plugins, on_start=write_resolved
     )

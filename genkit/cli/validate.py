@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 
 from genkit.plugins.manager import get_plugins
-from genkit.plugins.registry import ROLES
 from genkit.recipe import load_recipe
 
 NAME = "validate"
@@ -36,10 +35,10 @@ def run(args: argparse.Namespace) -> int:
     plugins = get_plugins()
     loaded = load_recipe(args.recipe, args.overrides, plugins)
     parts = []
-    for role, section in ROLES.items():
-        params = getattr(loaded.recipe, section)
+    for role in plugins.registry.roles.values():
+        params = getattr(loaded.recipe, role.section)
         if params is not None:
-            parts.append(f"{section}={params.kind}")
+            parts.append(f"{role.section}={params.kind}")
     stages = loaded.recipe.stages.names()
     print(f"ok: {loaded.source}: {', '.join(parts)}; stages: {', '.join(stages) or 'none'}")
     if args.params:

@@ -126,3 +126,20 @@ def _size_matches(extent: float, item: dict[str, Any], sizes: dict[str, float] |
         return abs(extent - item["extent"]) <= 0.1
     nearest = min(sizes, key=lambda word: abs(extent - sizes[word]))
     return nearest == item["size"]
+
+
+class ShapesJudge:
+    """The ``shapes`` data's :class:`genkit.Judge` (``genkit_select_judge``): :func:`judge_image`, where an image is
+    faithful when every object of the caption has the right colour and shape."""
+
+    def judges(self, example: Any) -> bool:
+        return bool(example.meta.get("shapes"))
+
+    def judge(self, image: torch.Tensor, example: Any) -> dict[str, float | None]:
+        scores = judge_image(image, example.meta, example.caption)
+        faithful = float(scores["color"] == 1.0 and scores["shape"] == 1.0)
+        return {"faithful": faithful, **{key: scores[key] for key in ATTRIBUTES}}
+
+
+#: The attributes :func:`judge_image` scores, in report order (``all``: every stated attribute right).
+ATTRIBUTES = ("color", "shape", "position", "size", "count", "all")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import typing
 from collections.abc import Mapping
 from typing import Any
 
@@ -40,7 +41,7 @@ def build_component(
     plugins = plugins or get_plugins()
     spec = plugins.registry.get(role, getattr(params, "kind", None))
     try:
-        return spec.build(params, context or BuildContext())
+        component = spec.build(params, context or BuildContext())
     except GenkitError:
         raise
     except Exception as exc:  # noqa: BLE001 - a plugin's failure must name the plugin, not show its traceback
@@ -48,3 +49,28 @@ def build_component(
         raise PluginError(
             f"{role} {spec.kind}: plugin {spec.owner!r} failed to build it ({type(exc).__name__}: {detail})"
         ) from exc
+    protocol = plugins.registry.role(role).protocol
+    missing = missing_members(component, protocol)
+    if missing:
+        raise PluginError(
+            f"{role} {spec.kind}: plugin {spec.owner!r} built a {type(component).__name__} without "
+            f"{', '.join(repr(name) for name in missing)}, which the {role} role requires (genkit.{protocol.__name__})"
+        )
+    return component
+
+
+def protocol_members(protocol: type) -> list[str]:
+    """The public attributes and methods a Protocol class declares (its own and its Protocol bases')."""
+    names: list[str] = []
+    for cls in protocol.__mro__:
+        if cls in (object, typing.Protocol, typing.Generic) or not getattr(cls, "_is_protocol", False):
+            continue
+        for name in [*getattr(cls, "__annotations__", {}), *vars(cls)]:
+            if not name.startswith("_") and name not in names:
+                names.append(name)
+    return names
+
+
+def missing_members(component: Any, protocol: type) -> list[str]:
+    """The members of ``protocol`` that ``component`` lacks (empty when it has them all)."""
+    return [name for name in protocol_members(protocol) if not hasattr(component, name)]

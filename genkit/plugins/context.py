@@ -29,13 +29,10 @@ class BuildContext:
         """The value of ``name``, or an error saying which part of the recipe must provide it."""
         value = getattr(self, name)
         if value is None:
-            source = {
-                "image_size": "the data section (image size)",
-                "text_vocab_size": "a tokenizer",
-                "text_length": "a tokenizer",
-                "image_vocab_size": "an autoencoder",
-                "image_grid": "an autoencoder",
-            }[name]
+            from genkit.plugins.manager import get_plugins
+
+            roles = get_plugins().registry.roles.values()
+            source = next((f"the {role.section}: section" for role in roles if name in role.provides), "the recipe")
             raise InputError(f"this component needs {name}, which comes from {source}; the recipe has none")
         return value
 

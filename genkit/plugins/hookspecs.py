@@ -2,10 +2,12 @@
 
 A plugin is a module (or object) with functions decorated by ``genkit.hookimpl`` whose names match the specs
 below. It is found through the entry-point group ``genkit`` (``[project.entry-points.genkit] NAME = "module"``)
-or registered directly with ``genkit.plugins.get_plugin_manager().register(module)``.
+or registered directly with ``genkit.get_plugins().register_plugin(module, "NAME")`` (tests, notebooks).
 
-Hook names follow ``genkit_<verb>_<noun>``. Hooks called for every plugin return ``None``; the ``firstresult``
-hook stops at the first non-``None`` answer (``tryfirst``/``trylast`` order the candidates).
+Hook names follow ``genkit_<verb>_<noun>``. Hooks called for every plugin return ``None`` (or, for
+``genkit_recipe_dirs``, a list that genkit concatenates); a ``firstresult`` hook stops at the first non-``None``
+answer (``tryfirst``/``trylast`` order the candidates). Built-in roles, stages, datasets and the attention
+backend are registered through these same hooks by genkit's own plugins.
 """
 
 from __future__ import annotations
@@ -19,18 +21,41 @@ hookimpl = pluggy.HookimplMarker("genkit")
 
 
 @hookspec
+def genkit_register_roles(register: Any) -> None:
+    """Declare roles: call ``register(genkit.RoleSpec(...))`` once per role.
+
+    genkit's own ``roles`` plugin declares ``dataset``, ``tokenizer``, ``autoencoder``, ``prior`` and ``reranker``;
+    a new role gets a recipe section, ``genkit describe`` and reference docs with no change to genkit. A role's
+    name and section must be new (an error naming both plugins otherwise). Roles are registered before any
+    plugin's components, so a plugin may declare a role and fill it.
+    """
+
+
+@hookspec
+def genkit_register_stages(register: Any) -> None:
+    """Declare pipeline stages: call ``register(genkit.StageSpec(...))`` once per stage.
+
+    Stages run in registration order (genkit's: autoencoder, tokenizer, prior, reranker, sample; a plugin's come
+    after). A stage with ``settings`` gets a ``stages.NAME`` recipe section and a ``genkit run --stage NAME``
+    choice; ``trains``/``needs`` name roles, which the recipe check and the planner use. A name already taken is
+    an error naming both plugins.
+    """
+
+
+@hookspec
 def genkit_register_components(register: Any) -> None:
     """Register the components this plugin provides.
 
     Call ``register(role, kind, params=ParamsModel, build=fn, description="...")`` once per component:
 
-    - ``role``: one of ``dataset``, ``tokenizer``, ``autoencoder``, ``prior``, ``reranker``.
+    - ``role``: a registered role (``dataset``, ``tokenizer``, ``autoencoder``, ``prior``, ``reranker``).
     - ``kind``: the name recipes use (``kind: dvae``); lowercase letters, digits, ``_``. Two plugins claiming the
       same (role, kind) is an error that names both.
     - ``params``: a subclass of ``genkit.Params`` (pydantic, ``extra="forbid"``); every field has a default and a
       ``description``. Do not declare ``kind``.
     - ``build(params, context) -> component``: pure construction on the CPU, no I/O, no training; ``context`` is a
-      ``genkit.BuildContext``. The component must satisfy the role's Protocol in ``genkit.roles``.
+      ``genkit.BuildContext``. The component must have every member of the role's Protocol (``genkit.Autoencoder``...):
+      ``genkit.build_component`` refuses one that lacks a member, naming it.
 
     Must not raise for a healthy install; if it does, the plugin is reported and skipped (an error in strict mode).
     """
@@ -88,4 +113,27 @@ def genkit_select_attention(device: Any, dtype: Any, layout: Any) -> Any:
     last positions; the pattern is causal, so they change nothing before them), or ``None`` to let another
     plugin answer. The first non-``None`` answer wins; genkit's
     own dense SDPA backend answers last, so every layout always has a backend.
+    """
+
+
+@hookspec
+def genkit_recipe_dirs() -> Any:
+    """Folders of recipes this plugin ships: a list of ``pathlib.Path`` (or ``None``).
+
+    Every ``*.yaml`` under a folder is a built-in recipe named by its path without the suffix (``icons/tiny``),
+    listed by ``genkit ls`` and accepted wherever a recipe path is. Ship them as package data and return e.g.
+    ``[Path(__file__).parent / "recipes"]``. Precedence, first wins: ``GENKIT_RECIPES_PATH``, genkit's own
+    recipes, then plugins in load order.
+    """
+
+
+@hookspec(firstresult=True)
+def genkit_select_judge(data: Any) -> Any:
+    """A judge of faithfulness for the dataset configured by ``data`` (its validated recipe section), or ``None``.
+
+    Return an object with ``judge(image, example) -> dict`` (a ``genkit.Judge``): ``image`` ``float[3, S, S]`` in
+    ``[0, 1]`` drawn for ``example.caption`` (an ``Example`` of the validation split, with its ``meta``). The dict
+    holds ``faithful`` (1.0 when the image shows what the caption says, else 0.0) and per-attribute scores in
+    ``[0, 1]`` (``None`` where the caption says nothing of it). ``genkit eval`` reports faithfulness only for data
+    that some plugin judges; the ``shapes`` data's judge is genkit's own.
     """

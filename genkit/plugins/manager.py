@@ -16,8 +16,9 @@ import importlib
 import os
 import sys
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import metadata
+from pathlib import Path
 from typing import Any
 
 import pluggy
@@ -25,9 +26,11 @@ import pluggy
 from genkit.errors import PluginError
 from genkit.plugins import hookspecs
 from genkit.plugins.registry import ComponentSpec, Registry
+from genkit.plugins.specs import RoleSpec, StageSpec
 
 #: Modules inside genkit that are plugins too (pytest-style: the core eats its own dog food).
-BUILTIN_PLUGINS: tuple[str, ...] = ("genkit.attention.plugin", "genkit.data.plugin")
+BUILTIN_PLUGINS: tuple[str, ...] = ("genkit.roles.plugin", "genkit.stages.plugin", "genkit.data.plugin",
+                                     "genkit.attention.plugin")
 
 ENTRY_POINT_GROUP = "genkit"
 
@@ -41,6 +44,8 @@ class PluginInfo:
     version: str
     builtin: bool
     components: list[ComponentSpec] = field(default_factory=list)
+    roles: list[RoleSpec] = field(default_factory=list)
+    stages: list[StageSpec] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -123,25 +128,49 @@ class Plugins:
             self._fail(name, f"failed to import: {type(exc).__name__}: {exc}")
             return
         info = PluginInfo(name, dist, version, builtin)
+        roles: list[RoleSpec] = []
+        stages: list[StageSpec] = []
         specs: list[ComponentSpec] = []
 
         def register(role: str, kind: str, *, params: Any, build: Callable, description: str = "") -> None:
             specs.append(ComponentSpec(role, kind, params, build, name, description))
 
+        hook = self.manager.hook
         try:
-            for impl in self.manager.hook.genkit_register_components.get_hookimpls():
+            for impl in hook.genkit_register_roles.get_hookimpls():
+                if impl.plugin_name == name:
+                    impl.function(register=lambda spec: roles.append(replace(_checked(spec, RoleSpec, name), owner=name)))
+            for impl in hook.genkit_register_stages.get_hookimpls():
+                if impl.plugin_name == name:
+                    impl.function(register=lambda spec: stages.append(replace(_checked(spec, StageSpec, name), owner=name)))
+            for impl in hook.genkit_register_components.get_hookimpls():
                 if impl.plugin_name == name:
                     impl.function(register=register)
-            staged = Registry()
-            for spec in specs:
-                staged.add(spec)  # validates each spec without touching the real registry
         except Exception as exc:  # noqa: BLE001
             self.manager.unregister(name=name)
             self._fail(name, f"failed to register: {type(exc).__name__}: {exc}")
             return
+        self.registry.check_new(roles, stages)  # a name another plugin declared: always fatal, naming both
+        try:
+            staged = Registry(self.registry.roles)  # validates this plugin's declarations, real registry untouched
+            for role in roles:
+                staged.add_role(role)
+            for stage in stages:
+                staged.add_stage(stage)
+            for spec in specs:
+                staged.add(spec)
+        except Exception as exc:  # noqa: BLE001
+            self.manager.unregister(name=name)
+            self._fail(name, f"failed to register: {type(exc).__name__}: {exc}")
+            return
+        # duplicates across plugins raise PluginError, always fatal
+        for role in roles:
+            self.registry.add_role(role)
+        for stage in stages:
+            self.registry.add_stage(stage)
         for spec in specs:
-            self.registry.add(spec)  # duplicates across plugins raise PluginError, always fatal
-        info.components = specs
+            self.registry.add(spec)
+        info.roles, info.stages, info.components = roles, stages, specs
         self.infos[name] = info
 
     def _fail(self, name: str, reason: str) -> None:
@@ -164,9 +193,24 @@ class Plugins:
             self._commands = cli
         return self._commands.commands
 
+    def recipe_dirs(self) -> list[Path]:
+        """The recipe folders plugins contribute (``genkit_recipe_dirs``), in plugin load order."""
+        found: list[Path] = []
+        for impl in self.manager.hook.genkit_recipe_dirs.get_hookimpls():  # registration order
+            result = impl.function()
+            for item in result or []:
+                found.append(Path(item))
+        return found
+
     def versions(self) -> dict[str, str]:
         """``{plugin name: "distribution version"}`` for every loaded plugin."""
         return {name: f"{info.distribution} {info.version}" for name, info in sorted(self.infos.items())}
+
+
+def _checked(spec: Any, expected: type, plugin: str) -> Any:
+    if not isinstance(spec, expected):
+        raise PluginError(f"plugin {plugin!r} registered a {type(spec).__name__}, not a genkit.{expected.__name__}")
+    return spec
 
 
 def _names(value: str | None) -> set[str] | None:

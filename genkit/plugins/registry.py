@@ -1,7 +1,9 @@
-"""The component registry: ``(role, kind) -> ComponentSpec``.
+"""The registry: the declared roles and stages, and the components that fill each role, ``(role, kind)``.
 
-Plugins fill it from their ``genkit_register_components(register)`` hook. Core code looks components up here by
-the kind a recipe names; nothing is ever imported from a string.
+Plugins fill it from their ``genkit_register_roles``, ``genkit_register_stages`` and
+``genkit_register_components`` hooks (genkit's own roles and stages come from its built-in plugins). Core code looks
+everything up here: a component by the kind a recipe names, a role's recipe section and Protocol, the stages in
+pipeline order. Nothing is ever imported from a string.
 """
 
 from __future__ import annotations
@@ -14,15 +16,7 @@ from typing import Any
 
 from genkit.errors import PluginError, UnknownComponentError
 from genkit.plugins.params import Params
-
-#: The roles a component can fill, and the recipe section that configures each.
-ROLES: dict[str, str] = {
-    "dataset": "data",
-    "tokenizer": "tokenizer",
-    "autoencoder": "autoencoder",
-    "prior": "prior",
-    "reranker": "reranker",
-}
+from genkit.plugins.specs import RoleSpec, StageSpec, check_name
 
 _KIND_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 
@@ -45,14 +39,51 @@ class ComponentSpec:
 
 
 class Registry:
-    """All registered components, keyed by role then kind."""
+    """Roles and stages in registration order, and every component keyed by role then kind."""
 
-    def __init__(self) -> None:
-        self._specs: dict[str, dict[str, ComponentSpec]] = {role: {} for role in ROLES}
+    def __init__(self, roles: dict[str, RoleSpec] | None = None) -> None:
+        self.roles: dict[str, RoleSpec] = dict(roles or {})
+        self.stages: dict[str, StageSpec] = {}
+        self._specs: dict[str, dict[str, ComponentSpec]] = {role: {} for role in self.roles}
+
+    def check_new(self, roles: list[RoleSpec], stages: list[StageSpec]) -> None:
+        """Raise ``PluginError`` naming both plugins when a role (name or section) or a stage is already declared."""
+        for role in roles:
+            for existing in self.roles.values():
+                if role.name == existing.name or role.section == existing.section:
+                    raise PluginError(f"role {role.name!r} (section {role.section}:) is declared by both "
+                                      f"{existing.owner!r} and {role.owner!r}")
+        for stage in stages:
+            existing_stage = self.stages.get(stage.name)
+            if existing_stage is not None:
+                raise PluginError(
+                    f"stage {stage.name!r} is declared by both {existing_stage.owner!r} and {stage.owner!r}"
+                )
+
+    def add_role(self, role: RoleSpec) -> None:
+        check_name("role", role.name, role.owner)
+        check_name("recipe section", role.section, role.owner)
+        self.check_new([role], [])
+        if role.section == "stages" or not isinstance(role.protocol, type):
+            raise PluginError(f"plugin {role.owner!r}: role {role.name!r} needs a Protocol class and a section "
+                              "other than 'stages'")
+        self.roles[role.name] = role
+        self._specs[role.name] = {}
+
+    def add_stage(self, stage: StageSpec) -> None:
+        check_name("stage", stage.name, stage.owner)
+        self.check_new([], [stage])
+        for role in (stage.trains, *stage.needs):
+            if role is not None and role not in self.roles:
+                raise PluginError(f"plugin {stage.owner!r}: stage {stage.name!r} names role {role!r}; "
+                                  f"roles are: {', '.join(self.roles)}")
+        self.stages[stage.name] = stage
 
     def add(self, spec: ComponentSpec) -> None:
-        if spec.role not in ROLES:
-            raise PluginError(f"plugin {spec.owner!r} registers role {spec.role!r}; roles are: {', '.join(ROLES)}")
+        if spec.role not in self.roles:
+            raise PluginError(
+                f"plugin {spec.owner!r} registers role {spec.role!r}; roles are: {', '.join(self.roles)}"
+            )
         if not _KIND_RE.match(spec.kind):
             raise PluginError(
                 f"plugin {spec.owner!r} registers {spec.role} kind {spec.kind!r}: "
@@ -71,19 +102,31 @@ class Registry:
             )
         self._specs[spec.role][spec.kind] = spec
 
+    def role(self, name: str) -> RoleSpec:
+        """The declared role ``name``, or an error listing the roles."""
+        try:
+            return self.roles[name]
+        except KeyError:
+            raise UnknownComponentError(
+                f"unknown role {name!r}{suggest(name, list(self.roles))}; roles are: {', '.join(self.roles)}"
+            ) from None
+
+    def role_of_section(self, section: str) -> RoleSpec | None:
+        """The role configured by recipe section ``section`` (``data`` -> dataset), or ``None``."""
+        return next((role for role in self.roles.values() if role.section == section), None)
+
     def get(self, role: str, kind: str) -> ComponentSpec:
-        if role not in ROLES:
-            raise UnknownComponentError(f"unknown role {role!r}; roles are: {', '.join(ROLES)}")
+        self.role(role)
         try:
             return self._specs[role][kind]
         except KeyError:
             raise UnknownComponentError(unknown_kind_message(role, kind, self.kinds(role))) from None
 
     def kinds(self, role: str) -> list[str]:
-        return sorted(self._specs[role])
+        return sorted(self._specs.get(role, {}))
 
     def __iter__(self) -> Iterator[ComponentSpec]:
-        for role in ROLES:
+        for role in self.roles:
             yield from (self._specs[role][k] for k in sorted(self._specs[role]))
 
 

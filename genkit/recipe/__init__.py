@@ -10,7 +10,7 @@ from genkit.recipe.load import (
     validate_recipe,
 )
 from genkit.recipe.overrides import Override, apply_overrides, parse_override
-from genkit.stages.settings import PriorStage, RerankerStage, SampleStage, Stages, TrainStage
+from genkit.stages.settings import PriorStage, RerankerStage, SampleStage, TrainStage
 
 __all__ = [
     "LoadedRecipe",
@@ -18,7 +18,6 @@ __all__ = [
     "PriorStage",
     "RerankerStage",
     "SampleStage",
-    "Stages",
     "TrainStage",
     "apply_overrides",
     "builtin_recipes",

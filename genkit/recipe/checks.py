@@ -12,12 +12,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from genkit.plugins.context import BuildContext
-from genkit.plugins.registry import ROLES, Registry
+from genkit.plugins.registry import Registry
 
-#: stage name -> the role it trains (the tokenizer has no stage of its own: it trains with the prior).
-STAGE_ROLES = {"autoencoder": "autoencoder", "prior": "prior", "reranker": "reranker"}
-#: stages that read captions as token ids, so need the recipe's tokenizer (the pipeline trains it first).
-TOKENIZED_STAGES = ("prior", "reranker")
 #: keys of the data section that may give the image size (the first that is an int wins).
 IMAGE_SIZE_KEYS = ("size", "image_size")
 
@@ -32,45 +28,53 @@ class Problem:
 
 
 def cross_section_problems(recipe: Any, registry: Registry) -> list[Problem]:
-    """Every problem between the sections of a validated ``recipe``, in recipe order."""
+    """Every problem between the sections of a validated ``recipe``, in recipe order.
+
+    From the registered stages: a configured stage that trains a role needs that role's section, and a role
+    that a configured stage needs and that an implied stage trains (the tokenizer) needs its section too."""
     problems: list[Problem] = []
-    stages = recipe.stages
-    for stage, role in STAGE_ROLES.items():
-        section = ROLES[role]
-        if getattr(stages, stage, None) is not None and getattr(recipe, section, None) is None:
-            kinds = registry.kinds(role)
-            hint = f"e.g. {section}: {{kind: {kinds[0]}}}" if kinds else f"no installed plugin registers a {role}"
-            message = f"trains the {role}, but the recipe has no {section}: section ({hint})"
-            problems.append(Problem(("stages", stage), message, ((section,),)))
-    tokenized = [stage for stage in TOKENIZED_STAGES if getattr(stages, stage, None) is not None]
-    tokenizers = registry.kinds("tokenizer")
-    if tokenized and getattr(recipe, ROLES["tokenizer"], None) is None and tokenizers:
-        needing = " and ".join(f"stages.{stage}" for stage in tokenized)
-        problems.append(
-            Problem(
-                (ROLES["tokenizer"],),
-                f"{needing} {'need' if len(tokenized) > 1 else 'needs'} a tokenizer: section to turn captions into "
-                f"token ids (e.g. tokenizer: {{kind: {tokenizers[0]}}})",
-                tuple(("stages", stage) for stage in tokenized),
+    configured = [stage for stage in registry.stages.values() if getattr(recipe.stages, stage.name, None) is not None]
+    for stage in configured:
+        if stage.trains is None:
+            continue
+        section = registry.role(stage.trains).section
+        if getattr(recipe, section, None) is None:
+            kinds = registry.kinds(stage.trains)
+            hint = f"e.g. {section}: {{kind: {kinds[0]}}}" if kinds else f"no installed plugin registers a {stage.trains}"
+            message = f"trains the {stage.trains}, but the recipe has no {section}: section ({hint})"
+            problems.append(Problem(("stages", stage.name), message, ((section,),)))
+    for implied in (stage for stage in registry.stages.values() if stage.implied and stage.trains is not None):
+        role = registry.role(str(implied.trains))
+        needing = [stage.name for stage in configured if role.name in stage.needs]
+        kinds = registry.kinds(role.name)
+        if needing and getattr(recipe, role.section, None) is None and kinds:
+            named = " and ".join(f"stages.{name}" for name in needing)
+            problems.append(
+                Problem(
+                    (role.section,),
+                    f"{named} {'need' if len(needing) > 1 else 'needs'} a {role.section}: section, e.g. "
+                    f"{role.section}: {{kind: {kinds[0]}}} (the {role.name}: {role.description.rstrip('.')})",
+                    tuple(("stages", name) for name in needing),
+                )
             )
-        )
-    size, size_key = image_size(recipe)
+    size, size_key = image_size(recipe, registry)
     context = BuildContext(image_size=size)
-    data_keys = ((ROLES["dataset"], size_key),) if size_key else ((ROLES["dataset"],),)
-    for role, section in ROLES.items():
-        params = getattr(recipe, section, None)
+    data_section = registry.role("dataset").section
+    data_keys = ((data_section, size_key),) if size_key else ((data_section,),)
+    for role, spec in registry.roles.items():
+        params = getattr(recipe, spec.section, None)
         hook = getattr(params, "recipe_problems", None)
         if hook is None:
             continue
         for key, message in hook(context).items():
-            loc = (section, *key.split(".")) if key else (section,)
+            loc = (spec.section, *key.split(".")) if key else (spec.section,)
             problems.append(Problem(loc, message, data_keys if role != "dataset" else ()))
     return problems
 
 
-def image_size(recipe: Any) -> tuple[int | None, str | None]:
+def image_size(recipe: Any, registry: Registry) -> tuple[int | None, str | None]:
     """``(image size, its key in the data section)``, or ``(None, None)`` when the dataset declares none."""
-    data = getattr(recipe, ROLES["dataset"], None)
+    data = getattr(recipe, registry.role("dataset").section, None)
     for key in IMAGE_SIZE_KEYS:
         value = getattr(data, key, None)
         if isinstance(value, int) and not isinstance(value, bool):

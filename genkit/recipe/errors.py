@@ -8,10 +8,8 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from genkit.plugins.registry import ROLES, Registry, suggest, unknown_kind_message
-from genkit.recipe.overrides import ROLE_SECTIONS, Override
-
-_SECTION_ROLE = {section: role for role, section in ROLES.items()}
+from genkit.plugins.registry import Registry, suggest, unknown_kind_message
+from genkit.recipe.overrides import Override
 
 
 def format_validation_error(
@@ -24,7 +22,7 @@ def format_validation_error(
 ) -> list[str]:
     problems: list[str] = []
     for item in error.errors():
-        loc = _clean_loc(tuple(item["loc"]), data)
+        loc = _clean_loc(tuple(item["loc"]), data, registry)
         key = ".".join(str(part) for part in loc) or "(top level)"
         message = _message(item, loc, data, model, registry)
         line = f"{source_of(source, overrides, loc)}: {key}: {message}"
@@ -44,10 +42,10 @@ def source_of(source: str, overrides: list[Override], *locs: tuple) -> str:
     return found
 
 
-def _clean_loc(loc: tuple, data: dict[str, Any]) -> tuple:
+def _clean_loc(loc: tuple, data: dict[str, Any], registry: Registry) -> tuple:
     """Drop the tag pydantic inserts after a discriminated-union section: ``prior.sparse_transformer.depth``
     -> ``prior.depth``."""
-    if len(loc) >= 2 and loc[0] in ROLE_SECTIONS:
+    if len(loc) >= 2 and registry.role_of_section(str(loc[0])) is not None:
         node = data.get(loc[0])
         if isinstance(node, dict) and node.get("kind") == loc[1]:
             return (loc[0],) + loc[2:]
@@ -61,8 +59,9 @@ def _message(item: dict, loc: tuple, data: dict, model: type[BaseModel], registr
         allowed = _fields_at(model, loc[:-1], data, registry)
         hint = suggest(str(loc[-1]), allowed)
         return f"unknown key{hint}" if hint or not allowed else f"unknown key (valid keys: {', '.join(allowed)})"
-    if kind in {"union_tag_invalid", "union_tag_not_found"} and section in _SECTION_ROLE:
-        role = _SECTION_ROLE[section]
+    role_spec = registry.role_of_section(str(section)) if section is not None else None
+    if kind in {"union_tag_invalid", "union_tag_not_found"} and role_spec is not None:
+        role = role_spec.name
         kinds = registry.kinds(role)
         if kind == "union_tag_not_found":
             return f"missing 'kind' (valid kinds: {', '.join(kinds)})"
@@ -71,8 +70,8 @@ def _message(item: dict, loc: tuple, data: dict, model: type[BaseModel], registr
         return f"expected a section (mapping of keys), got {_short(item.get('input'))}"
     if kind == "missing":
         return "required key is missing"
-    if kind == "none_required" and section in _SECTION_ROLE and len(loc) == 1:
-        return f"no installed plugin registers a {_SECTION_ROLE[section]} (see `genkit plugins`)"
+    if kind == "none_required" and role_spec is not None and len(loc) == 1:
+        return f"no installed plugin registers a {role_spec.name} (see `genkit plugins`)"
     if kind == "int_parsing_size":  # pydantic's words ("input string") are wrong for a YAML number
         return f"too large: an integer setting must fit in 64 bits (got {_short(item.get('input'))})"
     if kind == "value_error":  # a validator's own message: no pydantic prefix
@@ -90,10 +89,11 @@ def _fields_at(model: Any, loc: tuple, data: Any, registry: Registry) -> list[st
     current: Any = model
     node: Any = data
     for depth, part in enumerate(loc):
-        if depth == 0 and part in _SECTION_ROLE:
+        role = registry.role_of_section(str(part)) if depth == 0 else None
+        if role is not None:
             kind = node.get(part, {}).get("kind") if isinstance(node, dict) else None
             try:
-                spec = registry.get(_SECTION_ROLE[part], kind)
+                spec = registry.get(role.name, kind)
             except Exception:  # noqa: BLE001 - no known kind: nothing to suggest
                 return []
             current, node = spec.params, node.get(part)
@@ -103,7 +103,7 @@ def _fields_at(model: Any, loc: tuple, data: Any, registry: Registry) -> list[st
             return []
         current = annotation
         node = node.get(part) if isinstance(node, dict) else None
-    if len(loc) == 1 and loc[0] in _SECTION_ROLE:  # a role section: its params plus the added 'kind'
+    if len(loc) == 1 and registry.role_of_section(str(loc[0])) is not None:  # a role section: its params plus the added 'kind'
         return ["kind", *sorted(current.model_fields)]
     return sorted(current.model_fields) if isinstance(current, type) and issubclass(current, BaseModel) else []
 

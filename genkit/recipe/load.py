@@ -19,13 +19,15 @@ from genkit.recipe.overrides import Override, apply_overrides, parse_override
 from genkit.recipe.schema import build_recipe_model
 from genkit.recipe.yaml_io import DuplicateKeyError, load_yaml
 
-#: Where built-in recipes live (the ``recipes/`` folder of a genkit checkout), plus ``GENKIT_RECIPES_PATH``.
+#: genkit's own recipes: package data of the ``genkit`` package (so in every wheel, not only in a checkout).
 _BUILTIN_DIR = Path(__file__).resolve().parents[1] / "recipes"
 
 
-def recipe_dirs() -> list[Path]:
+def recipe_dirs(plugins: Plugins | None = None) -> list[Path]:
+    """Where named recipes are looked up, first wins: ``GENKIT_RECIPES_PATH`` (``os.pathsep``-separated), genkit's
+    own recipes, then the folders plugins contribute (``genkit_recipe_dirs``), in plugin load order."""
     extra = [Path(p) for p in os.environ.get("GENKIT_RECIPES_PATH", "").split(os.pathsep) if p]
-    return [*extra, _BUILTIN_DIR]
+    return [*extra, _BUILTIN_DIR, *(plugins or get_plugins()).recipe_dirs()]
 
 
 def builtin_recipes() -> dict[str, Path]:
@@ -95,7 +97,7 @@ def validate_recipe(
     (:mod:`genkit.recipe.checks`). Raises ``RecipeError`` with one line per problem."""
     plugins = plugins or get_plugins()
     parsed: list[Override] = [parse_override(text) for text in overrides]
-    merged = apply_overrides(data, parsed)
+    merged = apply_overrides(data, parsed, [role.section for role in plugins.registry.roles.values()])
     model = recipe_model(plugins)
     try:
         recipe = model.model_validate(merged)

@@ -9,17 +9,16 @@ from __future__ import annotations
 
 import copy
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
 import yaml
 
 from genkit.errors import InputError
-from genkit.plugins.registry import ROLES
 from genkit.recipe.yaml_io import DuplicateKeyError, load_yaml
 
 _SEGMENT = re.compile(r"^(?:[A-Za-z_][A-Za-z0-9_-]*|\d+)$")
-ROLE_SECTIONS = frozenset(ROLES.values())
 
 
 @dataclass(frozen=True)
@@ -51,21 +50,26 @@ def parse_override(text: str) -> Override:
     return Override(text, path, value)
 
 
-def apply_overrides(data: dict[str, Any], overrides: list[Override]) -> dict[str, Any]:
-    """A copy of ``data`` with ``overrides`` applied in order. Never modifies ``data``."""
+def apply_overrides(
+    data: dict[str, Any], overrides: list[Override], role_sections: Collection[str] = ()
+) -> dict[str, Any]:
+    """A copy of ``data`` with ``overrides`` applied in order. Never modifies ``data``.
+
+    In a section of ``role_sections`` (the recipe keys of the registered roles), ``SECTION=KIND`` and
+    ``SECTION.kind=KIND`` swap the component: the node becomes ``{kind: KIND}`` with that kind's defaults."""
     result = copy.deepcopy(data)
     for override in overrides:
-        _apply(result, override)
+        _apply(result, override, frozenset(role_sections))
     return result
 
 
-def _apply(root: dict[str, Any], override: Override) -> None:
+def _apply(root: dict[str, Any], override: Override, role_sections: frozenset[str]) -> None:
     path, value = override.path, copy.deepcopy(override.value)
     head = path[0]
-    if head in ROLE_SECTIONS and len(path) == 1 and isinstance(value, str):
+    if head in role_sections and len(path) == 1 and isinstance(value, str):
         root[head] = {"kind": value}  # swap the component: that kind's defaults, no old key leaks
         return
-    if head in ROLE_SECTIONS and len(path) == 2 and path[1] == "kind":
+    if head in role_sections and len(path) == 2 and path[1] == "kind":
         node = root.get(head)
         if not isinstance(node, dict) or node.get("kind") != value:
             root[head] = {"kind": value}

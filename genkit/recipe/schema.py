@@ -11,8 +11,7 @@ from typing import Annotated, Any, Literal, Optional, Union
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from genkit.plugins.params import SaneNumbers
-from genkit.plugins.registry import ROLES, ComponentSpec, Registry
-from genkit.stages.settings import Stages
+from genkit.plugins.registry import ComponentSpec, Registry
 
 
 class RecipeBase(SaneNumbers):
@@ -23,7 +22,7 @@ class RecipeBase(SaneNumbers):
     name: str | None = Field(None, description="A short name for the run (default: the file's name).")
     description: str | None = Field(None, description="What this recipe is for.")
     seed: int = Field(0, description="Seed for every stage that does not set its own.")
-    stages: Stages = Field(default_factory=Stages, description="Which stages run and how they train.")
+    stages: Any = Field(None, description="Which stages run and how they train.")  # the registry's Stages model
     resolved_with: dict[str, Any] | None = Field(
         None, description="Written by genkit into recipe.resolved.yaml: genkit and plugin versions (informational)."
     )
@@ -40,11 +39,35 @@ def kind_model(spec: ComponentSpec) -> type[BaseModel]:
     )
 
 
+class StagesBase(SaneNumbers):
+    """Which stages run: one optional section per declared stage with settings, run in declaration order."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    def names(self) -> list[str]:
+        """The configured stages, in pipeline order."""
+        return [name for name in type(self).model_fields if getattr(self, name) is not None]
+
+
+def build_stages_model(registry: Registry) -> type[StagesBase]:
+    """The ``stages:`` model: a ``stages.NAME`` field for each registered stage that has settings."""
+    fields: dict[str, Any] = {
+        name: (Optional[stage.settings], Field(None, description=stage.description))  # noqa: UP045 - built at run time
+        for name, stage in registry.stages.items()
+        if stage.settings is not None
+    }
+    return create_model("Stages", __base__=StagesBase, **fields)
+
+
 def build_recipe_model(registry: Registry) -> type[RecipeBase]:
-    fields: dict[str, Any] = {}
-    for role, section in ROLES.items():
+    stages = build_stages_model(registry)
+    fields: dict[str, Any] = {
+        "stages": (stages, Field(default_factory=stages, description="Which stages run and how they train."))
+    }
+    for role, spec in registry.roles.items():
+        section = spec.section
         members = tuple(kind_model(registry.get(role, kind)) for kind in registry.kinds(role))
-        required = role == "dataset"
+        required = spec.required
         if not members:
             fields[section] = (Optional[None], Field(None, description=f"No plugin registers a {role}."))
             continue
@@ -57,8 +80,3 @@ def build_recipe_model(registry: Registry) -> type[RecipeBase]:
                 Field(None, description=f"The {role}: one of {', '.join(registry.kinds(role))}."),
             )
     return create_model("Recipe", __base__=RecipeBase, **fields)
-
-
-def section_params(recipe: BaseModel, role: str) -> BaseModel | None:
-    """The validated params of ``role`` in ``recipe`` (with their ``kind``), or ``None``."""
-    return getattr(recipe, ROLES[role])

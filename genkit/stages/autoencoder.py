@@ -106,5 +106,5 @@ def run(state: PipelineState) -> dict[str, float]:
         metrics = train_and_export(state, job, "autoencoder", params, context, fingerprint)
         done = metrics
     ae = state.component("autoencoder", "autoencoder")
-    state.context = state.context.with_(image_vocab_size=int(ae.vocab_size), image_grid=tuple(ae.grid))
+    state.provide("autoencoder", ae)
     return done

@@ -16,7 +16,6 @@ from genkit.export import CONFIG, INDEX, load_component, save_component, write_j
 from genkit.export import role_digest as export_role_digest
 from genkit.plugins.build import build_component
 from genkit.plugins.context import BuildContext
-from genkit.plugins.registry import ROLES
 
 FINAL = "final.json"
 
@@ -52,12 +51,15 @@ class PipelineState:
         return self.recipe.seed if own is None else own
 
     def params(self, role: str, stage: str) -> Any:
-        params = getattr(self.recipe, ROLES[role])
+        section = self.plugins.registry.role(role).section
+        params = getattr(self.recipe, section)
         if params is None:
-            raise InputError(
-                f"{self.loaded.source}: stages.{stage} needs a {ROLES[role]}: section (which {role} to train)"
-            )
+            raise InputError(f"{self.loaded.source}: stages.{stage} needs a {section}: section (which {role} to train)")
         return params
+
+    def provide(self, role: str, component: Any) -> None:
+        """Add the build-context facts that ``component`` (of ``role``) gives later components to ``context``."""
+        self.context = self.context.with_(**self.plugins.registry.role(role).context_from(component))
 
     def component(self, role: str, needed_by: str) -> Any:
         """Load ``role`` from this run's export (for a later stage), or say which stage must run first."""

@@ -1,7 +1,7 @@
 """``run_pipeline``: run a recipe's stages in order, each exporting into ``RUN/export``.
 
-Order: autoencoder -> tokenizer (trained on the captions when the recipe has one and a later stage needs it) ->
-prior -> reranker -> sample. Each runner is one module under ``genkit/stages/`` listed in :data:`RUNNERS`. A stage
+The stages and their order are the registered :class:`genkit.StageSpec` declarations (genkit's own, in
+:mod:`genkit.stages.plugin`: autoencoder -> tokenizer (implied) -> prior -> reranker -> sample). A stage
 whose export (params + build context) and ``RUN/<stage>/final.json`` (settings, data, seed, upstream exports)
 match the recipe is not redone: its recorded final metrics are returned. Under ``torchrun`` every rank calls
 ``run_pipeline``; rank 0 writes the exports.
@@ -19,43 +19,42 @@ from genkit.distributed.env import detect, shutdown
 from genkit.errors import GenkitError, InputError
 from genkit.plugins.build import build_component
 from genkit.plugins.context import BuildContext
-from genkit.plugins.manager import get_plugins
-from genkit.stages import autoencoder, prior, reranker, sample, tokenizer
+from genkit.plugins.manager import Plugins, get_plugins
+from genkit.plugins.registry import suggest
+from genkit.plugins.specs import StageSpec
 from genkit.stages.common import PipelineState
 
-#: name -> runner(state) -> final metrics, in pipeline order.
-RUNNERS: dict[str, Callable[[PipelineState], dict[str, float]]] = {
-    "autoencoder": autoencoder.run,
-    "tokenizer": tokenizer.run,
-    "prior": prior.run,
-    "reranker": reranker.run,
-    "sample": sample.run,
-}
 
-#: stages the recipe names under ``stages:`` (the tokenizer is implied by the recipe's ``tokenizer:`` section).
-TRAIN_STAGES = ("autoencoder", "prior", "reranker")
+def planned_stages(recipe: Any, only_stage: str | None = None, plugins: Plugins | None = None) -> list[str]:
+    """The stages to run, in pipeline order, for ``recipe`` (or just ``only_stage``), from the registered
+    :class:`genkit.StageSpec` declarations.
 
+    A stage with settings runs when the recipe has its ``stages.NAME`` section. An implied stage (no settings: the
+    tokenizer) runs just before the first planned stage that needs the role it trains, when the recipe has that
+    role's section. ``only_stage`` must be a registered stage the recipe configures (or, for an implied stage,
+    whose role section the recipe has): anything else is one ``InputError`` saying why.
+    """
+    registry = (plugins or get_plugins()).registry
+    stages = registry.stages
 
-def planned_stages(recipe: Any, only_stage: str | None = None) -> list[str]:
-    """The runners to call, in order, for ``recipe`` (or just ``only_stage``)."""
-    named = [name for name in RUNNERS if name != "tokenizer" and getattr(recipe.stages, name, None) is not None]
+    def has_section(stage: StageSpec) -> bool:
+        if stage.settings is not None:
+            return getattr(recipe.stages, stage.name, None) is not None
+        return stage.trains is not None and getattr(recipe, registry.role(stage.trains).section, None) is not None
+
     if only_stage is not None:
-        if only_stage == "tokenizer":
-            if recipe.tokenizer is None:
-                raise InputError("--stage tokenizer: the recipe has no tokenizer: section")
-            return ["tokenizer"]
-        if only_stage not in RUNNERS:
-            known = ", ".join(list(RUNNERS))
-            raise InputError(f"--stage {only_stage}: unknown stage (stages: {known})")
-        if only_stage not in named:
-            raise InputError(f"--stage {only_stage}: the recipe has no stages.{only_stage} section")
-        named = [only_stage]
-    plan = []
-    for name in named:
-        if name in ("prior", "reranker") and recipe.tokenizer is not None and "tokenizer" not in plan:
-            plan.append("tokenizer")
-        plan.append(name)
-    return plan
+        stage = stages.get(only_stage)
+        if stage is None:
+            raise InputError(f"--stage {only_stage}: unknown stage{suggest(only_stage, list(stages))} "
+                             f"(stages: {', '.join(stages)})")
+        if not has_section(stage):
+            missing = f"stages.{only_stage}" if stage.settings is not None else registry.role(str(stage.trains)).section
+            raise InputError(f"--stage {only_stage}: the recipe has no {missing} section")
+        return [only_stage]
+    named = [name for name, stage in stages.items() if stage.settings is not None and has_section(stage)]
+    needed = {role for name in named for role in stages[name].needs}
+    return [name for name, stage in stages.items()
+            if name in named or (stage.implied and stage.trains in needed and has_section(stage))]
 
 
 PARTIAL = (".tmp-step_", ".recipe.resolved.yaml.tmp")
@@ -96,7 +95,7 @@ def run_pipeline(
     plugins = plugins or get_plugins()
     run_dir = Path(run_dir)
     recipe = loaded.recipe
-    plan = planned_stages(recipe, only_stage)
+    plan = planned_stages(recipe, only_stage, plugins)
     joined_here = not (dist.is_available() and dist.is_initialized())
     env = detect()
     state = PipelineState(loaded, run_dir, plugins, env, resume, progress=progress)
@@ -106,12 +105,13 @@ def run_pipeline(
         state.dataset = build_component("dataset", recipe.data, BuildContext(), plugins)
         if hasattr(state.dataset, "check"):
             state.dataset.check()  # cheap: the files are there (a folder's index, a pattern's shards)
-        state.context = BuildContext(image_size=int(state.dataset.image_size))
+        state.context = BuildContext()
+        state.provide("dataset", state.dataset)
         if on_start is not None:
             on_start()
         results: dict[str, dict] = {}
         for name in plan:
-            results[name] = RUNNERS[name](state)
+            results[name] = dict(plugins.registry.stages[name].run(state))
         return results
     except GenkitError:
         raise

@@ -22,7 +22,7 @@ from genkit.train.loop import StageJob, seed_everything
 def autoencoder_context(state: PipelineState, needed_by: str) -> Any:
     """The frozen autoencoder from the export; extends ``state.context`` with its vocabulary and grid."""
     ae = state.component("autoencoder", needed_by)
-    state.context = state.context.with_(image_vocab_size=int(ae.vocab_size), image_grid=tuple(ae.grid))
+    state.provide("autoencoder", ae)
     return ae
 
 

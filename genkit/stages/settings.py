@@ -1,4 +1,5 @@
-"""Settings of the pipeline's stages (the ``stages:`` section of a recipe). Owned by the core, not by plugins."""
+"""Settings models of genkit's stages: what each ``stages.NAME`` recipe section holds (declared with the stage in
+:mod:`genkit.stages.plugin`)."""
 
 from __future__ import annotations
 
@@ -153,15 +154,3 @@ class SampleStage(_Section):
         if candidates is not None and keep > candidates:
             raise ValueError(f"keep {keep} is more than candidates {candidates}")
         return keep
-
-
-class Stages(_Section):
-    """Which stages run, in this order: autoencoder, tokenizer (trained with the prior), prior, reranker, sample."""
-
-    autoencoder: TrainStage | None = Field(None, description="Train the image autoencoder (stage 1).")
-    prior: PriorStage | None = Field(None, description="Train the prior on frozen image tokens (stage 2).")
-    reranker: RerankerStage | None = Field(None, description="Train the contrastive reranker.")
-    sample: SampleStage | None = Field(None, description="Draw, rerank and save samples for the prompts.")
-
-    def names(self) -> list[str]:
-        return [name for name in ("autoencoder", "prior", "reranker", "sample") if getattr(self, name) is not None]

@@ -51,5 +51,5 @@ def run(state: PipelineState) -> dict[str, float]:
 def load(state: PipelineState, needed_by: str):
     """The trained tokenizer from the export; extends ``state.context`` with its vocabulary and length."""
     tok = state.component("tokenizer", needed_by)
-    state.context = state.context.with_(text_vocab_size=int(tok.vocab_size), text_length=int(tok.max_length))
+    state.provide("tokenizer", tok)
     return tok

@@ -23,15 +23,19 @@ def fake_distribution(root, dist, module, source, entry_name=None):
 
 
 GOOD = """
+    from types import SimpleNamespace
     from pydantic import Field
     import genkit
 
     class P(genkit.Params):
         width: int = Field(3, description="w")
 
+    def build(p, c):  # every member of genkit.Prior, as build_component checks
+        return SimpleNamespace(width=p.width, loss=None, sample=None, residual_blocks=list, shard_units=list)
+
     @genkit.hookimpl
     def genkit_register_components(register):
-        register("prior", "good_prior", params=P, build=lambda p, c: ("built", p.width))
+        register("prior", "good_prior", params=P, build=build)
 """
 
 
@@ -53,9 +57,10 @@ def test_entry_point_plugin_is_discovered_with_its_distribution(site):
     info = plugins.infos["gk_good"]
     assert (info.distribution, info.version) == ("gk-good", "1.2.3")
     assert [f"{s.role}:{s.kind}" for s in info.components] == ["prior:good_prior"]
-    assert genkit.build_component(
+    built = genkit.build_component(
         "prior", genkit.make_params("prior", "good_prior", {"width": 5}, plugins), plugins=plugins
-    ) == ("built", 5)
+    )
+    assert built.width == 5
 
 
 def test_plugin_failing_on_import_is_reported_and_skipped(site, capsys):
@@ -73,7 +78,7 @@ def test_plugin_failing_in_its_hook_leaves_nothing_registered(site):
         "gk-bad",
         "gk_bad",
         GOOD.replace(
-            'register("prior", "good_prior", params=P, build=lambda p, c: ("built", p.width))',
+            'register("prior", "good_prior", params=P, build=build)',
             'register("prior", "half_prior", params=P, build=lambda p, c: None)\n        raise ValueError("hook broke")',
         ),
     )
