@@ -198,9 +198,11 @@ def demo_data_wait(shards: Path, work: Path) -> dict[str, float]:
     )
     if done.returncode != 0:
         raise SystemExit(f"demo data-wait run failed:\n{done.stderr[-2000:]}")
-    lines = [json.loads(l) for l in (work / "run_wait" / "autoencoder" / "metrics.jsonl").read_text().splitlines()]
-    waits = [l["data_wait"] for l in lines if l["split"] == "train" and l["step"] > 10]  # after start-up
-    rates = [l["samples_per_s"] for l in lines if l["split"] == "train" and l["step"] > 10]
+    records = [
+        json.loads(line) for line in (work / "run_wait" / "autoencoder" / "metrics.jsonl").read_text().splitlines()
+    ]
+    waits = [r["data_wait"] for r in records if r["split"] == "train" and r["step"] > 10]  # after start-up
+    rates = [r["samples_per_s"] for r in records if r["split"] == "train" and r["step"] > 10]
     return {
         "data_wait_mean": round(float(np.mean(waits)), 4),
         "data_wait_p95": round(float(np.percentile(waits, 95)), 4),

@@ -11,9 +11,9 @@ paper's layer schedule (row/column/row/conv) at 16x16 and 32x32 grids.
 Model FLOPs per token = 6 x (block parameters + the head that token uses) + 12 x layers x width x sequence
 (attention, PaLM's formula); embeddings are lookups and are not counted. ``peak_fraction`` = model FLOP/s /
 ``matmul_peak_gflops`` (best of repeated 2048^2 torch.mm in this process). ``peak_fraction_all_params`` counts
-6 x every parameter (embeddings and both heads included) per token instead: the literal "6 N" rule, higher. Sampling at 8x8 times whole samples
-(every decode step, the prefill included), best of 3 runs each way. The machine may be shared: compare
-ratios, not absolute numbers.
+6 x every parameter (embeddings and both heads included) per token instead: the literal "6 N" rule, higher.
+Sampling at 8x8 times whole samples (every decode step, the prefill included), best of 3 runs each way. The
+machine may be shared: compare ratios, not absolute numbers.
 
 The process runs with :func:`genkit.tune_cpu_allocator`, as the ``genkit`` command does (key ``cpu_allocator``);
 ``GENKIT_CPU_ALLOCATOR=default`` measures glibc's default instead.
@@ -136,14 +136,15 @@ def bench_sample(prior, context, how: str) -> dict:
             image = torch.randint(0, IMAGE_VOCAB, (SAMPLE_BATCH, n), generator=gen)
             first, count, steps = n // 2, 8, []
 
-            def choose(logits, i):
+            def greedy_token(logits, i, steps=steps, count=count):
+                """The most likely token; stamps the time of each step and stops after ``count`` steps."""
                 steps.append(time.perf_counter())
                 if len(steps) > count:
                     raise StopIteration
                 return logits.argmax(-1)
 
             try:
-                decode(prior, text_full, image, first, choose, use_cache)
+                decode(prior, text_full, image, first, greedy_token, use_cache)
             except StopIteration:
                 pass
             per_step = (steps[-1] - steps[1]) / (len(steps) - 2)  # exclude the prefill

@@ -17,17 +17,20 @@ from genkit.attention import (
     select_attention,
 )
 from genkit.helpers.collectives import from_rank_zero, gather_rows, sum_over_ranks
+from genkit.helpers.conv_autoencoder import ConvAutoencoderParams, resolve_multipliers
 from genkit.helpers.gumbel import gumbel_like
 
 __all__ = [
     "LAYER_TYPES",
     "AttentionLayout",
+    "ConvAutoencoderParams",
     "decode_attention",
     "from_rank_zero",
     "gather_rows",
     "gumbel_like",
     "image_mask",
     "paper_schedule",
+    "resolve_multipliers",
     "select_attention",
     "sum_over_ranks",
 ]

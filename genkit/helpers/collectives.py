@@ -1,4 +1,5 @@
-"""Collectives for components that must agree across the ranks of a torchrun launch (public: ``genkit.helpers.collectives``).
+"""Collectives for components that must agree across the ranks of a torchrun launch (public:
+``genkit.helpers.collectives``).
 
 A component calls these inside its own methods (a forward, a loss) without being told how it was launched: each
 function checks whether ``torch.distributed`` is running with more than one rank and, if not, does nothing (or
@@ -6,6 +7,8 @@ returns its input). The trainer's launch machinery is ``genkit.distributed``; th
 """
 
 from __future__ import annotations
+
+from typing import cast
 
 import torch
 import torch.distributed as dist
@@ -46,4 +49,5 @@ def gather_rows(tensor: torch.Tensor) -> tuple[torch.Tensor, int]:
     from torch.distributed import _functional_collectives as functional
 
     gather = getattr(functional, "all_gather_single_autograd", None) or functional.all_gather_tensor_autograd
-    return gather(tensor.contiguous(), gather_dim=0, group=dist.group.WORLD), dist.get_rank() * tensor.shape[0]
+    world = cast("dist.ProcessGroup", dist.group.WORLD)  # None only before init_process_group; here it has run
+    return gather(tensor.contiguous(), gather_dim=0, group=world), dist.get_rank() * tensor.shape[0]

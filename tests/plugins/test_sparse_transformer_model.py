@@ -172,9 +172,9 @@ def test_position_embeddings_of_a_span_are_rows_of_the_whole_table(data):
     st.booleans(),
     st.booleans(),
 )
-def test_project_equals_linear_for_every_row_count(leading, in_features, out_features, bias, packed):
+def test_decode_step_linear_equals_linear_for_every_row_count(leading, in_features, out_features, bias, packed):
     from genkit_sparse_transformer import decode_linear
-    from genkit_sparse_transformer.decode_linear import project
+    from genkit_sparse_transformer.decode_linear import decode_step_linear
 
     if packed and not decode_linear.mkl_packed_available():
         return  # this torch build has no MKL packed GEMM: the W^T branch is the one that runs
@@ -184,25 +184,28 @@ def test_project_equals_linear_for_every_row_count(leading, in_features, out_fea
     original = decode_linear.mkl_packed_available
     decode_linear.mkl_packed_available = lambda: packed  # both prepared-weight paths, whatever the build
     try:
-        out = project(layer, x)
+        out = decode_step_linear(layer, x)
         torch.testing.assert_close(out, F.linear(x, layer.weight, layer.bias), atol=1e-5, rtol=1e-5)
         assert out.shape == (*leading, out_features) and out.is_contiguous()
         out.sum().backward()  # training: differentiable
         torch.testing.assert_close(x.grad, layer.weight.sum(0).expand_as(x), atol=1e-5, rtol=1e-5)
         with torch.inference_mode():  # a decode step: the prepared weight (up to 16 rows)
-            decoded = project(layer, x.detach())
+            decoded = decode_step_linear(layer, x.detach())
             torch.testing.assert_close(decoded, F.linear(x.detach(), layer.weight, layer.bias), atol=1e-5, rtol=1e-5)
             assert decoded.shape == (*leading, out_features)
             if x.numel() // in_features <= decode_linear.DECODE_ROWS:
                 assert layer._genkit_decode_weight[0][3] is packed
             fewer = x.detach().reshape(-1, in_features)[:1]  # another row count: prepared again
             torch.testing.assert_close(
-                project(layer, fewer), F.linear(fewer, layer.weight, layer.bias), atol=1e-5, rtol=1e-5
+                decode_step_linear(layer, fewer), F.linear(fewer, layer.weight, layer.bias), atol=1e-5, rtol=1e-5
             )
         with torch.no_grad():  # the weight changes (an optimizer step): the prepared copy must follow
             layer.weight.mul_(-2.0)
             torch.testing.assert_close(
-                project(layer, x.detach()), F.linear(x.detach(), layer.weight, layer.bias), atol=1e-4, rtol=1e-5
+                decode_step_linear(layer, x.detach()),
+                F.linear(x.detach(), layer.weight, layer.bias),
+                atol=1e-4,
+                rtol=1e-5,
             )
     finally:
         decode_linear.mkl_packed_available = original

@@ -194,14 +194,14 @@ def test_a_prefill_shared_by_candidates_gives_the_same_logits(layer_type, prime_
     for g in (1, group):
         seen = []
 
-        def choose(step_logits, n):
+        def true_token(step_logits, n):
             seen.append(step_logits)
             return truth[:, n]
 
         filled = truth.clone()
         filled[:, prime_rows * w :] = 0
         with torch.no_grad():
-            decode(prior, text_full, filled, prime_rows * w, choose, group=g)
+            decode(prior, text_full, filled, prime_rows * w, true_token, group=g)
         assert torch.equal(filled, truth)
         logits[g] = torch.stack(seen, 1)
     torch.testing.assert_close(logits[group], logits[1], atol=1e-5, rtol=1e-5)

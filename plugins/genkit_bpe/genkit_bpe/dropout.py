@@ -54,23 +54,22 @@ class MergeTable:
             r, i = top
             j = nxt[i]
             left = symbols[i]
-            if left is None or j == -1 or rank.get((left, symbols[j])) != r:
+            if left is None or j == -1:
                 continue
-            merged = left + symbols[j]
+            right = symbols[j]
+            if right is None or rank.get((left, right)) != r:
+                continue
+            merged = left + right
             symbols[i] = merged
             symbols[j] = None
             k = nxt[j]
             nxt[i] = k
             if k != -1:
                 prv[k] = i
-                if (rk := rank.get((merged, symbols[k]))) is not None:
+                after = symbols[k]
+                if after is not None and (rk := rank.get((merged, after))) is not None:
                     heapq.heappush(heap, (rk, i))
             h = prv[i]
-            if h != -1 and (rh := rank.get((symbols[h], merged))) is not None:
+            if h != -1 and (before := symbols[h]) is not None and (rh := rank.get((before, merged))) is not None:
                 heapq.heappush(heap, (rh, h))
-        out = []
-        i = 0
-        while i != -1:
-            out.append(ids[symbols[i]])
-            i = nxt[i]
-        return out
+        return [ids[symbol] for symbol in symbols if symbol is not None]  # the merged word: its live symbols

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, cast
 
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
@@ -40,7 +40,7 @@ def byte_vocab() -> dict[str, int]:
 
 def make_engine(vocab: dict[str, int], merges: list[tuple[str, str]]) -> Tokenizer:
     """A one-word-per-sequence byte-level BPE engine with exactly this vocabulary and these merges."""
-    engine = Tokenizer(models.BPE(vocab=dict(vocab), merges=[tuple(m) for m in merges]))
+    engine = Tokenizer(models.BPE(vocab=dict(vocab), merges=merge_pairs(merges)))
     engine.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)
     engine.decoder = decoders.ByteLevel()
     return engine
@@ -49,8 +49,13 @@ def make_engine(vocab: dict[str, int], merges: list[tuple[str, str]]) -> Tokeniz
 def model_of(engine: Tokenizer) -> tuple[dict[str, int], list[tuple[str, str]]]:
     """``(vocab, merges)`` of an engine's BPE model (either merges format the library has used)."""
     model = json.loads(engine.to_str())["model"]
-    merges = [tuple(m.split(" ", 1)) if isinstance(m, str) else tuple(m) for m in model.get("merges", [])]
-    return dict(model["vocab"]), merges
+    return dict(model["vocab"]), merge_pairs(model.get("merges", []))
+
+
+def merge_pairs(merges: Iterable[Any]) -> list[tuple[str, str]]:
+    """Merges as ``(left, right)`` tuples, from either format the library has written (``"left right"`` strings
+    or ``[left, right]`` lists)."""
+    return [cast("tuple[str, str]", tuple(m.split(" ", 1) if isinstance(m, str) else m)) for m in merges]
 
 
 def check_model(vocab: Any, merges: Any, where: str) -> str | None:

@@ -22,6 +22,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import chain
 from pathlib import Path
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -50,6 +51,9 @@ class EncodeStats:
 class BPETokenizer:
     """Byte-level BPE tokenizer; see the module docstring for the contract."""
 
+    _cache: dict[str, tuple[int, ...]]  # chunk -> ids (see _chunk_ids), emptied with each new model
+    _merge_table: MergeTable | None  # built on the first encode with dropout
+
     def __init__(self, params: BPEParams):
         self.params = params
         self.vocab_size = int(params.vocab_size)
@@ -77,8 +81,8 @@ class BPETokenizer:
         self._vocab = vocab
         self._merges = merges
         self._engine = eng.make_engine(vocab, merges)
-        self._cache: dict[str, tuple[int, ...]] = {}
-        self._merge_table: MergeTable | None = None
+        self._cache = {}
+        self._merge_table = None
         token_bytes = [b""] * len(vocab)
         for token, i in vocab.items():
             token_bytes[i] = bytes(eng.FROM_BYTE_CHARS[c] for c in token)
@@ -127,7 +131,10 @@ class BPETokenizer:
             raise genkit.InputError(f"bpe decode: ids must be [B, T] or [T], got shape {tuple(ids.shape)}")
         rows = ids.cpu().tolist()
         if lengths is not None:
-            rows = [row[: int(n)] for row, n in zip(rows, torch.as_tensor(lengths).reshape(-1).tolist())]
+            cuts = torch.as_tensor(lengths).reshape(-1).tolist()
+            if len(cuts) != len(rows):
+                raise genkit.InputError(f"bpe decode: {len(rows)} rows of ids but {len(cuts)} lengths")
+            rows = [row[: int(n)] for row, n in zip(rows, cuts, strict=True)]
         table = self._token_bytes
         unknown = "\ufffd".encode()
         out = []
@@ -160,8 +167,8 @@ class BPETokenizer:
         texts = [key[1:] if key.startswith(SEP) else " " + key for key in keys]
         words = [WORD_RE.findall(text) for text in texts]
         unique = list(set(chain.from_iterable(words)))
-        word_ids = dict(zip(unique, eng.encode_words(self._engine, unique)))
-        for key, parts in zip(keys, words):
+        word_ids = dict(zip(unique, eng.encode_words(self._engine, unique), strict=True))
+        for key, parts in zip(keys, words, strict=True):
             ids = tuple(chain.from_iterable(map(word_ids.__getitem__, parts)))
             cache[key] = (-1, *ids) if key.startswith(SEP) else ids
         if limit:
@@ -261,8 +268,9 @@ class BPETokenizer:
             or meta.get("format") != META_FORMAT
             or meta.get("word_pattern") != WORD_RE.pattern
         ):
+            written = meta.get("format") if isinstance(meta, dict) else "?"
             raise genkit.ExportError(
-                f"{meta_path}: written by another version of genkit-bpe (format {meta.get('format') if isinstance(meta, dict) else '?'}, "
+                f"{meta_path}: written by another version of genkit-bpe (format {written}, "
                 f"word pattern differs or is missing); retrain the tokenizer"
             )
         model = _read_json(tok_path)
@@ -272,12 +280,13 @@ class BPETokenizer:
         problem = eng.check_model(vocab, merges, str(tok_path))
         if problem:
             raise genkit.ExportError(problem)
+        # what check_model accepts: a dict of ids 0..n-1 and a list of merges
+        vocab, merges = cast("dict[str, int]", vocab), cast("list[Any]", merges)
         if len(vocab) > self.vocab_size:
             raise genkit.ExportError(
                 f"{tok_path}: {len(vocab)} tokens exceed config.json's vocab_size {self.vocab_size}"
             )
-        merges = [tuple(m.split(" ", 1)) if isinstance(m, str) else tuple(m) for m in merges]
-        self._set_model(dict(vocab), merges)
+        self._set_model(dict(vocab), eng.merge_pairs(merges))
 
 
 def _as_captions(texts: Sequence[str]) -> Sequence[str]:

@@ -5,6 +5,9 @@ Only per-sample normalisation (GroupNorm), so an image's embedding never depends
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import cast
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -65,4 +68,5 @@ class ImageEncoder(nn.Module):
         return self.norm(F.gelu(x).mean(dim=(2, 3)))
 
     def residual_blocks(self) -> list[nn.Module]:
-        return [branch for stage in self.stages for branch in stage.branches]
+        stages = cast("Iterable[ImageStage]", self.stages)  # an nn.ModuleList iterates as plain modules when typed
+        return [branch for stage in stages for branch in stage.branches]

@@ -59,7 +59,8 @@ class ContrastiveReranker(nn.Module):
             )
         if ids.shape[1] > self.text_length:
             raise genkit.InputError(
-                f"contrastive reranker: text ids have length {ids.shape[1]} > text_length {self.text_length} it was built for"
+                f"contrastive reranker: text ids have length {ids.shape[1]} > text_length {self.text_length} "
+                "it was built for"
             )
         if lengths.shape != (ids.shape[0],):
             raise genkit.InputError(

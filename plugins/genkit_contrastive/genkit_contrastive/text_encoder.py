@@ -8,6 +8,9 @@ of length 0 still has one (the summary token's, which is learned).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import cast
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -88,4 +91,5 @@ class TextEncoder(nn.Module):
         return self.norm(x[:, 0])
 
     def residual_blocks(self) -> list[nn.Module]:
-        return [branch for block in self.blocks for branch in (block.attn, block.mlp)]
+        blocks = cast("Iterable[TextBlock]", self.blocks)  # an nn.ModuleList iterates as plain modules when typed
+        return [branch for block in blocks for branch in (block.attn, block.mlp)]

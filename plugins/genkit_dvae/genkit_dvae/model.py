@@ -18,6 +18,7 @@ resblock of the encoder and the decoder.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -53,7 +54,9 @@ class DVAE(EncoderDecoderStructure, nn.Module):
         self.factor = factor
         self.vocab_size = params.codebook_size
         self.eps = params.logit_laplace_eps
-        shape = dict(hidden=params.hidden, multipliers=multipliers, blocks_per_group=params.blocks_per_group)
+        shape: dict[str, Any] = dict(
+            hidden=params.hidden, multipliers=multipliers, blocks_per_group=params.blocks_per_group
+        )
         self.encoder = Encoder(**shape, out_channels=params.codebook_size)
         self.decoder = Decoder(
             **shape, in_channels=params.codebook_size, init_width=params.codebook_dim, out_channels=6
@@ -88,7 +91,7 @@ class DVAE(EncoderDecoderStructure, nn.Module):
     def decode(self, codes: torch.Tensor) -> torch.Tensor:
         """Images ``float[B, 3, h*f, w*f]`` in ``[0, 1]`` from ``LongTensor[B, h, w]`` codes."""
         check_codes(codes, self.vocab_size, KIND)
-        z = F.one_hot(codes.long(), self.vocab_size).permute(0, 3, 1, 2).to(self.decoder.blocks.input.w.dtype)
+        z = F.one_hot(codes.long(), self.vocab_size).permute(0, 3, 1, 2).to(self.decoder.input_dtype())
         mu, _ = self.decode_stats(z)
         return unmap_pixels(torch.sigmoid(mu), self.eps)
 

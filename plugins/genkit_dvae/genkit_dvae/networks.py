@@ -22,6 +22,7 @@ from __future__ import annotations
 import math
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -171,17 +172,9 @@ class Decoder(nn.Module):
     def resblocks(self) -> list[ResBlock]:
         return [m for m in self.modules() if isinstance(m, ResBlock)]
 
-
-def default_multipliers(groups: int) -> list[int]:
-    """OpenAI's widths: group ``g`` (0-based) is ``2 ** g`` times the hidden width (1, 2, 4, 8 for 4 groups)."""
-    return [2**g for g in range(groups)]
-
-
-def groups_for_downsample(factor: int, where: str = "downsample") -> int:
-    """Number of groups for a downsampling factor (a power of two >= 1): ``log2(factor) + 1``."""
-    if factor < 1 or factor & (factor - 1):
-        raise ValueError(f"{where}: must be a power of two >= 1, got {factor}")
-    return factor.bit_length()
+    def input_dtype(self) -> torch.dtype:
+        """The dtype of ``blocks.input``'s weight (what one-hot codes are cast to)."""
+        return cast(Conv2d, self.blocks.input).w.dtype
 
 
 class EncoderDecoderStructure:
@@ -191,6 +184,12 @@ class EncoderDecoderStructure:
     have ``encode(images)``: code histograms, FSDP2 shard units (every resblock) and the residual branches for
     per-resblock fp16 scaling (only blocks whose shortcut is the identity, where ``x + branch(x)`` holds exactly).
     """
+
+    # What the autoencoder provides (annotations only: nn.Module registers the networks when they are assigned).
+    encoder: Encoder
+    decoder: Decoder
+    vocab_size: int
+    encode: Callable[[torch.Tensor], torch.Tensor]
 
     @torch.no_grad()
     def code_counts(self, images: torch.Tensor) -> torch.Tensor:

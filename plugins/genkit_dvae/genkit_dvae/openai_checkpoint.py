@@ -34,7 +34,8 @@ class StandIn:
     dump_patches = False  # read by torch's legacy loader when a saved class source differs
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        self.args, self.state = args, {}
+        self.args = args
+        self.state: dict[str, Any] = {}
 
     def __setstate__(self, state: Any) -> None:
         self.state = state if isinstance(state, dict) else {"state": state}
@@ -117,9 +118,8 @@ def read_checkpoint(path: str | Path) -> StandIn:
     except ExportError:
         raise
     except Exception as exc:  # noqa: BLE001 - any unreadable file is one line naming it
-        raise ExportError(
-            f"{path}: not a readable torch checkpoint ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})"
-        ) from None
+        first_line = str(exc).splitlines()[0] if str(exc) else ""
+        raise ExportError(f"{path}: not a readable torch checkpoint ({type(exc).__name__}: {first_line})") from None
     if not isinstance(root, StandIn):
         raise ExportError(f"{path}: expected a pickled dall_e module, found {type(root).__name__}")
     return root

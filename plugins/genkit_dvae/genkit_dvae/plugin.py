@@ -5,25 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import genkit
+from genkit.helpers import resolve_multipliers
 from genkit_dvae.common import grid_for
 from genkit_dvae.model import DVAE, KIND
-from genkit_dvae.networks import default_multipliers, groups_for_downsample
 from genkit_dvae.params import DVAEParams
-
-
-def resolve_multipliers(params: Any, kind: str) -> tuple[int, list[int]]:
-    """``(factor, multipliers)`` from ``downsample``/``multipliers``; a one-line InputError when they disagree."""
-    try:
-        groups = groups_for_downsample(params.downsample, f"autoencoder {kind}: downsample")
-    except ValueError as exc:
-        raise genkit.InputError(str(exc)) from None
-    multipliers = list(params.multipliers) if params.multipliers is not None else default_multipliers(groups)
-    if len(multipliers) != groups or any(m < 1 for m in multipliers):
-        raise genkit.InputError(
-            f"autoencoder {kind}: multipliers needs {groups} positive entries for downsample {params.downsample}, "
-            f"got {multipliers}"
-        )
-    return params.downsample, multipliers
 
 
 def build_dvae(params: DVAEParams, context: genkit.BuildContext) -> DVAE:

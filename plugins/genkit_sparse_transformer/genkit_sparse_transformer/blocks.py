@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from genkit.helpers import AttentionLayout, decode_attention, select_attention
-from genkit_sparse_transformer.decode_linear import project
+from genkit_sparse_transformer.decode_linear import decode_step_linear
 
 
 class KVCache:
@@ -44,7 +44,11 @@ class AttentionBranch(nn.Module):
 
     def forward(self, x: torch.Tensor, start: int = 0, cache: KVCache | None = None) -> torch.Tensor:
         batch, n, _ = x.shape
-        qkv = project(self.qkv, self.norm(x)).view(batch, n, 3, self.heads, self.head_dim).permute(2, 0, 3, 1, 4)
+        qkv = (
+            decode_step_linear(self.qkv, self.norm(x))
+            .view(batch, n, 3, self.heads, self.head_dim)
+            .permute(2, 0, 3, 1, 4)
+        )
         q, k, v = qkv.unbind(0)
         if cache is not None:
             cache.k[:, :, start : start + n] = k
@@ -55,7 +59,7 @@ class AttentionBranch(nn.Module):
             out = decode_attention(self.layout, q, cache.k, cache.v, start)
         else:
             raise ValueError("a span that does not start at 0 needs a KV cache")
-        return project(self.out, out.transpose(1, 2).reshape(batch, n, self.heads * self.head_dim))
+        return decode_step_linear(self.out, out.transpose(1, 2).reshape(batch, n, self.heads * self.head_dim))
 
 
 class MLPBranch(nn.Module):
@@ -69,7 +73,8 @@ class MLPBranch(nn.Module):
         self.proj = nn.Linear(hidden, width)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return project(self.proj, F.gelu(project(self.fc, self.norm(x)), approximate=self.approximate))
+        hidden = F.gelu(decode_step_linear(self.fc, self.norm(x)), approximate=self.approximate)
+        return decode_step_linear(self.proj, hidden)
 
 
 class Block(nn.Module):

@@ -1,7 +1,8 @@
 """Linear layers of a CPU decode step: a few rows, no autograd, the weights read from memory at every step.
 
-:func:`project` is ``layer(x)`` everywhere. On the CPU, without autograd and with at most ``DECODE_ROWS`` rows
-(the candidates of one decode step), it multiplies by a copy of the weight prepared once for that row count:
+:func:`decode_step_linear` is ``layer(x)`` everywhere. On the CPU, without autograd and with at most
+``DECODE_ROWS`` rows (the candidates of one decode step), it multiplies by a copy of the weight prepared once for
+that row count:
 
 - fp32 with MKL: MKL's packed GEMM format (``torch.ops.mkl._mkl_linear``, an internal op: the one
   torch.compile's CPU freezing pass puts in place of fp32 linears). Checked once per process against
@@ -27,7 +28,7 @@ from torch import nn
 DECODE_ROWS = 16  # at most this many rows (candidates in one decode step) take the prepared-weight path
 
 
-def project(layer: nn.Linear, x: torch.Tensor) -> torch.Tensor:
+def decode_step_linear(layer: nn.Linear, x: torch.Tensor) -> torch.Tensor:
     """``layer(x)`` (same values up to float rounding); the decode-step fast path is described in the module."""
     rows = x.numel() // x.shape[-1] if x.shape[-1] else 0
     if x.device.type != "cpu" or rows == 0 or rows > DECODE_ROWS or torch.is_grad_enabled():
@@ -40,7 +41,7 @@ def project(layer: nn.Linear, x: torch.Tensor) -> torch.Tensor:
         detached = weight.detach()
         copy = torch.ops.mkl._mkl_reorder_linear_weight(detached, rows) if packed else detached.t().contiguous()
         prepared = (key, copy)
-        layer._genkit_decode_weight = prepared
+        object.__setattr__(layer, "_genkit_decode_weight", prepared)  # as nn.Module stores a plain attribute
     flat = x.reshape(rows, x.shape[-1])
     if packed:
         out = torch.ops.mkl._mkl_linear(flat, prepared[1], weight, layer.bias, rows)

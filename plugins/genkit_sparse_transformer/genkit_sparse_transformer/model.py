@@ -16,6 +16,8 @@ is that of its own cell. The last image token is never read, so the stream is th
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -23,7 +25,7 @@ from torch import nn
 
 from genkit.helpers import AttentionLayout
 from genkit_sparse_transformer.blocks import Block, KVCache
-from genkit_sparse_transformer.decode_linear import project
+from genkit_sparse_transformer.decode_linear import decode_step_linear
 from genkit_sparse_transformer.params import SparseTransformerParams
 
 
@@ -70,10 +72,14 @@ class SparseTransformerPrior(nn.Module):
 
     def residual_blocks(self) -> list[nn.Module]:
         """Attention and MLP branches, in order: ``x = x + branch(x)``."""
-        return [branch for block in self.blocks for branch in (block.attention, block.mlp)]
+        return [branch for block in self._typed_blocks() for branch in (block.attention, block.mlp)]
 
     def shard_units(self) -> list[nn.Module]:
         return list(self.blocks)
+
+    def _typed_blocks(self) -> Iterable[Block]:
+        """``self.blocks`` as what it holds (an ``nn.ModuleList`` iterates as plain modules for a type checker)."""
+        return cast("Iterable[Block]", self.blocks)
 
     def reset_parameters(self) -> None:
         std = self.params.init_std
@@ -82,7 +88,7 @@ class SparseTransformerPrior(nn.Module):
                 nn.init.normal_(module.weight, 0.0, std)
             if isinstance(module, nn.Linear) and module.bias is not None:
                 nn.init.zeros_(module.bias)
-        for block in self.blocks:  # GPT-2: scale the branch outputs by depth
+        for block in self._typed_blocks():  # GPT-2: scale the branch outputs by depth
             nn.init.normal_(block.attention.out.weight, 0.0, std / math.sqrt(2 * len(self.blocks)))
             nn.init.normal_(block.mlp.proj.weight, 0.0, std / math.sqrt(2 * len(self.blocks)))
 
@@ -155,7 +161,7 @@ class SparseTransformerPrior(nn.Module):
 
     def image_logits(self, hidden: torch.Tensor) -> torch.Tensor:
         """Image-vocabulary logits of final hidden states ``[..., width]`` (the decode step's head)."""
-        return project(self.image_head, hidden)
+        return decode_step_linear(self.image_head, hidden)
 
     def forward(self, text_ids: torch.Tensor, text_lengths: torch.Tensor, image_ids: torch.Tensor):
         """``(text_logits [B, T, text_vocab + T], image_logits [B, h*w, image_vocab])`` for the whole stream."""

@@ -58,13 +58,13 @@ def decode(
     text_full: torch.Tensor,
     image: torch.Tensor,
     first: int,
-    choose: Callable[[torch.Tensor, int], torch.Tensor],
+    next_token: Callable[[torch.Tensor, int], torch.Tensor],
     use_cache: bool = True,
     group: int = 1,
 ) -> None:
     """Fill ``image[:, first:]`` (``LongTensor[M, h*w]``, in place) one token at a time.
 
-    ``choose(image_logits [M, V], n)`` returns the tokens of image position ``n``. With ``use_cache`` the prefix
+    ``next_token(image_logits [M, V], n)`` returns the tokens of image position ``n``. With ``use_cache`` the prefix
     (text and the ``first`` given tokens) runs once and each step runs one position against the KV caches;
     without it every step recomputes the whole prefix (the reference the cache is tested against).
     ``group`` > 1 says that rows come in runs of ``group`` with the same prefix (the candidates of a caption):
@@ -76,11 +76,11 @@ def decode(
     if not use_cache:
         for n in range(first, total):
             hidden = model.hidden(text_full, image, 0, t + n + 1)[:, -1]
-            image[:, n] = choose(model.image_logits(hidden), n)
+            image[:, n] = next_token(model.image_logits(hidden), n)
         return
     caches, hidden = prefill(model, text_full, image, first, group)
     for n in range(first, total):
-        image[:, n] = choose(model.image_logits(hidden), n)
+        image[:, n] = next_token(model.image_logits(hidden), n)
         if n + 1 < total:
             hidden = model.hidden(text_full, image, t + n + 1, t + n + 2, caches)[:, -1]
 
@@ -96,7 +96,7 @@ def prefill(model, text_full: torch.Tensor, image: torch.Tensor, first: int, gro
         hidden = model.hidden(text_full[::group], image[::group], 0, t + first + 1, unique)[:, -1]
         caches = model.new_caches(rows, weight.device, weight.dtype)
         stop = t + first + 1
-        for small, full in zip(unique, caches):
+        for small, full in zip(unique, caches, strict=True):
             full.k[:, :, :stop] = small.k[:, :, :stop].repeat_interleave(group, 0)
             full.v[:, :, :stop] = small.v[:, :, :stop].repeat_interleave(group, 0)
         return caches, hidden.repeat_interleave(group, 0)
@@ -174,7 +174,8 @@ def sample(
     noise = GumbelStream(rows, model.image_vocab_size, steps, generator, image.device)
     filtered = temperature != 1.0 or top_k is not None or top_p is not None
 
-    def choose(logits: torch.Tensor, n: int) -> torch.Tensor:
+    def draw_token(logits: torch.Tensor, n: int) -> torch.Tensor:
+        """The tokens of image position ``n``, drawn from the (guided, filtered) distribution of ``logits``."""
         logp = logits.float().log_softmax(dim=-1)
         if guidance > 0:
             cond, uncond = logp[:rows], logp[rows:]
@@ -190,7 +191,7 @@ def sample(
     model.eval()
     try:
         with torch.inference_mode():  # no autograd bookkeeping: a decode step is a few hundred small ops
-            decode(model, text_full, image, first, choose, use_cache, group=candidates)
+            decode(model, text_full, image, first, draw_token, use_cache, group=candidates)
     finally:
         model.train(was_training)
     h, w = model.grid
@@ -214,9 +215,10 @@ def teacher_forced_logits(
     truth = image_ids.flatten(1).to(image.device)
     logits: list[torch.Tensor] = []
 
-    def choose(step_logits: torch.Tensor, n: int) -> torch.Tensor:
+    def true_token(step_logits: torch.Tensor, n: int) -> torch.Tensor:
+        """Records the logits of position ``n`` and feeds the given token (teacher forcing)."""
         logits.append(step_logits)
         return truth[:, n]
 
-    decode(model, text_full, image, first, choose, use_cache)
+    decode(model, text_full, image, first, true_token, use_cache)
     return torch.stack(logits, dim=1)

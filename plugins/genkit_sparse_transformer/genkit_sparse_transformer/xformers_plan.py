@@ -56,6 +56,8 @@ class Bias:
             )
             allowed = (starts[:, None] == starts[None, :]) & (ki <= qi)
         elif self.kind == "tensor":
+            if self.tensor is None:
+                raise ValueError("a 'tensor' bias without its tensor")
             return self.tensor
         else:
             raise ValueError(f"unknown bias kind {self.kind!r}")
@@ -108,8 +110,8 @@ def image_attention(ops: PartialOps, layout: AttentionLayout, q, k, v):
         return ops.partial(q, k, v, bias)
     order = column_order(layout.grid, q.device)
     inverse = torch.argsort(order)
-    packed = [x[:, order].reshape(1, batch * n, heads, dim) for x in (q, k, v)]
-    piece = ops.partial(*packed, bias)
+    packed_q, packed_k, packed_v = (x[:, order].reshape(1, batch * n, heads, dim) for x in (q, k, v))
+    piece = ops.partial(packed_q, packed_k, packed_v, bias)
     return ops.rearrange(piece, lambda x: x.reshape(batch, n, heads, x.shape[-1])[:, inverse])
 
 
@@ -134,8 +136,11 @@ def dense_partial(q, k, v, bias: torch.Tensor, scale: float) -> tuple[torch.Tens
 
 def merge_by_lse(outs, lses) -> tuple[torch.Tensor, torch.Tensor]:
     """Outputs ``[B,M,H,K]`` of the same queries over disjoint keys, weighted by their ``lse [B,H,M]``."""
-    total = torch.stack([l.float() for l in lses]).logsumexp(dim=0)
-    merged = sum(o.float() * (l.float() - total).exp().transpose(1, 2)[..., None] for o, l in zip(outs, lses))
+    total = torch.stack([lse.float() for lse in lses]).logsumexp(dim=0)
+    merged = sum(
+        out.float() * (lse.float() - total).exp().transpose(1, 2)[..., None]
+        for out, lse in zip(outs, lses, strict=True)
+    )
     return merged, total
 
 

@@ -24,6 +24,8 @@ DDP:
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -40,6 +42,13 @@ USAGE_DECAY = 0.99
 class VQVAE(EncoderDecoderStructure, nn.Module):
     """Images in ``[0, 1]`` <-> ``grid`` tokens in ``[0, vocab_size)``; see the module docstring for the loss."""
 
+    # Set in __init__ (annotations only): the codebook is a buffer (ema) or an nn.Parameter (loss), the rest buffers.
+    codebook: torch.Tensor
+    codebook_shift: torch.Tensor
+    code_usage: torch.Tensor
+    ema_count: torch.Tensor
+    ema_sum: torch.Tensor
+
     def __init__(
         self, params: VQVAEParams, image_size: int, grid: tuple[int, int], factor: int, multipliers: list[int]
     ) -> None:
@@ -48,7 +57,9 @@ class VQVAE(EncoderDecoderStructure, nn.Module):
         self.image_size, self.grid, self.factor = image_size, grid, factor
         self.vocab_size = params.codebook_size
         dim = params.codebook_dim
-        shape = dict(hidden=params.hidden, multipliers=multipliers, blocks_per_group=params.blocks_per_group)
+        shape: dict[str, Any] = dict(
+            hidden=params.hidden, multipliers=multipliers, blocks_per_group=params.blocks_per_group
+        )
         self.encoder = Encoder(**shape, out_channels=dim)
         self.decoder = Decoder(**shape, in_channels=dim, init_width=dim, out_channels=3)
         book = torch.randn(params.codebook_size, dim) / dim**0.5
@@ -136,7 +147,7 @@ class VQVAE(EncoderDecoderStructure, nn.Module):
         sums = onehot.t() @ flat if ema else None
         sum_over_ranks(counts, sums)
         self.code_usage.mul_(USAGE_DECAY).add_(counts, alpha=1 - USAGE_DECAY)
-        if ema:
+        if sums is not None:  # ema
             decay = self.params.ema_decay
             self.ema_count.mul_(decay).add_(counts, alpha=1 - decay)
             self.ema_sum.mul_(decay).add_(sums, alpha=1 - decay)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import genkit
+from genkit.helpers import resolve_multipliers
 from genkit_dvae.common import grid_for
-from genkit_dvae.plugin import resolve_multipliers
 from genkit_vqvae.model import KIND, VQVAE
 from genkit_vqvae.params import VQVAEParams
 
