@@ -11,7 +11,8 @@ from genkit.recipe.load import read_yaml
 NAME = "ls"
 HELP = "list the built-in recipes"
 DESCRIPTION = """\
-List built-in recipes (the recipes/ folder, plus folders in GENKIT_RECIPES_PATH) by name, with their
+List built-in recipes (genkit's own, shipped in the package; folders in GENKIT_RECIPES_PATH; folders plugins
+contribute through genkit_recipe_dirs) by name, with their
 description. A name works wherever a recipe path does.
 
 example:
