@@ -1,28 +1,48 @@
-"""Conformance suite for ``prior`` components (``genkit.roles.Prior``).
+"""The conformance suite every ``prior`` plugin runs (see :class:`genkit.Prior` for the contract).
 
-Call :func:`check_prior` from a plugin's tests with a small built prior, its build context and (optionally) its
-params to check the export round trip::
+Use from a plugin's tests::
 
-    from genkit.testing.prior import check_prior
-    check_prior(prior, context, params=params, tmp_path=tmp_path)
+    from genkit.testing import PriorSuite
 
-Each check raises ``AssertionError`` with a message saying which part of the contract failed.
+    class TestMyPrior(PriorSuite):
+        kind = "mykind"
+        params = {"width": 32, "depth": 2}
+        # the default context: a tokenizer's and an autoencoder's facts, small
+        context = {"text_vocab_size": 40, "text_length": 6, "image_vocab_size": 24, "image_grid": (3, 4)}
+
+Checks (``test_*``): structure (satisfies the Protocol; residual blocks and shard units are its own submodules, no
+two branches share parameters), loss (finite scalar, float ``text_loss``/``image_loss`` metrics, a gradient), sampling
+(shape, vocabulary, reproducible for a generator, primed rows kept, inputs unchanged) and the save/load round trip
+(the same loss).
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 
-from genkit.plugins.context import BuildContext
-from genkit.roles import Prior
+import genkit
+from genkit.testing.suite import Case, Suite
+
+
+@dataclass(kw_only=True)
+class PriorCase(Case):
+    """A prior under test: its ``context`` has ``text_vocab_size``, ``text_length``, ``image_vocab_size`` and
+    ``image_grid``."""
+
+    role: ClassVar[str] = "prior"
+
+    def random_batch(self, batch: int = 2, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """See :func:`random_batch`."""
+        return random_batch(self.context, batch, seed)
 
 
 def random_batch(
-    context: BuildContext, batch: int = 2, seed: int = 0
+    context: genkit.BuildContext, batch: int = 2, seed: int = 0
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """``(text_ids [B, T], text_lengths [B], image_ids [B, h, w])`` drawn from the context's vocabularies; lengths
     cover 0 and T."""
@@ -35,21 +55,12 @@ def random_batch(
     return text, lengths, image
 
 
-def check_loss(prior: Any, context: BuildContext) -> None:
-    text, lengths, image = random_batch(context)
-    prior.train()
-    loss, metrics = prior.loss(text, lengths, image)
-    assert loss.dim() == 0 and torch.isfinite(loss), f"loss must be a finite scalar, got {loss}"
-    for key in ("text_loss", "image_loss"):
-        assert isinstance(metrics.get(key), float) and math.isfinite(metrics[key]), f"metrics[{key!r}] must be a float"
-    loss.backward()
-    grads = [p.grad for p in prior.parameters() if p.requires_grad]
-    assert any(g is not None and g.abs().sum() > 0 for g in grads), "loss.backward() gives no gradient"
-    prior.zero_grad(set_to_none=True)
-
-
-def check_structure(prior: Any) -> None:
-    assert isinstance(prior, Prior), "the component does not satisfy genkit.roles.Prior"
+def check_structure(case: PriorCase) -> None:
+    """A ``torch.nn.Module`` satisfying :class:`genkit.Prior`; ``residual_blocks()`` and ``shard_units()`` are
+    non-empty lists of its own submodules, and no two residual branches share a parameter."""
+    prior = case.build()
+    assert isinstance(prior, torch.nn.Module), f"{type(prior).__name__} is not a torch.nn.Module"
+    assert isinstance(prior, genkit.Prior), "the component does not satisfy genkit.Prior"
     modules = set(map(id, prior.modules()))
     branches, units = prior.residual_blocks(), prior.shard_units()
     assert branches and units, "residual_blocks() and shard_units() must not be empty"
@@ -59,8 +70,27 @@ def check_structure(prior: Any) -> None:
     assert len(owned) == len(set(owned)), "two residual branches share parameters"
 
 
-def check_sampling(prior: Any, context: BuildContext) -> None:
-    text, lengths, image = random_batch(context)
+def check_loss(case: PriorCase) -> None:
+    """``loss(text, lengths, image)`` in train mode: a finite scalar, float ``text_loss`` and ``image_loss`` metrics,
+    and a non-zero gradient."""
+    prior = case.build()
+    text, lengths, image = case.random_batch()
+    prior.train()
+    loss, metrics = prior.loss(text, lengths, image)
+    assert loss.dim() == 0 and torch.isfinite(loss), f"loss must be a finite scalar, got {loss}"
+    for key in ("text_loss", "image_loss"):
+        assert isinstance(metrics.get(key), float) and math.isfinite(metrics[key]), f"metrics[{key!r}] must be a float"
+    loss.backward()
+    grads = [p.grad for p in prior.parameters() if p.requires_grad]
+    assert any(g is not None and g.abs().sum() > 0 for g in grads), "loss.backward() gives no gradient"
+
+
+def check_sampling(case: PriorCase) -> None:
+    """``sample``: ``long`` ids ``[B * candidates, h, w]`` in the image vocabulary, reproducible for a generator,
+    primed rows kept with every option (top-k, top-p, temperature, guidance), inputs unchanged."""
+    prior = case.build()
+    context = case.context
+    text, lengths, image = case.random_batch()
     h, w = context.require("image_grid")
     vocab = context.require("image_vocab_size")
     before = [text.clone(), lengths.clone(), image.clone()]
@@ -76,16 +106,15 @@ def check_sampling(prior: Any, context: BuildContext) -> None:
     rows = max(1, h // 2)
     primed = draw(1, candidates=2, prime_ids=image[:, :rows], top_k=4, top_p=0.9, temperature=0.7, guidance=1.5)
     assert torch.equal(primed[:, :rows], image[:, :rows].repeat_interleave(2, 0)), "primed rows were not kept"
-    for old, new in zip(before, (text, lengths, image)):
+    for old, new in zip(before, (text, lengths, image), strict=True):
         assert torch.equal(old, new), "sample() modified its inputs"
 
 
-def check_export(prior: Any, context: BuildContext, params: Any, tmp_path: Path) -> None:
-    from genkit.export import load_component, save_component
-
-    save_component(tmp_path, "prior", prior, params, context)
-    loaded = load_component(tmp_path, "prior")
-    text, lengths, image = random_batch(context)
+def check_export(case: PriorCase) -> None:
+    """Through ``genkit.save_component``/``load_component``: the loaded prior computes the same loss."""
+    prior = case.build()
+    loaded = case.save_and_load(prior)
+    text, lengths, image = case.random_batch()
     prior.eval()
     with torch.no_grad():
         a, _ = prior.loss(text, lengths, image)
@@ -93,10 +122,38 @@ def check_export(prior: Any, context: BuildContext, params: Any, tmp_path: Path)
     assert torch.allclose(a, b), "the exported prior computes a different loss"
 
 
-def check_prior(prior: Any, context: BuildContext, params: Any = None, tmp_path: Path | None = None) -> None:
-    """Run every check; the export round trip only when ``params`` and ``tmp_path`` are given."""
-    check_structure(prior)
-    check_loss(prior, context)
-    check_sampling(prior, context)
+class PriorSuite(Suite):
+    """The prior checks as a test class: subclass it with ``kind`` and ``params`` (see the module docstring)."""
+
+    role: ClassVar[str] = "prior"
+    case_type: ClassVar[type[Case]] = PriorCase
+    default_context: ClassVar[dict[str, Any]] = {
+        "text_vocab_size": 40,
+        "text_length": 6,
+        "image_vocab_size": 24,
+        "image_grid": (3, 4),
+    }
+
+    def test_structure(self, genkit_conformance: PriorCase) -> None:
+        self.check(check_structure, genkit_conformance)
+
+    def test_loss(self, genkit_conformance: PriorCase) -> None:
+        self.check(check_loss, genkit_conformance)
+
+    def test_sampling(self, genkit_conformance: PriorCase) -> None:
+        self.check(check_sampling, genkit_conformance)
+
+    def test_export(self, genkit_conformance: PriorCase) -> None:
+        self.check(check_export, genkit_conformance)
+
+
+def check_prior(prior: Any, context: genkit.BuildContext, params: Any = None, tmp_path: Path | None = None) -> None:
+    """Deprecated: subclass :class:`PriorSuite` instead. Runs every check on the already built ``prior`` (each check
+    gets this same object, not a fresh build); the export round trip only when ``params`` and ``tmp_path`` are
+    given."""
+    case = PriorCase(params=params, context=context, tmp_dir=tmp_path, builder=lambda _: prior)
+    for check in (check_structure, check_loss, check_sampling):
+        check(case)
+        prior.zero_grad(set_to_none=True)
     if params is not None and tmp_path is not None:
-        check_export(prior, context, params, tmp_path)
+        check_export(case)

@@ -1,45 +1,41 @@
-"""Conformance suite for ``reranker`` components (``genkit.Reranker``).
+"""The conformance suite every ``reranker`` plugin runs (see :class:`genkit.Reranker` for the contract).
 
-Every reranker plugin runs these checks against its component::
+Use from a plugin's tests::
 
-    from genkit.testing import reranker as suite
+    from genkit.testing import RerankerSuite
 
-    @pytest.mark.parametrize("check", sorted(suite.CHECKS))
-    def test_conformance(check, tmp_path):
-        params = genkit.make_params("reranker", "mykind", {...small...})
-        context = genkit.BuildContext(image_size=16, text_vocab_size=50, text_length=8)
-        suite.CHECKS[check](suite.RerankerCase(params, context, tmp_path))
+    class TestMyReranker(RerankerSuite):
+        kind = "mykind"
+        params = {"width": 32, "depth": 1}
+        context = {"image_size": 16, "text_vocab_size": 40, "text_length": 6}  # the default
+        batch = 4  # pairs per test batch (>= 3), the default
 
-or ``suite.run_all(RerankerCase(...))``. Each check raises ``AssertionError`` with a message naming what is wrong.
-The component must be registered (``save_load_round_trip`` goes through ``genkit.save_component``).
+Checks (``test_*``): protocol (built on the CPU), score shape, determinism (two calls, two builds), batch and order
+independence, padding ignored (ids past a caption's length do not matter, its length does), inputs unchanged,
+training loss (a finite gradient for every trainable parameter), validation metrics (top-1 retrieval both ways),
+overfitting one batch, bad inputs (``genkit.InputError``), the save/load round trip and residual blocks/shard
+units.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 
 import genkit
+from genkit.testing.suite import Case, Suite
 
 
-@dataclass
-class RerankerCase:
-    """What the checks need: validated ``params`` (with ``kind``), a ``context`` with ``image_size``,
-    ``text_vocab_size`` and ``text_length``, a scratch directory, and the size of the test batch (>= 3)."""
+@dataclass(kw_only=True)
+class RerankerCase(Case):
+    """A reranker under test: its ``context`` has ``image_size``, ``text_vocab_size`` and ``text_length``; the
+    checks score ``batch`` (>= 3) random pairs drawn from ``seed``, which also seeds every build."""
 
-    params: Any
-    context: genkit.BuildContext
-    tmp_dir: Path
+    role: ClassVar[str] = "reranker"
     batch: int = 4
-    seed: int = 0
-
-    def build(self) -> Any:
-        torch.manual_seed(self.seed)
-        return genkit.build_component("reranker", self.params, self.context)
 
     def inputs(self, seed: int | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Random ``(ids, lengths, images)``: lengths include 0 and the full length; padding holds 0."""
@@ -54,6 +50,7 @@ class RerankerCase:
 
 
 def check_protocol(case: RerankerCase) -> None:
+    """A ``torch.nn.Module`` satisfying :class:`genkit.Reranker`, built on the CPU."""
     model = case.build()
     assert isinstance(model, torch.nn.Module), f"{type(model).__name__} is not a torch.nn.Module"
     assert isinstance(model, genkit.Reranker), f"{type(model).__name__} does not satisfy genkit.Reranker"
@@ -62,6 +59,7 @@ def check_protocol(case: RerankerCase) -> None:
 
 
 def check_score_shape(case: RerankerCase) -> None:
+    """``score``: finite floats ``[B]``, without an autograd graph."""
     model = case.build()
     ids, lengths, images = case.inputs()
     scores = model.score(ids, lengths, images)
@@ -73,6 +71,7 @@ def check_score_shape(case: RerankerCase) -> None:
 
 
 def check_score_deterministic(case: RerankerCase) -> None:
+    """Two calls in eval mode, and two builds under the same seed, give the same scores."""
     model = case.build().eval()
     ids, lengths, images = case.inputs()
     first = model.score(ids, lengths, images)
@@ -83,6 +82,7 @@ def check_score_deterministic(case: RerankerCase) -> None:
 
 
 def check_score_batch_independent(case: RerankerCase) -> None:
+    """A pair scores the same alone, in a batch and in a permuted batch."""
     model = case.build().eval()
     ids, lengths, images = case.inputs()
     full = model.score(ids, lengths, images)
@@ -97,6 +97,7 @@ def check_score_batch_independent(case: RerankerCase) -> None:
 
 
 def check_padding_ignored(case: RerankerCase) -> None:
+    """Ids at positions ``>= length`` do not change a score; a caption's length does."""
     model = case.build().eval()
     ids, lengths, images = case.inputs()
     vocab = case.context.require("text_vocab_size")
@@ -113,17 +114,20 @@ def check_padding_ignored(case: RerankerCase) -> None:
 
 
 def check_inputs_unchanged(case: RerankerCase) -> None:
+    """``score``, ``training_loss`` and ``validation_metrics`` leave their inputs as they were."""
     model = case.build()
     ids, lengths, images = case.inputs()
     copies = (ids.clone(), lengths.clone(), images.clone())
     model.score(ids, lengths, images)
     model.training_loss(ids, lengths, images)
     model.validation_metrics(ids, lengths, images)
-    for name, before, after in zip(("text_ids", "text_lengths", "images"), copies, (ids, lengths, images)):
+    for name, before, after in zip(("text_ids", "text_lengths", "images"), copies, (ids, lengths, images), strict=True):
         assert torch.equal(before, after), f"the reranker modified its input {name}"
 
 
 def check_training_loss(case: RerankerCase) -> None:
+    """``training_loss``: a finite differentiable scalar, float metrics, a finite gradient for every
+    trainable parameter."""
     model = case.build().train()
     ids, lengths, images = case.inputs()
     loss, metrics = model.training_loss(ids, lengths, images)
@@ -140,6 +144,7 @@ def check_training_loss(case: RerankerCase) -> None:
 
 
 def check_validation_metrics(case: RerankerCase) -> None:
+    """``validation_metrics``: top-1 retrieval both ways, as ``k / batch`` in [0, 1]; exact for one pair."""
     model = case.build()
     ids, lengths, images = case.inputs()
     metrics = model.validation_metrics(ids, lengths, images)
@@ -172,6 +177,7 @@ def check_overfits_one_batch(case: RerankerCase, steps: int = 60) -> None:
 
 
 def check_bad_inputs(case: RerankerCase) -> None:
+    """Mismatched batch sizes and images without the channel axis raise ``genkit.InputError``."""
     model = case.build()
     ids, lengths, images = case.inputs()
     for what, args in {
@@ -187,15 +193,14 @@ def check_bad_inputs(case: RerankerCase) -> None:
 
 
 def check_save_load_round_trip(case: RerankerCase) -> None:
+    """Through ``genkit.save_component``/``load_component``: the same class, in eval mode, scoring the same."""
     model = case.build()
     with torch.no_grad():  # move off the initial weights so that a load that silently rebuilds would differ
         for param in model.parameters():
             param.add_(0.01 * torch.randn_like(param))
     ids, lengths, images = case.inputs()
     before = model.eval().score(ids, lengths, images)
-    export = case.tmp_dir / "export"
-    genkit.save_component(export, "reranker", model, case.params, case.context)
-    loaded = genkit.load_component(export, "reranker")
+    loaded = case.save_and_load(model)
     assert type(loaded) is type(model), f"loaded a {type(loaded).__name__}, saved a {type(model).__name__}"
     assert not loaded.training, "load_component must return the component in eval mode"
     after = loaded.score(ids, lengths, images)
@@ -216,28 +221,56 @@ def _check_modules(model: torch.nn.Module, modules: Any, what: str) -> None:
 
 
 def check_residual_blocks(case: RerankerCase) -> None:
+    """``residual_blocks()`` and ``shard_units()``: non-empty lists of its own submodules with parameters,
+    no two sharing one."""
     model = case.build()
     _check_modules(model, model.residual_blocks(), "residual_blocks")
     _check_modules(model, model.shard_units(), "shard_units")
 
 
-CHECKS: dict[str, Callable[[RerankerCase], None]] = {
-    "protocol": check_protocol,
-    "score_shape": check_score_shape,
-    "score_deterministic": check_score_deterministic,
-    "score_batch_independent": check_score_batch_independent,
-    "padding_ignored": check_padding_ignored,
-    "inputs_unchanged": check_inputs_unchanged,
-    "training_loss": check_training_loss,
-    "validation_metrics": check_validation_metrics,
-    "overfits_one_batch": check_overfits_one_batch,
-    "bad_inputs": check_bad_inputs,
-    "save_load_round_trip": check_save_load_round_trip,
-    "residual_blocks": check_residual_blocks,
-}
+class RerankerSuite(Suite):
+    """The reranker checks as a test class: subclass it with ``kind`` and ``params`` (see the module docstring)."""
 
+    role: ClassVar[str] = "reranker"
+    case_type: ClassVar[type[Case]] = RerankerCase
+    default_context: ClassVar[dict[str, Any]] = {"image_size": 16, "text_vocab_size": 40, "text_length": 6}
+    batch: ClassVar[int] = 4
 
-def run_all(case: RerankerCase) -> None:
-    """Run every check in :data:`CHECKS` against ``case``."""
-    for check in CHECKS.values():
-        check(case)
+    def case_options(self, tmp_path: Path) -> dict[str, Any]:
+        return {"batch": self.batch}
+
+    def test_protocol(self, genkit_conformance: RerankerCase) -> None:
+        self.check(check_protocol, genkit_conformance)
+
+    def test_score_shape(self, genkit_conformance: RerankerCase) -> None:
+        self.check(check_score_shape, genkit_conformance)
+
+    def test_score_deterministic(self, genkit_conformance: RerankerCase) -> None:
+        self.check(check_score_deterministic, genkit_conformance)
+
+    def test_score_batch_independent(self, genkit_conformance: RerankerCase) -> None:
+        self.check(check_score_batch_independent, genkit_conformance)
+
+    def test_padding_ignored(self, genkit_conformance: RerankerCase) -> None:
+        self.check(check_padding_ignored, genkit_conformance)
+
+    def test_inputs_unchanged(self, genkit_conformance: RerankerCase) -> None:
+        self.check(check_inputs_unchanged, genkit_conformance)
+
+    def test_training_loss(self, genkit_conformance: RerankerCase) -> None:
+        self.check(check_training_loss, genkit_conformance)
+
+    def test_validation_metrics(self, genkit_conformance: RerankerCase) -> None:
+        self.check(check_validation_metrics, genkit_conformance)
+
+    def test_overfits_one_batch(self, genkit_conformance: RerankerCase) -> None:
+        self.check(check_overfits_one_batch, genkit_conformance)
+
+    def test_bad_inputs(self, genkit_conformance: RerankerCase) -> None:
+        self.check(check_bad_inputs, genkit_conformance)
+
+    def test_save_load_round_trip(self, genkit_conformance: RerankerCase) -> None:
+        self.check(check_save_load_round_trip, genkit_conformance)
+
+    def test_residual_blocks(self, genkit_conformance: RerankerCase) -> None:
+        self.check(check_residual_blocks, genkit_conformance)

@@ -1,17 +1,20 @@
-"""Conformance suite for ``tokenizer`` components (``genkit.Tokenizer``).
+"""The conformance suite every ``tokenizer`` plugin runs (see :class:`genkit.Tokenizer` for the contract).
 
-Every tokenizer plugin runs these checks against its component::
+Use from a plugin's tests::
 
-    from genkit.testing import tokenizer as suite
+    from genkit.testing import TokenizerSuite
 
-    @pytest.mark.parametrize("check", sorted(suite.CHECKS))
-    def test_conformance(check, tmp_path):
-        params = genkit.make_params("tokenizer", "mykind", {...small vocabulary, max_length ~32...})
-        suite.CHECKS[check](suite.TokenizerCase(params, tmp_path))
+    class TestMyTokenizer(TokenizerSuite):
+        kind = "mykind"
+        params = {"vocab_size": 400, "max_length": 32}  # a small vocabulary
 
-or ``suite.run_all(TokenizerCase(...))``. Each check raises ``AssertionError`` naming what is wrong. The component
-must be registered (``save_load_round_trip`` goes through ``genkit.save_component``). The checks train on
-``case.corpus`` (a small built-in corpus of captions by default) and need ``max_length >= 16``.
+Checks (``test_*``): protocol, a configured ``vocab_size`` that training does not change, shapes and ranges of
+``encode`` (padding holds 0), the ``decode(encode(s)) == normalize(s)`` round trip, determinism and batch
+independence, seeded and exact BPE-style dropout, truncation of a long caption to ``max_length``, edge captions
+(empty, whitespace, emoji, right-to-left, control characters), the save/load round trip (same ids; saving again
+writes the same bytes) and deterministic training. The checks train on ``corpus`` (default: :func:`default_corpus`,
+template captions plus a few multilingual ones; set the class attribute to use another). ``max_length`` must be at
+least 16 and hold each of :data:`EDGE_CAPTIONS` whole (a byte-level tokenizer needs 64).
 
 Optional but checked when present: a ``truncated`` counter (captions cut to ``max_length`` so far).
 """
@@ -19,14 +22,14 @@ Optional but checked when present: a ``truncated`` counter (captions cut to ``ma
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 
 import genkit
+from genkit.testing.suite import Case, Suite
 
 EDGE_CAPTIONS = [
     "",
@@ -54,19 +57,15 @@ def default_corpus(count: int = 400, seed: int = 0) -> list[str]:
     return captions + EDGE_CAPTIONS + ["un cercle rouge", "ein blaues Quadrat", "赤い円", "красный круг"]
 
 
-@dataclass
-class TokenizerCase:
-    """What the checks need: validated ``params`` (with ``kind``), a scratch directory and a training corpus."""
+@dataclass(kw_only=True)
+class TokenizerCase(Case):
+    """A tokenizer under test and the ``corpus`` its checks train on."""
 
-    params: Any
-    tmp_dir: Path
+    role: ClassVar[str] = "tokenizer"
     corpus: list[str] = field(default_factory=default_corpus)
-    context: genkit.BuildContext = field(default_factory=genkit.BuildContext)
-
-    def build(self) -> Any:
-        return genkit.build_component("tokenizer", self.params, self.context)
 
     def trained(self) -> Any:
+        """A fresh build trained on ``corpus``."""
         tokenizer = self.build()
         tokenizer.train(iter(self.corpus))
         return tokenizer
@@ -87,6 +86,7 @@ def _check_batch(tok: Any, batch: Any, count: int) -> None:
 
 
 def check_protocol(case: TokenizerCase) -> None:
+    """Satisfies :class:`genkit.Tokenizer` with a positive ``vocab_size`` and ``max_length >= 16``."""
     tok = case.build()
     assert isinstance(tok, genkit.Tokenizer), f"{type(tok).__name__} does not satisfy genkit.Tokenizer"
     assert isinstance(tok.vocab_size, int) and tok.vocab_size > 0, "vocab_size must be a positive int"
@@ -103,6 +103,8 @@ def check_vocab_size_is_configured(case: TokenizerCase) -> None:
 
 
 def check_shapes_and_ranges(case: TokenizerCase) -> None:
+    """``encode``: a ``TokenBatch`` of long ``ids [B, max_length]`` in the vocabulary, ``lengths [B]``,
+    zeros past each length; an empty list gives empty tensors."""
     tok = case.trained()
     _check_batch(tok, tok.encode(case.corpus), len(case.corpus))
     _check_batch(tok, tok.encode([]), 0)
@@ -114,7 +116,7 @@ def check_round_trip(case: TokenizerCase) -> None:
     ids, lengths = tok.encode(case.corpus)
     texts = tok.decode(ids, lengths)
     fitted = 0
-    for caption, text, n in zip(case.corpus, texts, lengths.tolist()):
+    for caption, text, n in zip(case.corpus, texts, lengths.tolist(), strict=True):
         if n < tok.max_length:
             fitted += 1
             assert text == tok.normalize(caption), f"{caption!r} decodes to {text!r}, not {tok.normalize(caption)!r}"
@@ -122,6 +124,7 @@ def check_round_trip(case: TokenizerCase) -> None:
 
 
 def check_deterministic_and_batch_independent(case: TokenizerCase) -> None:
+    """``encode`` is deterministic, and a caption encodes the same alone and in a batch."""
     tok = case.trained()
     first, again = tok.encode(case.corpus), tok.encode(list(case.corpus))
     assert torch.equal(first.ids, again.ids) and torch.equal(first.lengths, again.lengths), (
@@ -133,12 +136,14 @@ def check_deterministic_and_batch_independent(case: TokenizerCase) -> None:
 
 
 def check_dropout_seeded_and_exact(case: TokenizerCase) -> None:
+    """``encode(dropout=True, seed=s)`` is reproducible, still decodes exactly, and does not leak
+    into a plain ``encode``."""
     tok = case.trained()
     a = tok.encode(case.corpus, dropout=True, seed=1)
     b = tok.encode(case.corpus, dropout=True, seed=1)
     assert torch.equal(a.ids, b.ids), "encode(dropout=True, seed=s) is not reproducible"
     _check_batch(tok, a, len(case.corpus))
-    for caption, text, n in zip(case.corpus, tok.decode(a.ids, a.lengths), a.lengths.tolist()):
+    for caption, text, n in zip(case.corpus, tok.decode(a.ids, a.lengths), a.lengths.tolist(), strict=True):
         if n < tok.max_length:
             assert text == tok.normalize(caption), f"with dropout {caption!r} decodes to {text!r}"
     plain = tok.encode(case.corpus)
@@ -146,6 +151,8 @@ def check_dropout_seeded_and_exact(case: TokenizerCase) -> None:
 
 
 def check_long_caption_truncated(case: TokenizerCase) -> None:
+    """A long caption fills ``max_length`` exactly (and counts in ``truncated``); a short one does
+    not."""
     tok = case.trained()
     before = getattr(tok, "truncated", None)
     long = " ".join(["a large red circle at the top left"] * 400)
@@ -158,25 +165,26 @@ def check_long_caption_truncated(case: TokenizerCase) -> None:
 
 
 def check_edge_captions(case: TokenizerCase) -> None:
+    """Empty and whitespace-only captions have length 0; every edge caption round-trips to its
+    ``normalize``."""
     tok = case.trained()
     batch = tok.encode(EDGE_CAPTIONS)
     _check_batch(tok, batch, len(EDGE_CAPTIONS))
     assert int(batch.lengths[0]) == 0 and int(batch.lengths[1]) == 0, "empty and whitespace-only captions have length 0"
-    for caption, text in zip(EDGE_CAPTIONS, tok.decode(batch.ids, batch.lengths)):
+    for caption, text in zip(EDGE_CAPTIONS, tok.decode(batch.ids, batch.lengths), strict=True):
         assert text == tok.normalize(caption), f"{caption!r} decodes to {text!r}"
 
 
 def check_save_load_round_trip(case: TokenizerCase) -> None:
     """Through ``genkit.save_component``/``load_component``: same ids, and saving again writes the same bytes."""
     tok = case.trained()
-    first = case.tmp_dir / "export_a"
-    genkit.save_component(first, "tokenizer", tok, case.params, case.context)
-    loaded = genkit.load_component(first, "tokenizer")
+    first = case.scratch("export_a")
+    loaded = case.save_and_load(tok, "export_a")
     a, b = tok.encode(case.corpus), loaded.encode(case.corpus)
     assert torch.equal(a.ids, b.ids) and torch.equal(a.lengths, b.lengths), "reloaded tokenizer encodes differently"
     assert loaded.vocab_size == tok.vocab_size and loaded.max_length == tok.max_length, "sizes changed on reload"
-    second = case.tmp_dir / "export_b"
-    genkit.save_component(second, "tokenizer", loaded, case.params, case.context)
+    second = case.scratch("export_b")
+    genkit.save_component(second, "tokenizer", loaded, case.params, case.context, plugins=case.plugins)
     names = sorted(p.name for p in (first / "tokenizer").iterdir())
     assert names == sorted(p.name for p in (second / "tokenizer").iterdir()), "re-saving writes different files"
     for name in names:
@@ -185,24 +193,47 @@ def check_save_load_round_trip(case: TokenizerCase) -> None:
 
 
 def check_training_deterministic(case: TokenizerCase) -> None:
+    """Training twice on the same corpus gives the same ids."""
     a, b = case.trained(), case.trained()
     assert torch.equal(a.encode(case.corpus).ids, b.encode(case.corpus).ids), "training twice gives different ids"
 
 
-CHECKS: dict[str, Callable[[TokenizerCase], None]] = {
-    "protocol": check_protocol,
-    "vocab_size_is_configured": check_vocab_size_is_configured,
-    "shapes_and_ranges": check_shapes_and_ranges,
-    "round_trip": check_round_trip,
-    "deterministic_and_batch_independent": check_deterministic_and_batch_independent,
-    "dropout_seeded_and_exact": check_dropout_seeded_and_exact,
-    "long_caption_truncated": check_long_caption_truncated,
-    "edge_captions": check_edge_captions,
-    "save_load_round_trip": check_save_load_round_trip,
-    "training_deterministic": check_training_deterministic,
-}
+class TokenizerSuite(Suite):
+    """The tokenizer checks as a test class: subclass it with ``kind`` and ``params`` (see the module docstring)."""
 
+    role: ClassVar[str] = "tokenizer"
+    case_type: ClassVar[type[Case]] = TokenizerCase
+    corpus: ClassVar[list[str] | None] = None
 
-def run_all(case: TokenizerCase) -> None:
-    for check in CHECKS.values():
-        check(case)
+    def case_options(self, tmp_path: Path) -> dict[str, Any]:
+        return {} if self.corpus is None else {"corpus": list(self.corpus)}
+
+    def test_protocol(self, genkit_conformance: TokenizerCase) -> None:
+        self.check(check_protocol, genkit_conformance)
+
+    def test_vocab_size_is_configured(self, genkit_conformance: TokenizerCase) -> None:
+        self.check(check_vocab_size_is_configured, genkit_conformance)
+
+    def test_shapes_and_ranges(self, genkit_conformance: TokenizerCase) -> None:
+        self.check(check_shapes_and_ranges, genkit_conformance)
+
+    def test_round_trip(self, genkit_conformance: TokenizerCase) -> None:
+        self.check(check_round_trip, genkit_conformance)
+
+    def test_deterministic_and_batch_independent(self, genkit_conformance: TokenizerCase) -> None:
+        self.check(check_deterministic_and_batch_independent, genkit_conformance)
+
+    def test_dropout_seeded_and_exact(self, genkit_conformance: TokenizerCase) -> None:
+        self.check(check_dropout_seeded_and_exact, genkit_conformance)
+
+    def test_long_caption_truncated(self, genkit_conformance: TokenizerCase) -> None:
+        self.check(check_long_caption_truncated, genkit_conformance)
+
+    def test_edge_captions(self, genkit_conformance: TokenizerCase) -> None:
+        self.check(check_edge_captions, genkit_conformance)
+
+    def test_save_load_round_trip(self, genkit_conformance: TokenizerCase) -> None:
+        self.check(check_save_load_round_trip, genkit_conformance)
+
+    def test_training_deterministic(self, genkit_conformance: TokenizerCase) -> None:
+        self.check(check_training_deterministic, genkit_conformance)

@@ -1,9 +1,14 @@
-"""A third-party plugin installed with pip is discovered and usable from a recipe, with no change to genkit."""
+"""A third-party plugin installed with pip is discovered and usable from a recipe, with no change to genkit, and its
+own tests (genkit's conformance kit through the ``pytest11`` plugin) pass.
+
+The example is copied into a temporary directory and built from there: nothing is written into the source tree.
+"""
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -15,7 +20,16 @@ EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "genkit-example-plu
 
 
 @pytest.fixture(scope="module")
-def installed(tmp_path_factory):
+def example(tmp_path_factory):
+    """A copy of the example's source, without build outputs (its build writes build/ and *.egg-info beside it)."""
+    copy = tmp_path_factory.mktemp("src") / EXAMPLE.name
+    junk = shutil.ignore_patterns("build", "dist", "*.egg-info", "__pycache__", ".pytest_cache")
+    shutil.copytree(EXAMPLE, copy, ignore=junk)
+    return copy
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory, example):
     """pip-install the example distribution (wheel build, dist-info, entry point) into a private folder."""
     target = tmp_path_factory.mktemp("site")
     subprocess.run(
@@ -30,7 +44,7 @@ def installed(tmp_path_factory):
             "--no-index",
             "--target",
             str(target),
-            str(EXAMPLE),
+            str(example),
         ],
         check=True,
         capture_output=True,
@@ -69,11 +83,12 @@ def test_installed_plugin_is_usable_from_a_recipe(installed, tmp_path):
     code = f"""
 import sys; sys.path.insert(0, {str(installed)!r})
 import genkit, torch
-tok = genkit.build_component("tokenizer", genkit.make_params("tokenizer", "bytes", {{"max_length": 12}}))
+params = genkit.make_params("tokenizer", "bytes", {{"max_length": 12}})
+tok = genkit.build_component("tokenizer", params)
 batch = tok.encode(["A  Red Circle", "ünïcode ✓ and much more text"])
 assert tok.decode(batch.ids, batch.lengths)[0] == "a red circle"
 assert batch.lengths.tolist()[1] <= 12 and tok.truncated == 1
-genkit.save_component({str(tmp_path / "export")!r}, "tokenizer", tok, genkit.make_params("tokenizer", "bytes", {{"max_length": 12}}), genkit.BuildContext())
+genkit.save_component({str(tmp_path / "export")!r}, "tokenizer", tok, params, genkit.BuildContext())
 again = genkit.load_component({str(tmp_path / "export")!r}, "tokenizer")
 assert torch.equal(again.encode(["x y"]).ids, tok.encode(["x y"]).ids)
 print("ok")
@@ -92,3 +107,19 @@ def test_disabling_the_plugin_removes_it(installed, tmp_path):
         "unknown tokenizer kind 'bytes'" in result.stderr
         or "no installed plugin registers a tokenizer" in result.stderr
     )
+
+
+def test_the_example_plugins_own_tests_pass(installed, example):
+    """Its tests import one suite (genkit.testing.TokenizerSuite); the fixtures come from genkit's pytest11 plugin."""
+    environment = {**os.environ, "PYTHONPATH": str(installed)}
+    environment.pop("PYTEST_ADDOPTS", None)
+    environment.pop("PYTEST_DISABLE_PLUGIN_AUTOLOAD", None)
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", str(example / "tests"), "-p", "no:cacheprovider", "-q"],
+        capture_output=True,
+        text=True,
+        cwd=example,
+        env=environment,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    assert " passed" in result.stdout and "failed" not in result.stdout, result.stdout[-2000:]

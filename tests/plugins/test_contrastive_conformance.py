@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import genkit
-from genkit.testing import reranker as suite
+from genkit.testing import RerankerCase, RerankerSuite
 
 SMALL = {"width": 32, "depth": 1, "heads": 2, "image_widths": [8, 16], "groups": 4, "embed_dim": 16}
 CONTEXT = genkit.BuildContext(image_size=16, text_vocab_size=40, text_length=6)
@@ -19,15 +19,21 @@ def small_model(**changes):
     return params, genkit.build_component("reranker", params, CONTEXT)
 
 
-@pytest.mark.parametrize("check", sorted(suite.CHECKS))
-def test_conformance(check, tmp_path):
-    params = genkit.make_params("reranker", "contrastive", SMALL)
-    suite.CHECKS[check](suite.RerankerCase(params, CONTEXT, tmp_path))
+def inputs():
+    """A batch of random (ids, lengths, images) in CONTEXT's shapes, as the suite's checks draw them."""
+    return RerankerCase(params=None, context=CONTEXT).inputs()
 
 
-def test_conformance_with_scaled_scores_and_fixed_temperature(tmp_path):
-    params = genkit.make_params("reranker", "contrastive", {**SMALL, "score_scaled": True, "learn_temperature": False})
-    suite.run_all(suite.RerankerCase(params, CONTEXT, tmp_path, batch=3, seed=5))
+class TestContrastive(RerankerSuite):
+    kind = "contrastive"
+    params = SMALL
+    context = CONTEXT
+
+
+class TestContrastiveScaledScoresFixedTemperature(TestContrastive):
+    params = {**SMALL, "score_scaled": True, "learn_temperature": False}
+    batch = 3
+    seed = 5
 
 
 @settings(max_examples=10, deadline=None)
@@ -49,8 +55,7 @@ def test_score_is_cosine_and_scaled_score_uses_learned_temperature():
     _, plain = small_model()
     _, scaled = small_model(score_scaled=True)
     scaled.load_state_dict(plain.state_dict())
-    case = suite.RerankerCase(None, CONTEXT, None)
-    ids, lengths, images = case.inputs()
+    ids, lengths, images = inputs()
     cosine = plain.score(ids, lengths, images)
     assert bool((cosine.abs() <= 1 + 1e-5).all())
     expected = (plain.embed_texts(ids, lengths) * plain.embed_images(images)).sum(-1)
@@ -69,7 +74,7 @@ def test_temperature_is_clamped_and_learned():
     assert model.scale().item() == pytest.approx(20.0, rel=1e-5)
     with torch.no_grad():
         model.logit_scale.fill_(1.0)
-    ids, lengths, images = suite.RerankerCase(None, CONTEXT, None).inputs()
+    ids, lengths, images = inputs()
     loss, metrics = model.training_loss(ids, lengths, images)
     loss.backward()
     assert model.logit_scale.grad is not None and model.logit_scale.grad.abs().item() > 0
@@ -89,7 +94,7 @@ def test_residual_branches_return_updates_of_the_stream_shape():
     for branch in text_branches:
         update = branch(stream, keep) if "Attention" in type(branch).__name__ else branch(stream)
         assert update.shape == stream.shape
-    for branch, stage_width in zip(branches[2 * SMALL["depth"] :], SMALL["image_widths"]):
+    for branch, stage_width in zip(branches[2 * SMALL["depth"] :], SMALL["image_widths"], strict=False):
         x = torch.randn(2, stage_width, 8, 8)
         assert branch(x).shape == x.shape
     # the stage adds the branch's output to its stream: zeroing the branch makes the stage its entry conv
@@ -144,15 +149,13 @@ def test_registered_through_the_entry_point():
         assert field.description, f"ContrastiveParams.{name} has no description"
 
 
-class _BrokenCase(suite.RerankerCase):
-    """Builds the contrastive model with one contract broken, to show that the suite notices."""
+class _Broken(TestContrastive):
+    """The contrastive model with one contract broken, to show that the suite notices (not collected)."""
 
-    def __init__(self, breakage, **kwargs):
-        super().__init__(genkit.make_params("reranker", "contrastive", SMALL), CONTEXT, None, **kwargs)
-        self.breakage = breakage
+    breakage = ""
 
-    def build(self):
-        model = super().build()
+    def build(self, case):
+        model = super().build(case)
         if self.breakage == "ignores_lengths":
             text_forward = model.text.forward
             model.text.forward = lambda ids, lengths: text_forward(ids, torch.full_like(lengths, ids.shape[1]))
@@ -175,9 +178,10 @@ class _BrokenCase(suite.RerankerCase):
         ("detached_weight", "training_loss"),
     ],
 )
-def test_suite_catches_broken_rerankers(breakage, check):
-    with pytest.raises(AssertionError):
-        suite.CHECKS[check](_BrokenCase(breakage))
+def test_suite_catches_broken_rerankers(breakage, check, tmp_path):
+    suite = type("Broken", (_Broken,), {"breakage": breakage})()
+    with pytest.raises(AssertionError, match=f"reranker conformance, check '{check}' \\(contrastive\\): "):
+        getattr(suite, f"test_{check}")(suite.make_case(tmp_path))
 
 
 def test_scale_is_a_scalar_and_old_scalar_checkpoints_load():

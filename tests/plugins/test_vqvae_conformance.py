@@ -1,22 +1,18 @@
-"""The shared autoencoder conformance suite, run against small vqvae models (codebook by loss and by EMA)."""
+"""The autoencoder conformance suite (genkit.testing.AutoencoderSuite) on small vqvae models: codebook learned by
+its loss, and by EMA."""
 
-import pytest
+from genkit.testing import AutoencoderSuite
 
-import genkit
-from genkit.testing import autoencoder as suite
-
-
-def build_small(image_size: int, **overrides):
-    values = {"codebook_size": 32, "downsample": 4, "hidden": 8, "blocks_per_group": 1, "codebook_dim": 8, **overrides}
-    params = genkit.make_params("autoencoder", "vqvae", values)
-    context = genkit.BuildContext(image_size=image_size)
-    return genkit.build_component("autoencoder", params, context), params, context
+SMALL = {"codebook_size": 32, "downsample": 4, "hidden": 8, "blocks_per_group": 1, "codebook_dim": 8}
 
 
-@pytest.mark.parametrize("check", list(suite.CHECKS))
-def test_vqvae_conformance(check, tmp_path):
-    suite.run_check(check, build_small, image_size=16, directory=tmp_path)
+class TestVQVAE(AutoencoderSuite):
+    kind = "vqvae"
+    params = SMALL
+    image_size = 16
 
 
-def test_vqvae_conformance_ema_codebook(tmp_path):
-    suite.run_all(lambda size: build_small(size, codebook_update="ema"), image_size=8, directory=tmp_path)
+class TestVQVAEEmaCodebook(AutoencoderSuite):
+    kind = "vqvae"
+    params = {**SMALL, "codebook_update": "ema"}
+    image_size = 8

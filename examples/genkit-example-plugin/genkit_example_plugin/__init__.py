@@ -58,7 +58,7 @@ class BytesTokenizer:
     def decode(self, ids: torch.Tensor, lengths: torch.Tensor | None = None) -> list[str]:
         rows = ids.tolist()
         counts = lengths.tolist() if lengths is not None else [len(r) for r in rows]
-        return [bytes(row[:n]).decode("utf-8", errors="replace") for row, n in zip(rows, counts)]
+        return [bytes(row[:n]).decode("utf-8", errors="replace") for row, n in zip(rows, counts, strict=True)]
 
     def train(self, corpus: Iterable[str]) -> None:
         """Bytes need no vocabulary: training only records how many captions it saw (for the logs)."""
