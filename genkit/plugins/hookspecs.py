@@ -83,7 +83,7 @@ def genkit_train_start(stage: str, run_dir: Any, model: Any, settings: Any, star
 
 
 @hookspec
-def genkit_step_end(stage: str, step: int, metrics: dict) -> None:
+def genkit_step_end(stage: str, step: int, metrics: dict[str, float]) -> None:
     """Observe the end of optimizer step ``step`` (1-based) with its scalar ``metrics`` (floats).
 
     Called on rank 0 only, after the metrics are logged. Must be cheap: it runs every step.
@@ -97,7 +97,7 @@ def genkit_checkpoint_saved(stage: str, step: int, path: Any) -> None:
 
 
 @hookspec
-def genkit_train_end(stage: str, run_dir: Any, metrics: dict, export_dir: Any) -> None:
+def genkit_train_end(stage: str, run_dir: Any, metrics: dict[str, float], export_dir: Any) -> None:
     """Observe the successful end of a stage: final validation ``metrics`` and the ``export_dir`` written.
     Not called when the stage fails or is interrupted. Called on rank 0 only."""
 

@@ -12,6 +12,7 @@ registered stays in the registry. Two plugins registering the same (role, kind) 
 
 from __future__ import annotations
 
+import functools
 import importlib
 import os
 import sys
@@ -19,7 +20,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pluggy
 
@@ -29,8 +30,12 @@ from genkit.plugins.registry import ComponentSpec, Registry
 from genkit.plugins.specs import RoleSpec, StageSpec
 
 #: Modules inside genkit that are plugins too (pytest-style: the core eats its own dog food).
-BUILTIN_PLUGINS: tuple[str, ...] = ("genkit.roles.plugin", "genkit.stages.plugin", "genkit.data.plugin",
-                                     "genkit.attention.plugin")
+BUILTIN_PLUGINS: tuple[str, ...] = (
+    "genkit.roles.plugin",
+    "genkit.stages.plugin",
+    "genkit.data.plugin",
+    "genkit.attention.plugin",
+)
 
 ENTRY_POINT_GROUP = "genkit"
 
@@ -102,7 +107,9 @@ class Plugins:
     # -- loading ---------------------------------------------------------------------------------------
     def load(self) -> Plugins:
         for module_name in BUILTIN_PLUGINS:
-            self._add(module_name, lambda m=module_name: importlib.import_module(m), "genkit", _version("genkit"), True)
+            self._add(
+                module_name, functools.partial(importlib.import_module, module_name), "genkit", _version("genkit"), True
+            )
         allow = _names(self.env.get("GENKIT_LOAD_PLUGINS"))
         deny = _names(self.env.get("GENKIT_DISABLE_PLUGINS")) or set()
         for ep in sorted(metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
@@ -132,17 +139,21 @@ class Plugins:
         stages: list[StageSpec] = []
         specs: list[ComponentSpec] = []
 
-        def register(role: str, kind: str, *, params: Any, build: Callable, description: str = "") -> None:
+        def register(role: str, kind: str, *, params: Any, build: Callable[..., Any], description: str = "") -> None:
             specs.append(ComponentSpec(role, kind, params, build, name, description))
 
         hook = self.manager.hook
         try:
             for impl in hook.genkit_register_roles.get_hookimpls():
                 if impl.plugin_name == name:
-                    impl.function(register=lambda spec: roles.append(replace(_checked(spec, RoleSpec, name), owner=name)))
+                    impl.function(
+                        register=lambda spec: roles.append(replace(_checked(spec, RoleSpec, name), owner=name))
+                    )
             for impl in hook.genkit_register_stages.get_hookimpls():
                 if impl.plugin_name == name:
-                    impl.function(register=lambda spec: stages.append(replace(_checked(spec, StageSpec, name), owner=name)))
+                    impl.function(
+                        register=lambda spec: stages.append(replace(_checked(spec, StageSpec, name), owner=name))
+                    )
             for impl in hook.genkit_register_components.get_hookimpls():
                 if impl.plugin_name == name:
                     impl.function(register=register)
@@ -197,9 +208,8 @@ class Plugins:
         """The recipe folders plugins contribute (``genkit_recipe_dirs``), in plugin load order."""
         found: list[Path] = []
         for impl in self.manager.hook.genkit_recipe_dirs.get_hookimpls():  # registration order
-            result = impl.function()
-            for item in result or []:
-                found.append(Path(item))
+            result = cast("list[Any] | None", impl.function())  # the hook returns a list of paths, or None
+            found.extend(Path(item) for item in result or [])
         return found
 
     def versions(self) -> dict[str, str]:

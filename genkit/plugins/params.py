@@ -92,7 +92,7 @@ def too_many_parameters(estimate: float, what: str) -> None:
         )
 
 
-def _number_problem(value: Any, steps: bool) -> tuple[tuple, PydanticCustomError] | None:
+def _number_problem(value: Any, steps: bool) -> tuple[tuple[Any, ...], PydanticCustomError] | None:
     """The first number rule that ``value`` (a raw field value, or an item inside it) breaks: where, and why."""
     if isinstance(value, bool):
         return (), PydanticCustomError("bool_for_number", "expected a number, not a boolean (true/false)")

@@ -51,8 +51,10 @@ class Registry:
         for role in roles:
             for existing in self.roles.values():
                 if role.name == existing.name or role.section == existing.section:
-                    raise PluginError(f"role {role.name!r} (section {role.section}:) is declared by both "
-                                      f"{existing.owner!r} and {role.owner!r}")
+                    raise PluginError(
+                        f"role {role.name!r} (section {role.section}:) is declared by both "
+                        f"{existing.owner!r} and {role.owner!r}"
+                    )
         for stage in stages:
             existing_stage = self.stages.get(stage.name)
             if existing_stage is not None:
@@ -65,8 +67,9 @@ class Registry:
         check_name("recipe section", role.section, role.owner)
         self.check_new([role], [])
         if role.section == "stages" or not isinstance(role.protocol, type):
-            raise PluginError(f"plugin {role.owner!r}: role {role.name!r} needs a Protocol class and a section "
-                              "other than 'stages'")
+            raise PluginError(
+                f"plugin {role.owner!r}: role {role.name!r} needs a Protocol class and a section other than 'stages'"
+            )
         self.roles[role.name] = role
         self._specs[role.name] = {}
 
@@ -75,15 +78,15 @@ class Registry:
         self.check_new([], [stage])
         for role in (stage.trains, *stage.needs):
             if role is not None and role not in self.roles:
-                raise PluginError(f"plugin {stage.owner!r}: stage {stage.name!r} names role {role!r}; "
-                                  f"roles are: {', '.join(self.roles)}")
+                raise PluginError(
+                    f"plugin {stage.owner!r}: stage {stage.name!r} names role {role!r}; "
+                    f"roles are: {', '.join(self.roles)}"
+                )
         self.stages[stage.name] = stage
 
     def add(self, spec: ComponentSpec) -> None:
         if spec.role not in self.roles:
-            raise PluginError(
-                f"plugin {spec.owner!r} registers role {spec.role!r}; roles are: {', '.join(self.roles)}"
-            )
+            raise PluginError(f"plugin {spec.owner!r} registers role {spec.role!r}; roles are: {', '.join(self.roles)}")
         if not _KIND_RE.match(spec.kind):
             raise PluginError(
                 f"plugin {spec.owner!r} registers {spec.role} kind {spec.kind!r}: "
@@ -115,12 +118,13 @@ class Registry:
         """The role configured by recipe section ``section`` (``data`` -> dataset), or ``None``."""
         return next((role for role in self.roles.values() if role.section == section), None)
 
-    def get(self, role: str, kind: str) -> ComponentSpec:
+    def get(self, role: str, kind: object) -> ComponentSpec:
+        """The component ``kind`` of ``role``; an unknown one (or a non-string) is an error listing the kinds."""
         self.role(role)
-        try:
-            return self._specs[role][kind]
-        except KeyError:
-            raise UnknownComponentError(unknown_kind_message(role, kind, self.kinds(role))) from None
+        spec = self._specs[role].get(kind) if isinstance(kind, str) else None
+        if spec is None:
+            raise UnknownComponentError(unknown_kind_message(role, kind, self.kinds(role)))
+        return spec
 
     def kinds(self, role: str) -> list[str]:
         return sorted(self._specs.get(role, {}))

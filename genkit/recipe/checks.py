@@ -40,7 +40,9 @@ def cross_section_problems(recipe: Any, registry: Registry) -> list[Problem]:
         section = registry.role(stage.trains).section
         if getattr(recipe, section, None) is None:
             kinds = registry.kinds(stage.trains)
-            hint = f"e.g. {section}: {{kind: {kinds[0]}}}" if kinds else f"no installed plugin registers a {stage.trains}"
+            hint = (
+                f"e.g. {section}: {{kind: {kinds[0]}}}" if kinds else f"no installed plugin registers a {stage.trains}"
+            )
             message = f"trains the {stage.trains}, but the recipe has no {section}: section ({hint})"
             problems.append(Problem(("stages", stage.name), message, ((section,),)))
     for implied in (stage for stage in registry.stages.values() if stage.implied and stage.trains is not None):
@@ -61,14 +63,14 @@ def cross_section_problems(recipe: Any, registry: Registry) -> list[Problem]:
     context = BuildContext(image_size=size)
     data_section = registry.role("dataset").section
     data_keys = ((data_section, size_key),) if size_key else ((data_section,),)
-    for role, spec in registry.roles.items():
+    for name, spec in registry.roles.items():
         params = getattr(recipe, spec.section, None)
         hook = getattr(params, "recipe_problems", None)
         if hook is None:
             continue
         for key, message in hook(context).items():
             loc = (spec.section, *key.split(".")) if key else (spec.section,)
-            problems.append(Problem(loc, message, data_keys if role != "dataset" else ()))
+            problems.append(Problem(loc, message, data_keys if name != "dataset" else ()))
     return problems
 
 

@@ -7,6 +7,7 @@ import typing
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
 
 from genkit.plugins.registry import Registry, suggest, unknown_kind_message
 from genkit.recipe.overrides import Override
@@ -31,7 +32,7 @@ def format_validation_error(
     return problems
 
 
-def source_of(source: str, overrides: list[Override], *locs: tuple) -> str:
+def source_of(source: str, overrides: list[Override], *locs: tuple[Any, ...]) -> str:
     """``FILE``, or ``FILE (override TEXT)`` for the last override that set one of ``locs`` (or a key above or
     below one of them)."""
     found = source
@@ -42,7 +43,7 @@ def source_of(source: str, overrides: list[Override], *locs: tuple) -> str:
     return found
 
 
-def _clean_loc(loc: tuple, data: dict[str, Any], registry: Registry) -> tuple:
+def _clean_loc(loc: tuple[Any, ...], data: dict[str, Any], registry: Registry) -> tuple[Any, ...]:
     """Drop the tag pydantic inserts after a discriminated-union section: ``prior.sparse_transformer.depth``
     -> ``prior.depth``."""
     if len(loc) >= 2 and registry.role_of_section(str(loc[0])) is not None:
@@ -52,7 +53,9 @@ def _clean_loc(loc: tuple, data: dict[str, Any], registry: Registry) -> tuple:
     return loc
 
 
-def _message(item: dict, loc: tuple, data: dict, model: type[BaseModel], registry: Registry) -> str:
+def _message(
+    item: ErrorDetails, loc: tuple[Any, ...], data: dict[str, Any], model: type[BaseModel], registry: Registry
+) -> str:
     kind = item["type"]
     section = loc[0] if loc else None
     if kind == "extra_forbidden":
@@ -80,11 +83,11 @@ def _message(item: dict, loc: tuple, data: dict, model: type[BaseModel], registr
             return text
         return f"{text} (got {_short(item.get('input'))})"
     if kind == "too_many_steps":  # genkit.plugins.params.SaneNumbers: the message gives the value
-        return item["msg"]
+        return str(item["msg"])
     return f"{item['msg']} (got {_short(item.get('input'))})"
 
 
-def _fields_at(model: Any, loc: tuple, data: Any, registry: Registry) -> list[str]:
+def _fields_at(model: Any, loc: tuple[Any, ...], data: Any, registry: Registry) -> list[str]:
     """Field names of the model found by walking ``loc`` from ``model`` (following the data for unions)."""
     current: Any = model
     node: Any = data
@@ -103,7 +106,9 @@ def _fields_at(model: Any, loc: tuple, data: Any, registry: Registry) -> list[st
             return []
         current = annotation
         node = node.get(part) if isinstance(node, dict) else None
-    if len(loc) == 1 and registry.role_of_section(str(loc[0])) is not None:  # a role section: its params plus the added 'kind'
+    if (
+        len(loc) == 1 and registry.role_of_section(str(loc[0])) is not None
+    ):  # a role section: its params plus the added 'kind'
         return ["kind", *sorted(current.model_fields)]
     return sorted(current.model_fields) if isinstance(current, type) and issubclass(current, BaseModel) else []
 

@@ -105,12 +105,11 @@ def validate_recipe(
         raise RecipeError(format_validation_error(exc, source, merged, model, plugins.registry, parsed)) from None
     problems = cross_section_problems(recipe, plugins.registry)
     if problems:
-        raise RecipeError(
-            [
-                f"{source_of(source, parsed, problem.loc, *problem.related)}: {'.'.join(problem.loc)}: {problem.message}"
-                for problem in problems
-            ]
-        )
+        lines = []
+        for problem in problems:
+            where = source_of(source, parsed, problem.loc, *problem.related)
+            lines.append(f"{where}: {'.'.join(problem.loc)}: {problem.message}")
+        raise RecipeError(lines)
     return LoadedRecipe(recipe, source, merged)
 
 
@@ -127,7 +126,8 @@ def recipe_model(plugins: Plugins | None = None) -> type[BaseModel]:
     plugins = plugins or get_plugins()
     if plugins.recipe_model is None:
         plugins.recipe_model = build_recipe_model(plugins.registry)
-    return plugins.recipe_model
+    model: type[BaseModel] = plugins.recipe_model
+    return model
 
 
 def dump_recipe(loaded: LoadedRecipe, plugins: Plugins | None = None) -> str:

@@ -70,8 +70,8 @@ def _apply(root: dict[str, Any], override: Override, role_sections: frozenset[st
         root[head] = {"kind": value}  # swap the component: that kind's defaults, no old key leaks
         return
     if head in role_sections and len(path) == 2 and path[1] == "kind":
-        node = root.get(head)
-        if not isinstance(node, dict) or node.get("kind") != value:
+        current = root.get(head)
+        if not isinstance(current, dict) or current.get("kind") != value:
             root[head] = {"kind": value}
         return
     node: Any = root
@@ -110,4 +110,5 @@ def _apply(root: dict[str, Any], override: Override, role_sections: frozenset[st
 
 
 def _type(value: Any) -> str:
-    return {dict: "section", list: "list"}.get(type(value), type(value).__name__)
+    names: dict[type, str] = {dict: "section", list: "list"}
+    return names.get(type(value), type(value).__name__)

@@ -35,7 +35,7 @@ def kind_model(spec: ComponentSpec) -> type[BaseModel]:
         name,
         __base__=spec.params,
         __doc__=spec.description or spec.params.__doc__,
-        kind=(Literal[spec.kind], Field(description=f"{spec.role} kind (plugin {spec.owner})")),
+        kind=(Literal[spec.kind], Field(description=f"{spec.role} kind (plugin {spec.owner})")),  # type: ignore[arg-type]  # a Literal built at run time
     )
 
 
@@ -69,14 +69,15 @@ def build_recipe_model(registry: Registry) -> type[RecipeBase]:
         members = tuple(kind_model(registry.get(role, kind)) for kind in registry.kinds(role))
         required = spec.required
         if not members:
-            fields[section] = (Optional[None], Field(None, description=f"No plugin registers a {role}."))
+            fields[section] = (type(None), Field(None, description=f"No plugin registers a {role}."))
             continue
-        union = Annotated[Union[members], Field(discriminator="kind")]  # noqa: UP007 - a union built at run time
+        # a union built at run time (a type checker cannot see it; ruff would rewrite it wrongly)
+        union = Annotated[Union[members], Field(discriminator="kind")]  # type: ignore[valid-type]  # noqa: UP007
         if required:
             fields[section] = (union, Field(description=f"The {role}: one of {', '.join(registry.kinds(role))}."))
         else:
             fields[section] = (
-                Optional[union],
+                Optional[union],  # noqa: UP045 - a type built at run time
                 Field(None, description=f"The {role}: one of {', '.join(registry.kinds(role))}."),
             )
     return create_model("Recipe", __base__=RecipeBase, **fields)

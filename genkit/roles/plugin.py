@@ -19,16 +19,27 @@ from genkit.roles.tokenizer import Tokenizer
 
 ROLE_SPECS = (
     RoleSpec(
-        "dataset", "data", Dataset, "Image-caption pairs with a train and a validation split.", required=True,
-        provides=("image_size",), context_of=lambda data: {"image_size": int(data.image_size)},
+        "dataset",
+        "data",
+        Dataset,
+        "Image-caption pairs with a train and a validation split.",
+        required=True,
+        provides=("image_size",),
+        context_of=lambda data: {"image_size": int(data.image_size)},
     ),
     RoleSpec(
-        "tokenizer", "tokenizer", Tokenizer, "Captions <-> token ids (trained on the training captions).",
+        "tokenizer",
+        "tokenizer",
+        Tokenizer,
+        "Captions <-> token ids (trained on the training captions).",
         provides=("text_vocab_size", "text_length"),
         context_of=lambda tok: {"text_vocab_size": int(tok.vocab_size), "text_length": int(tok.max_length)},
     ),
     RoleSpec(
-        "autoencoder", "autoencoder", Autoencoder, "Images <-> a grid of discrete tokens (stage 1).",
+        "autoencoder",
+        "autoencoder",
+        Autoencoder,
+        "Images <-> a grid of discrete tokens (stage 1).",
         provides=("image_vocab_size", "image_grid"),
         context_of=lambda ae: {"image_vocab_size": int(ae.vocab_size), "image_grid": tuple(int(g) for g in ae.grid)},
     ),

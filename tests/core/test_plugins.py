@@ -79,7 +79,8 @@ def test_plugin_failing_in_its_hook_leaves_nothing_registered(site):
         "gk_bad",
         GOOD.replace(
             'register("prior", "good_prior", params=P, build=build)',
-            'register("prior", "half_prior", params=P, build=lambda p, c: None)\n        raise ValueError("hook broke")',
+            'register("prior", "half_prior", params=P, build=lambda p, c: None)\n'
+            '        raise ValueError("hook broke")',
         ),
     )
     plugins = load({})

@@ -112,8 +112,11 @@ def test_a_component_missing_a_member_of_its_role_is_refused_when_built():
     broken = lambda params, context: types.SimpleNamespace(describe=lambda image: "")  # noqa: E731
     plugins = plugins_with(("captioning", captioning_plugin([], build=broken)))
     params = genkit.make_params("captioner", "echo", {}, plugins)
-    with pytest.raises(PluginError, match=r"captioner echo: plugin 'captioning' built a SimpleNamespace without "
-                                          r"'caption', which the captioner role requires \(genkit.Captioner\)"):
+    with pytest.raises(
+        PluginError,
+        match=r"captioner echo: plugin 'captioning' built a SimpleNamespace without "
+        r"'caption', which the captioner role requires \(genkit.Captioner\)",
+    ):
         genkit.build_component("captioner", params, plugins=plugins)
 
 
@@ -178,8 +181,11 @@ def test_the_tokenizer_stage_is_implied_and_can_run_alone():
 def test_a_stage_that_needs_an_implied_role_needs_its_section():
     data = load_recipe("shapes/demo").data
     without = {key: value for key, value in data.items() if key != "tokenizer"}
-    with pytest.raises(RecipeError, match=r"tokenizer: stages.prior and stages.reranker need a tokenizer: section, "
-                                          r"e.g. tokenizer: \{kind: bpe\}"):
+    with pytest.raises(
+        RecipeError,
+        match=r"tokenizer: stages.prior and stages.reranker need a tokenizer: section, "
+        r"e.g. tokenizer: \{kind: bpe\}",
+    ):
         validate_recipe(without, "demo.yaml")
 
 

@@ -42,13 +42,35 @@ def fresh_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
         shutil.copytree(plugin, sources / plugin.name, ignore=IGNORED)
     wheels = base / "wheels"
     projects = [sources / "genkit", *(sources / plugin.name for plugin in PLUGINS)]
-    run(sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", wheels, *projects,
-        cwd=base)
+    run(
+        sys.executable,
+        "-m",
+        "pip",
+        "wheel",
+        "-q",
+        "--no-deps",
+        "--no-build-isolation",
+        "-w",
+        wheels,
+        *projects,
+        cwd=base,
+    )
     venv = base / "venv"
     run(sys.executable, "-m", "venv", "--without-pip", venv, cwd=base)
     python = venv / "bin" / "python"
-    run(sys.executable, "-m", "pip", "--python", python, "install", "-q", "--no-deps", "--no-index",
-        *sorted(wheels.glob("*.whl")), cwd=base)
+    run(
+        sys.executable,
+        "-m",
+        "pip",
+        "--python",
+        python,
+        "install",
+        "-q",
+        "--no-deps",
+        "--no-index",
+        *sorted(wheels.glob("*.whl")),
+        cwd=base,
+    )
     site = Path(run(python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])", cwd=base).stdout.strip())
     (site / "dependencies_from_the_test_env.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
     return venv
@@ -60,8 +82,12 @@ def genkit_cli(venv: Path, *args: str) -> str:
 
 
 def test_the_wheel_ships_the_recipes_and_finds_the_plugins(fresh_venv: Path):
-    where = run(fresh_venv / "bin" / "python", "-c", "import genkit, genkit_dvae; print(genkit.__file__);"
-                "print(genkit_dvae.__file__)", cwd=fresh_venv.parent).stdout.split()
+    where = run(
+        fresh_venv / "bin" / "python",
+        "-c",
+        "import genkit, genkit_dvae; print(genkit.__file__);print(genkit_dvae.__file__)",
+        cwd=fresh_venv.parent,
+    ).stdout.split()
     assert all(Path(path).is_relative_to(fresh_venv) for path in where), where  # not the checkout's code
     listed = genkit_cli(fresh_venv, "ls", "--paths")
     for name in ("shapes/demo", "shapes/dvae_32px", "dalle/paper_12b", "webdataset/example"):
@@ -69,6 +95,11 @@ def test_the_wheel_ships_the_recipes_and_finds_the_plugins(fresh_venv: Path):
     assert str(ROOT) not in listed  # every recipe comes from the installed package
     assert "shapes/demo" in genkit_cli(fresh_venv, "validate", "shapes/demo").splitlines()[0]
     plugins = genkit_cli(fresh_venv, "plugins")
-    for kind in ("tokenizer:bpe", "autoencoder:dvae", "autoencoder:vqvae", "prior:sparse_transformer",
-                 "reranker:contrastive"):
+    for kind in (
+        "tokenizer:bpe",
+        "autoencoder:dvae",
+        "autoencoder:vqvae",
+        "prior:sparse_transformer",
+        "reranker:contrastive",
+    ):
         assert kind in plugins
