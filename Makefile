@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 PLUGIN_DIRS := $(patsubst %/pyproject.toml,%,$(wildcard plugins/*/pyproject.toml))
 STAMP := $(VENV)/.genkit-installed
 
-.PHONY: demo test test-all install bench clean
+.PHONY: demo lint test test-all install bench clean
 
 install: $(STAMP)
 
@@ -21,10 +21,18 @@ $(STAMP): pyproject.toml $(wildcard plugins/*/pyproject.toml)
 	$(VENV)/bin/python -m pip install -q --no-compile --no-build-isolation -e '.[$(EXTRAS)]' $(addprefix -e ,$(PLUGIN_DIRS))
 	touch $(STAMP)
 
-test: $(STAMP)
+# Static checks (config in pyproject.toml): ruff lint and format, mypy (strict on the plugin system, roles, recipes).
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+# The default suite (without tests marked slow), after the static checks.
+test: lint
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
-test-all: $(STAMP)
+# Every test, slow ones included (long learning runs, several-process runs).
+test-all: lint
 	$(VENV)/bin/python -m pytest -m '' $(PYTEST_ARGS)
 
 demo: $(STAMP)
@@ -35,4 +43,4 @@ bench: $(STAMP)
 	for b in benchmarks/bench_*.py; do $(VENV)/bin/python $$b || exit 1; done
 
 clean:
-	rm -rf $(VENV) runs .pytest_cache .hypothesis
+	rm -rf $(VENV) runs .pytest_cache .hypothesis .mypy_cache .ruff_cache
