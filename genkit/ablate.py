@@ -107,7 +107,7 @@ def stage_keys(loaded: LoadedRecipe) -> dict[str, str]:
 
 def reuse_stages(source: Path, target: Path, stages: Sequence[str]) -> list[str]:
     """Copy finished ``stages`` (their stage dirs and export roles) from run ``source`` into ``target``."""
-    copied = []
+    copied: list[str] = []
     source_index = source / "export" / INDEX
     if not source_index.exists():
         return copied
@@ -173,7 +173,7 @@ def run_ablation(
     recipes = [variant_recipe(recipe, [*base_overrides, *combo], steps_scale, plugins) for combo in combos]
     rows: list[dict[str, Any]] = []
     seen: dict[str, Path] = {}  # stage key -> run dir that trained it
-    for combo, loaded in zip(combos, recipes):
+    for combo, loaded in zip(combos, recipes, strict=True):
         name = variant_name(combo)
         while any(row["run_dir"] == str(out / name) for row in rows):  # two mappings of the same kind
             name += "_"
@@ -189,7 +189,7 @@ def run_ablation(
         started = time.perf_counter()
         run_pipeline(loaded, variant.run_dir, plugins=plugins)
         trained = time.perf_counter() - started
-        for stage, key in keys.items():
+        for key in keys.values():
             seen.setdefault(key, variant.run_dir)
         report = evaluate_run(variant.run_dir, captions=eval_captions, candidates=eval_candidates, plugins=plugins)
         row = {

@@ -108,7 +108,11 @@ def plugin_section(name: str, plugins: Plugins) -> str | None:
         "",
     ]
     for spec in specs:
-        lines += [f"### `{plugins.registry.role(spec.role).section}: {{kind: {spec.kind}}}`", ""] + _table(spec.params) + [""]
+        lines += (
+            [f"### `{plugins.registry.role(spec.role).section}: {{kind: {spec.kind}}}`", ""]
+            + _table(spec.params)
+            + [""]
+        )
     return "\n".join(lines[:-1] + [END])
 
 

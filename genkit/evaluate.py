@@ -27,7 +27,7 @@ from genkit.plugins.build import build_component
 from genkit.plugins.context import BuildContext
 from genkit.plugins.manager import Plugins, get_plugins
 from genkit.recipe import load_recipe
-from genkit.roles import Judge
+from genkit.roles import Dataset, Example, Judge
 from genkit.sample.pipeline import Pipeline
 
 
@@ -38,14 +38,14 @@ def load_run_recipe(run_dir: Path, plugins: Plugins) -> Any:
     return load_recipe(resolved, (), plugins).recipe
 
 
-def load_validation(dataset: Any, limit: int) -> list:
+def load_validation(dataset: Dataset, limit: int) -> list[Example]:
     split = dataset.split("validation")
     return [split[i] for i in range(min(limit, len(split)))]
 
 
-def distinct_captions(examples: list) -> list:
+def distinct_captions(examples: list[Example]) -> list[Example]:
     """The first example of each caption, in order."""
-    first: dict[str, Any] = {}
+    first: dict[str, Example] = {}
     for example in examples:
         first.setdefault(example.caption, example)
     return list(first.values())
@@ -87,7 +87,7 @@ def reranker_top1(pipeline: Pipeline, images: torch.Tensor, captions: list[str],
 
 
 def faithfulness(
-    pipeline: Pipeline, judge: Judge, examples: list, candidates: int, seed: int, **sampling: Any
+    pipeline: Pipeline, judge: Judge, examples: list[Example], candidates: int, seed: int, **sampling: Any
 ) -> dict[str, Any]:
     """Judge the top-1 reranked and the first drawn candidate of each example's caption with ``judge`` (from the
     ``genkit_select_judge`` hook); ``sampling``: temperature, top_k, top_p, guidance."""
@@ -100,7 +100,10 @@ def faithfulness(
         **sampling,
     )  # eval judges the captions as the data gives them
     best = [judge.judge(r.images[0], e) for r, e in zip(results, examples, strict=True)]
-    first = [judge.judge(r.first_image, e) for r, e in zip(results, examples, strict=True)]
+    first = []
+    for r, e in zip(results, examples, strict=True):
+        assert r.first_image is not None  # Pipeline.sample always sets it
+        first.append(judge.judge(r.first_image, e))
 
     def summary(scores: list[dict[str, float | None]]) -> tuple[float, dict[str, float | None]]:
         correct = sum(float(s["faithful"] or 0.0) for s in scores) / len(scores)

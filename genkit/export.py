@@ -3,7 +3,8 @@
 ::
 
     EXPORT_DIR/
-      model_index.json          {"autoencoder": {"kind": "dvae", "plugin": "dvae", "plugin_version": "genkit-dvae 0.1.0"}, ...}
+      model_index.json          {"autoencoder": {"kind": "dvae", "plugin": "dvae",
+                                                 "plugin_version": "genkit-dvae 0.1.0"}, ...}
       autoencoder/config.json   {"kind": ..., "params": {...}, "context": {...}, "genkit_version": ...}
       autoencoder/model.safetensors
       tokenizer/config.json + the tokenizer's own files (written by its save_files)
@@ -220,7 +221,8 @@ def load_component(
     params, context = read_component_config(export_dir, role, plugins)
     if check_upstream:
         check_provenance(export_dir, role)
-    component = plugins.registry.get(role, params.kind).build(params, context)
+    # ``kind`` is the field kind_model adds to the kind's params model (not one of BaseModel's)
+    component = plugins.registry.get(role, getattr(params, "kind", None)).build(params, context)
     role_dir = export_dir / role
     if isinstance(component, torch.nn.Module):
         load_weights(component, role_dir / WEIGHTS)

@@ -47,7 +47,7 @@ def image_grid(
     for i in range(n):
         tile = tensor_to_pil(images[i])
         if scale != 1:
-            tile = tile.resize((w, h), Image.NEAREST)
+            tile = tile.resize((w, h), Image.Resampling.NEAREST)
         x, y = padding + (i % nrow) * cell_w, padding + (i // nrow) * cell_h
         canvas.paste(tile, (x, y))
         for j, line in enumerate(label_lines[i] if labels is not None else []):

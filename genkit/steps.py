@@ -102,7 +102,8 @@ def _walk(node: Any, factor: float, path: tuple[str | int, ...], found: dict[tup
             if is_step_count(field):
                 scaled = _scale_value(value, factor)
                 if scaled != value:
-                    found[(*path, name)] = scaled
+                    key = (*path, name)
+                    found[key] = scaled
             else:
                 _walk(value, factor, (*path, name), found)
     elif isinstance(node, (list, tuple)):

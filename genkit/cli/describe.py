@@ -23,8 +23,11 @@ examples:
 
 def setup(parser: argparse.ArgumentParser) -> None:
     roles = get_plugins().registry.roles
-    parser.add_argument("role", choices=list(roles), help="the role: " + "; ".join(
-        f"{name} ({spec.description.rstrip('.')})" for name, spec in roles.items()))
+    parser.add_argument(
+        "role",
+        choices=list(roles),
+        help="the role: " + "; ".join(f"{name} ({spec.description.rstrip('.')})" for name, spec in roles.items()),
+    )
     parser.add_argument("kind", help="the registered kind (see `genkit plugins`)")
     parser.add_argument("--json", action="store_true", help="print the parameters' JSON Schema")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from typing import Any
 
 from genkit.plugins.manager import Plugins, get_plugins
 
@@ -28,7 +29,8 @@ def setup(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     plugins = get_plugins()
-    rows = [
+    # JSON rows (--json prints them as they are).
+    rows: list[dict[str, Any]] = [
         {
             "name": info.name,
             "distribution": info.distribution,
@@ -42,16 +44,28 @@ def run(args: argparse.Namespace) -> int:
         }
         for info in plugins.infos.values()
     ]
-    failures = [{"name": f.name, "reason": f.reason} for f in plugins.failures]
+    failures: list[dict[str, Any]] = [{"name": f.name, "reason": f.reason} for f in plugins.failures]
     registry = plugins.registry
-    roles = [
-        {"name": r.name, "section": r.section, "protocol": f"genkit.{r.protocol.__name__}", "owner": r.owner,
-         "kinds": registry.kinds(r.name), "description": r.description}
+    roles: list[dict[str, Any]] = [
+        {
+            "name": r.name,
+            "section": r.section,
+            "protocol": f"genkit.{r.protocol.__name__}",
+            "owner": r.owner,
+            "kinds": registry.kinds(r.name),
+            "description": r.description,
+        }
         for r in registry.roles.values()
     ]
-    stages = [
-        {"name": s.name, "section": f"stages.{s.name}" if s.settings is not None else None, "trains": s.trains,
-         "needs": list(s.needs), "owner": s.owner, "description": s.description}
+    stages: list[dict[str, Any]] = [
+        {
+            "name": s.name,
+            "section": f"stages.{s.name}" if s.settings is not None else None,
+            "trains": s.trains,
+            "needs": list(s.needs),
+            "owner": s.owner,
+            "description": s.description,
+        }
         for s in registry.stages.values()
     ]
     if args.json:

@@ -28,6 +28,7 @@ examples:
   genkit run shapes/demo --stage prior stages.prior.steps=500
 """
 
+
 def setup(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("recipe", help="recipe file or built-in recipe name (see `genkit ls`)")
     parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="overrides, e.g. prior.depth=8")

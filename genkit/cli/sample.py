@@ -6,6 +6,7 @@ import argparse
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -149,7 +150,10 @@ def run(args: argparse.Namespace) -> int:
         "guidance": 0.0,
         "seed": 0,
     }
-    settings = {name: getattr(args, name) if name in given else defaults.get(name, fallbacks[name]) for name in OPTIONS}
+    # raw values (command line, recipe, fallbacks): check_sample_options checks them below
+    settings: dict[str, Any] = {
+        name: getattr(args, name) if name in given else defaults.get(name, fallbacks[name]) for name in OPTIONS
+    }
 
     def name(argument: str, value) -> str:
         """The option as the user gave it: on the command line, in the run's recipe, or a built-in default."""

@@ -163,8 +163,8 @@ class FolderDataset:
             raise InputError(f"{index_path}: no items")
         if "validation" in split_of:
             self._records = {
-                "train": [r for r, s in zip(records, split_of) if s != "validation"],
-                "validation": [r for r, s in zip(records, split_of) if s == "validation"],
+                "train": [r for r, s in zip(records, split_of, strict=True) if s != "validation"],
+                "validation": [r for r, s in zip(records, split_of, strict=True) if s == "validation"],
             }
         else:
             train, validation = hash_split([r.file for r in records], self.params.validation_fraction)

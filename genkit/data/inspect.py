@@ -79,7 +79,8 @@ class Reservoir:
     """A uniform random sample of ``size`` items from a stream of unknown length (algorithm R), seeded."""
 
     def __init__(self, size: int, seed: int) -> None:
-        self.size, self.rng, self.seen, self.items = size, random.Random(seed), 0, []
+        self.size, self.rng, self.seen = size, random.Random(seed), 0
+        self.items: list[Any] = []
 
     def offer(self, item: Any) -> None:
         if len(self.items) < self.size:
@@ -99,7 +100,9 @@ def inspect_shards(
     shards = expand_shards(spec, key="SHARDS")
     skips, reservoir = SkipLog(), Reservoir(sample, seed)
     per_shard: list[int] = []
-    widths, heights, words = Counter(), Counter(), Counter()
+    widths: Counter[int] = Counter()
+    heights: Counter[int] = Counter()
+    words: Counter[int] = Counter()  # captions by number of words
     small = 0
     for done, path in enumerate(shards, 1):
         per_shard.append(0)

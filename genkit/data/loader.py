@@ -290,16 +290,16 @@ class TrainStream:
         self.wait_seconds = 0.0
         self._iterator: Iterator | None = None
 
-    def _start(self) -> None:
+    def _start(self) -> Iterator:
         dataset = self.build(self.counter, dict(self.positions))
         self._iterator = iter(make_loader(dataset, self.settings, self.device, _seed(self.seed, self.counter)))
+        return self._iterator
 
     def next(self) -> Any:
-        if self._iterator is None:
-            self._start()
+        iterator = self._iterator if self._iterator is not None else self._start()
         began = time.perf_counter()
         try:
-            counter, batch, where = next(self._iterator)
+            counter, batch, where = next(iterator)
         except StopIteration:
             raise InputError("the training data ended (no readable sample left)") from None
         self.wait_seconds += time.perf_counter() - began

@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from PIL import Image
 
@@ -228,7 +228,10 @@ class ShardSet:
         self.out_dir, self.per_shard, self.mtime = out_dir, per_shard, mtime
         self.key_width = max(4, len(str(per_shard - 1)))
         self.written: list[dict[str, Any]] = []  # stats of every finished shard
-        self._writer = self._file = self._tmp = None
+        # the shard being written: all set by _open, or all None
+        self._writer: Any = None  # a webdataset.TarWriter (webdataset is untyped)
+        self._file: BinaryIO | None = None
+        self._tmp: Path | None = None
         self._stats: dict[str, Any] | None = None
         self._pending_failures = 0
 
@@ -237,9 +240,11 @@ class ShardSet:
         if self._stats is None or self._stats["successes"] >= self.per_shard:
             self._finish()
             self._open()
+        assert self._stats is not None  # _open set it
         return f"{self._stats['shard']}{self._stats['successes']:0{self.key_width}d}"
 
     def write(self, sample: dict[str, bytes | str]) -> None:
+        assert self._writer is not None and self._stats is not None, "next_key() opens a shard first"
         self._writer.write(sample)
         self._stats["successes"] += 1
         self._stats["count"] += 1
@@ -257,6 +262,7 @@ class ShardSet:
     def abort(self) -> None:
         """Drop the shard being written (an interrupted run leaves only complete shards)."""
         if self._writer is not None:
+            assert self._tmp is not None  # set with _writer
             self._writer.close()
             self._tmp.unlink(missing_ok=True)
             self._writer = None
@@ -274,6 +280,7 @@ class ShardSet:
     def _finish(self) -> None:
         if self._writer is None:
             return
+        assert self._file is not None and self._tmp is not None and self._stats is not None  # set with _writer
         self._writer.close()
         self._file.close()
         shard = self._stats["shard"]

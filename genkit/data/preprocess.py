@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 import torch
@@ -16,8 +17,9 @@ class UnreadableImage(Exception):
     """An image file that is missing, truncated or not an image. The message says why, in a few words."""
 
 
-def load_rgb(path: Path) -> Image.Image:
-    """Open ``path`` fully (so truncation is detected now) as RGB; transparency is composited on white."""
+def load_rgb(path: Path | IO[bytes]) -> Image.Image:
+    """Open ``path`` (a file, or an open binary stream such as a shard member's bytes) fully (so truncation is
+    detected now) as RGB; transparency is composited on white."""
     try:
         with Image.open(path) as image:
             image.load()
@@ -49,7 +51,7 @@ def resize_short_side(image: Image.Image, size: int) -> Image.Image:
         return image
     scale = size / min(w, h)
     new = (max(size, round(w * scale)), max(size, round(h * scale)))
-    return image.resize(new, Image.BICUBIC if scale > 1 else Image.LANCZOS)
+    return image.resize(new, Image.Resampling.BICUBIC if scale > 1 else Image.Resampling.LANCZOS)
 
 
 def to_uint8(image: Image.Image) -> np.ndarray:

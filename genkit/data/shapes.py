@@ -163,13 +163,14 @@ class ShapesSplit(Sequence[Example]):
     """One split; items are generated on first access and cached (``uint8``)."""
 
     def __init__(self, params: ShapesParams, name: str, count: int):
-        self.params, self.name, self.count = params, name, count
+        # ``length``, not ``count``: that would hide Sequence.count(value)
+        self.params, self.name, self.length = params, name, count
         self._images: dict[int, np.ndarray] = {}
         self._described: dict[int, tuple[str, dict[str, Any]]] = {}
         self._held_out = held_out_positions(params) if params.held_out else {}
 
     def __len__(self) -> int:
-        return self.count
+        return self.length
 
     def _rng(self, index: int, stream: int) -> np.random.Generator:
         return np.random.default_rng([self.params.seed, _SPLIT_STREAM[self.name], index, stream])
@@ -231,7 +232,7 @@ class ShapesSplit(Sequence[Example]):
 
     def captions(self) -> list[str]:
         """The captions of every item, in order (no image is drawn)."""
-        return [self.describe(i)[0] for i in range(self.count)]
+        return [self.describe(i)[0] for i in range(self.length)]
 
     def image(self, index: int) -> np.ndarray:
         """``uint8[S, S, 3]`` of item ``index`` (drawn once, then cached)."""
@@ -240,9 +241,9 @@ class ShapesSplit(Sequence[Example]):
         return self._images[index]
 
     def __getitem__(self, index: int) -> Example:  # type: ignore[override]
-        if not -self.count <= index < self.count:
+        if not -self.length <= index < self.length:
             raise IndexError(index)
-        index %= self.count
+        index %= self.length
         caption, meta = self.describe(index)
         image = torch.from_numpy(self.image(index)).permute(2, 0, 1).float().div_(255.0)
         return Example(image, caption, {"shapes": [dict(s) for s in meta["shapes"]], "sizes": dict(self.params.sizes)})
@@ -272,7 +273,7 @@ def draw_shapes(items: list[dict[str, Any]], size: int) -> np.ndarray:
             draw.polygon([(cx, cy - h), (cx + h, cy), (cx, cy + h), (cx - h, cy)], fill=fill)
         else:
             raise InputError(f"unknown shape {item['shape']!r}; shapes are: {', '.join(SHAPES)}")
-    return np.asarray(canvas.resize((size, size), Image.BOX), dtype=np.uint8).copy()
+    return np.asarray(canvas.resize((size, size), Image.Resampling.BOX), dtype=np.uint8).copy()
 
 
 def build_shapes(params: ShapesParams, context: BuildContext) -> ShapesDataset:

@@ -57,9 +57,12 @@ def wrap_model(
             if param_dtype is not None
             else MixedPrecisionPolicy()
         )
-        units = list(model.shard_units()) if hasattr(model, "shard_units") else []
-        if not units and hasattr(model, "residual_blocks"):
-            units = list(model.residual_blocks())
+        # optional methods (nn.Module's __getattr__ would type them as tensors or modules)
+        shard_units = getattr(model, "shard_units", None)
+        residual_blocks = getattr(model, "residual_blocks", None)
+        units = list(shard_units()) if shard_units is not None else []
+        if not units and residual_blocks is not None:
+            units = list(residual_blocks())
         for unit in units:
             fully_shard(unit, mp_policy=policy)
         fully_shard(root)

@@ -28,7 +28,9 @@ def make_scaler(
         return NoScaler()
     if loss_scaling == "dynamic":
         return DynamicScaler(device, sharded=sharded, world_size=world_size)
-    blocks = list(model.residual_blocks()) if hasattr(model, "residual_blocks") else []
+    # an optional method (nn.Module's __getattr__ would type it as a tensor or a module)
+    residual_blocks = getattr(model, "residual_blocks", None)
+    blocks = list(residual_blocks()) if residual_blocks is not None else []
     if not blocks:
         raise InputError(
             f"{where}.loss_scaling: per_resblock needs a model that declares residual_blocks(); "

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import ContextManager
 
 import torch
 
@@ -21,7 +21,7 @@ class Precision:
     def dtype(self) -> torch.dtype | None:
         return DTYPES[self.name]
 
-    def autocast(self, device: torch.device) -> ContextManager:
+    def autocast(self, device: torch.device) -> AbstractContextManager[object]:
         """Autocast to ``dtype`` on ``device``: matmuls and convolutions run in low precision, while
         normalisation, softmax and losses stay fp32 (torch's autocast lists), and so do the parameters."""
         if self.dtype is None:

@@ -49,6 +49,7 @@ class DynamicScaler(NoScaler):
 
     def __init__(self, device: torch.device, sharded: bool = False, world_size: int = 1) -> None:
         super().__init__()
+        self.scaler: torch.amp.GradScaler  # ShardedGradScaler is one
         if sharded:
             from torch.distributed.fsdp.sharded_grad_scaler import ShardedGradScaler
 

@@ -19,7 +19,10 @@ import torch
 from genkit.errors import InputError
 from genkit.export import INDEX, load_component, read_json
 from genkit.plugins.manager import Plugins, get_plugins
-from genkit.roles.tokenizer import TokenBatch
+from genkit.roles.autoencoder import Autoencoder
+from genkit.roles.prior import Prior
+from genkit.roles.reranker import Reranker
+from genkit.roles.tokenizer import TokenBatch, Tokenizer
 
 NO_RERANKER = "score: this run has no reranker (its export has none); run the recipe's reranker stage first"
 MAX_PROMPT_CHARS = 1000  # a caption, not a document: the tokenizer keeps a few dozen tokens of it
@@ -126,7 +129,7 @@ class PromptSamples:
     scores: list[float] | None
     indices: list[int]
     candidates: int
-    first_image: torch.Tensor = field(repr=False, default=None)  # the first drawn candidate (no reranking)
+    first_image: torch.Tensor | None = field(repr=False, default=None)  # the first drawn candidate (no reranking)
 
 
 @dataclass
@@ -142,10 +145,10 @@ class Pipeline:
     - ``tokenize(texts)`` / ``score_tokens(text_ids, text_lengths, images)``: the two steps of ``score``.
     """
 
-    tokenizer: Any
-    autoencoder: Any
-    prior: Any
-    reranker: Any = None
+    tokenizer: Tokenizer
+    autoencoder: Autoencoder
+    prior: Prior
+    reranker: Reranker | None = None
 
     @classmethod
     def from_export(cls, export_dir: str | Path, plugins: Plugins | None = None, device: str = "cpu") -> Pipeline:
@@ -160,7 +163,8 @@ class Pipeline:
         missing = {"tokenizer", "autoencoder", "prior"} - roles
         if missing:
             raise InputError(
-                f"{export_dir}: the export has no {', '.join(sorted(missing))} yet (finished: {', '.join(sorted(roles))})"
+                f"{export_dir}: the export has no {', '.join(sorted(missing))} yet "
+                f"(finished: {', '.join(sorted(roles))})"
             )
         load = lambda role: load_component(export_dir, role, plugins, device)  # noqa: E731
         return cls(
@@ -283,7 +287,8 @@ class Pipeline:
         results: list[PromptSamples] = []
         for index, chunk in enumerate(chunks):
             text = self.tokenize(chunk)
-            options = dict(
+            # the optional keywords are passed only when used
+            options: dict[str, Any] = dict(
                 candidates=candidates,
                 temperature=temperature,
                 top_k=top_k,
@@ -377,7 +382,7 @@ class Pipeline:
         parts = [
             self.reranker.score(ids.to(device), lengths.to(device), imgs.to(device)).float().cpu()
             for ids, lengths, imgs in zip(
-                text_ids.split(batch_size), text_lengths.split(batch_size), images.split(batch_size)
+                text_ids.split(batch_size), text_lengths.split(batch_size), images.split(batch_size), strict=True
             )
         ]
         return torch.cat(parts) if parts else torch.empty(0)

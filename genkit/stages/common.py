@@ -6,7 +6,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -16,6 +16,10 @@ from genkit.export import CONFIG, INDEX, load_component, save_component, write_j
 from genkit.export import role_digest as export_role_digest
 from genkit.plugins.build import build_component
 from genkit.plugins.context import BuildContext
+from genkit.roles.dataset import Dataset
+
+if TYPE_CHECKING:
+    from genkit.data.loader import PartSource
 
 FINAL = "final.json"
 
@@ -29,7 +33,7 @@ class PipelineState:
     plugins: Any
     env: DistEnv
     resume: bool
-    dataset: Any = None
+    dataset: Dataset
     context: BuildContext = field(default_factory=BuildContext)
     progress: bool = True
 
@@ -185,9 +189,18 @@ def stack_images(split: Any, indices: Sequence[int], device: torch.device | None
     return images if device is None else images.to(device)
 
 
-def streamed_train(state: PipelineState) -> Any:
+def dataset_stream(dataset: Dataset, split: str) -> PartSource | None:
+    """``dataset.stream(split)`` when ``dataset`` streams, else ``None``. ``streamed`` and ``stream(name)`` are
+    optional members of the ``dataset`` role (:class:`genkit.roles.Dataset`), so they are looked up."""
+    if not getattr(dataset, "streamed", False):
+        return None
+    assert hasattr(dataset, "stream"), f"{type(dataset).__name__} says it is streamed but has no stream(name)"
+    return dataset.stream(split)
+
+
+def streamed_train(state: PipelineState) -> PartSource | None:
     """The dataset's training stream (a :class:`genkit.data.loader.PartSource`) when it streams, else ``None``."""
-    return state.dataset.stream("train") if getattr(state.dataset, "streamed", False) else None
+    return dataset_stream(state.dataset, "train")
 
 
 def batch_seed(seed: int, step: int, rank: int, salt: int = 0) -> int:

@@ -32,7 +32,9 @@ def planned_stages(recipe: Any, only_stage: str | None = None, plugins: Plugins 
     A stage with settings runs when the recipe has its ``stages.NAME`` section. An implied stage (no settings: the
     tokenizer) runs just before the first planned stage that needs the role it trains, when the recipe has that
     role's section. ``only_stage`` must be a registered stage the recipe configures (or, for an implied stage,
-    whose role section the recipe has): anything else is one ``InputError`` saying why.
+    whose role section the recipe has): anything else is one ``InputError`` saying why. It runs with the implied
+    stages it needs (``--stage prior`` trains the tokenizer first if that is not done yet; a finished one is
+    skipped as usual).
     """
     registry = (plugins or get_plugins()).registry
     stages = registry.stages
@@ -45,16 +47,23 @@ def planned_stages(recipe: Any, only_stage: str | None = None, plugins: Plugins 
     if only_stage is not None:
         stage = stages.get(only_stage)
         if stage is None:
-            raise InputError(f"--stage {only_stage}: unknown stage{suggest(only_stage, list(stages))} "
-                             f"(stages: {', '.join(stages)})")
+            raise InputError(
+                f"--stage {only_stage}: unknown stage{suggest(only_stage, list(stages))} (stages: {', '.join(stages)})"
+            )
         if not has_section(stage):
             missing = f"stages.{only_stage}" if stage.settings is not None else registry.role(str(stage.trains)).section
             raise InputError(f"--stage {only_stage}: the recipe has no {missing} section")
-        return [only_stage]
-    named = [name for name, stage in stages.items() if stage.settings is not None and has_section(stage)]
+        if stage.implied:
+            return [only_stage]
+        named = [only_stage]
+    else:
+        named = [name for name, stage in stages.items() if stage.settings is not None and has_section(stage)]
     needed = {role for name in named for role in stages[name].needs}
-    return [name for name, stage in stages.items()
-            if name in named or (stage.implied and stage.trains in needed and has_section(stage))]
+    return [
+        name
+        for name, stage in stages.items()
+        if name in named or (stage.implied and stage.trains in needed and has_section(stage))
+    ]
 
 
 PARTIAL = (".tmp-step_", ".recipe.resolved.yaml.tmp")
@@ -98,15 +107,15 @@ def run_pipeline(
     plan = planned_stages(recipe, only_stage, plugins)
     joined_here = not (dist.is_available() and dist.is_initialized())
     env = detect()
-    state = PipelineState(loaded, run_dir, plugins, env, resume, progress=progress)
+    state: PipelineState | None = None
     try:
         if env.is_main:
             remove_partial_files(run_dir)
-        state.dataset = build_component("dataset", recipe.data, BuildContext(), plugins)
-        if hasattr(state.dataset, "check"):
-            state.dataset.check()  # cheap: the files are there (a folder's index, a pattern's shards)
-        state.context = BuildContext()
-        state.provide("dataset", state.dataset)
+        dataset = build_component("dataset", recipe.data, BuildContext(), plugins)
+        if hasattr(dataset, "check"):
+            dataset.check()  # cheap: the files are there (a folder's index, a pattern's shards)
+        state = PipelineState(loaded, run_dir, plugins, env, resume, dataset, progress=progress)
+        state.provide("dataset", dataset)
         if on_start is not None:
             on_start()
         results: dict[str, dict] = {}

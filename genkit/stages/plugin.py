@@ -15,25 +15,39 @@ from genkit.stages.settings import PriorStage, RerankerStage, SampleStage, Train
 
 STAGE_SPECS = (
     StageSpec(
-        "autoencoder", autoencoder.run, "Train the image autoencoder (stage 1).", settings=TrainStage,
+        "autoencoder",
+        autoencoder.run,
+        "Train the image autoencoder (stage 1).",
+        settings=TrainStage,
         trains="autoencoder",
     ),
     StageSpec(
-        "tokenizer", tokenizer.run,
+        "tokenizer",
+        tokenizer.run,
         "Train the tokenizer on the training captions (implied: before the first stage that needs it).",
         trains="tokenizer",
     ),
     StageSpec(
-        "prior", prior.run, "Train the prior on frozen image tokens (stage 2).", settings=PriorStage, trains="prior",
+        "prior",
+        prior.run,
+        "Train the prior on frozen image tokens (stage 2).",
+        settings=PriorStage,
+        trains="prior",
         needs=("autoencoder", "tokenizer"),
     ),
     StageSpec(
-        "reranker", reranker.run, "Train the contrastive reranker.", settings=RerankerStage, trains="reranker",
+        "reranker",
+        reranker.run,
+        "Train the contrastive reranker.",
+        settings=RerankerStage,
+        trains="reranker",
         needs=("tokenizer",),
     ),
     StageSpec(
-        "sample", sample.run,
-        "Draw, rerank and save samples for the prompts (reads every export of the run).", settings=SampleStage,
+        "sample",
+        sample.run,
+        "Draw, rerank and save samples for the prompts (reads every export of the run).",
+        settings=SampleStage,
     ),
 )
 

@@ -13,20 +13,23 @@ from typing import Any
 import torch
 
 from genkit.data.loader import auto_workers
+from genkit.roles import Autoencoder, Tokenizer
 from genkit.stages import tokenizer as tokenizer_stage
 from genkit.stages.common import PipelineState, batch_seed, finished, role_digest, stage_fingerprint, train_and_export
 from genkit.stages.token_shards import TokenParts, TokenTable, encode_split, fits_in_memory
 from genkit.train.loop import StageJob, seed_everything
 
 
-def autoencoder_context(state: PipelineState, needed_by: str) -> Any:
+def autoencoder_context(state: PipelineState, needed_by: str) -> Autoencoder:
     """The frozen autoencoder from the export; extends ``state.context`` with its vocabulary and grid."""
     ae = state.component("autoencoder", needed_by)
     state.provide("autoencoder", ae)
     return ae
 
 
-def text_batch(tok: Any, texts: list[str], split: str, seed: int, step: int, rank: int):
+def text_batch(
+    tok: Tokenizer, texts: list[str], split: str, seed: int, step: int, rank: int
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Token ids and lengths of ``texts`` (BPE dropout for training, seeded by step and rank), on the CPU."""
     if split == "train":
         batch = tok.encode(texts, dropout=True, seed=batch_seed(seed, step, rank))
@@ -53,13 +56,13 @@ def run(state: PipelineState) -> dict[str, float]:
     workers = auto_workers(settings.workers, streamed)
     directory = encode_split(state, ae, "train", settings.views, settings.flip, workers)
     encode_split(state, ae, "validation", settings.views, settings.flip)
-    grid = tuple(int(g) for g in ae.grid)
+    grid = (int(ae.grid[0]), int(ae.grid[1]))
     del ae
     validation = TokenTable(directory, "validation")
     train = TokenTable(directory, "train") if fits_in_memory(directory, "train", grid) else None
     seed_everything(seed)
     model = state.build("prior", params, context)
-    tables = {"train": train, "validation": validation}
+    tables = {"validation": validation} if train is None else {"train": train, "validation": validation}
 
     def batch(split: str, indices: list[int], step: int):
         table = tables[split]

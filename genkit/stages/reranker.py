@@ -6,7 +6,8 @@ vocabulary and length.
 
 With ``stages.reranker.hard_negatives: K`` each training caption also gets ``K`` decoded copies of its own image
 with ``replaced_tokens`` tokens changed (:mod:`genkit.stages.hard_negatives`; tokens from the prior's token
-shards of the frozen autoencoder, or encoded per batch for streamed data), passed as ``training_loss(..., negatives=float[B, K, 3, H, W])``.
+shards of the frozen autoencoder, or encoded per batch for streamed data), passed as
+``training_loss(..., negatives=float[B, K, 3, H, W])``.
 """
 
 from __future__ import annotations
@@ -62,11 +63,10 @@ def run(state: PipelineState) -> dict[str, float]:
     stage_dir = state.stage_dir("reranker")
     rank = state.env.rank
     stream = streamed_train(state)
-    splits = {
-        "train": None if stream is not None else state.dataset.split("train"),
-        "validation": state.dataset.split("validation"),
-    }
-    captions = {name: split_captions(split) for name, split in splits.items() if split is not None}
+    train = None if stream is not None else state.dataset.split("train")
+    validation = state.dataset.split("validation")
+    splits = {"validation": validation} if train is None else {"train": train, "validation": validation}
+    captions = {name: split_captions(split) for name, split in splits.items()}
     seed_everything(seed)
     model = state.build("reranker", params, context)
     if settings.hard_negatives:
@@ -93,7 +93,7 @@ def run(state: PipelineState) -> dict[str, float]:
         return model.training_loss(*b[:3])
 
     def validate_extra(call: Callable[..., Any], step: int) -> dict[str, float]:
-        n = min(settings.batch, len(splits["validation"]))
+        n = min(settings.batch, len(validation))
         b = to_device(batch("validation", list(range(n)), step), state.env.device)
         return call(lambda m, *args: m.validation_metrics(*args), *b)
 
@@ -102,8 +102,8 @@ def run(state: PipelineState) -> dict[str, float]:
         model,
         settings,
         stage_dir,
-        len(splits["train"]) if stream is None else 0,
-        len(splits["validation"]),
+        len(train) if train is not None else 0,
+        len(validation),
         batch,
         loss,
         seed,
@@ -138,7 +138,8 @@ class NearMisses:
         self.autoencoder = state.component("autoencoder", "reranker (stages.reranker.hard_negatives > 0)")
         self.copies, self.replaced = settings.hard_negatives, settings.replaced_tokens
         self.vocab, self.seed, self.rank, self.device = int(self.autoencoder.vocab_size), seed, rank, state.env.device
-        self.tokens = self.pool = None
+        self.tokens: torch.Tensor | None = None  # the training split's token grids (random-access data)
+        self.pool: torch.Tensor | None = None  # their decoded negatives, when they fit in POOL_BYTES
         if streamed:
             return
         self.tokens = TokenTable(encode_split(state, self.autoencoder, "train"), "train").tokens[:, 0]
@@ -172,6 +173,7 @@ class NearMisses:
             return batch[3]
         generator = torch.Generator().manual_seed(batch_seed(self.seed, step, self.rank, salt=17))
         if len(batch) == 4:
+            assert self.tokens is not None  # a batch carries indices only for random-access data
             grids = self.tokens[batch[3].cpu()]
         else:
             grids = self.autoencoder.encode(batch[2].to(self.device)).cpu()

@@ -1,9 +1,9 @@
 """Pre-encoded token shards: the frozen autoencoder encodes a split once (argmax codes), the prior streams them.
 
 ``RUN/prior/tokens/<digest>/{split}-{part:05d}.safetensors`` holds ``tokens`` (``int16``/``int32[n, views, h, w]``)
-with the items' ``captions`` and ``keys`` in its metadata (``items``, one JSON entry); ``{split}.json`` (the manifest, written last) lists the
-parts and their counts. ``digest`` identifies the autoencoder export, the data settings and the views, so a
-retrained autoencoder or other data never reuses stale tokens.
+with the items' ``captions`` and ``keys`` in its metadata (``items``, one JSON entry); ``{split}.json`` (the
+manifest, written last) lists the parts and their counts. ``digest`` identifies the autoencoder export, the data
+settings and the views, so a retrained autoencoder or other data never reuses stale tokens.
 
 A part is one source shard for streamed data (webdataset), or ``PART_ITEMS`` consecutive items for random-access
 data. Ranks encode the parts ``p % world == rank`` in parallel; each part is written atomically and an existing
@@ -30,7 +30,8 @@ import torch
 from genkit.data.loader import iterate_epoch
 from genkit.data.shards import SkipLog
 from genkit.distributed.env import barrier
-from genkit.stages.common import PipelineState, role_digest
+from genkit.roles import Autoencoder
+from genkit.stages.common import PipelineState, dataset_stream, role_digest
 from genkit.train.metrics import WorkProgress
 
 ENCODE_BATCH = 64
@@ -109,7 +110,7 @@ def _collate(items: list, step: int) -> tuple[torch.Tensor, list[str], list[str]
 
 @torch.no_grad()
 def _encode_part(
-    autoencoder: Any, source: _EncodeSource, part: str, device: torch.device, workers: int, advance: Any
+    autoencoder: Autoencoder, source: _EncodeSource, part: str, device: torch.device, workers: int, advance: Any
 ) -> tuple[torch.Tensor, list[str], list[str]]:
     one = _OnePart(source, part)
     codes, captions, keys = [], [], []
@@ -162,7 +163,7 @@ def _save_part(path: Path, tokens: torch.Tensor, captions: list[str], keys: list
 
 def encode_split(
     state: PipelineState,
-    autoencoder: Any,
+    autoencoder: Autoencoder,
     split: str,
     views: int = 1,
     flip: bool = False,
@@ -173,8 +174,9 @@ def encode_split(
     manifest. Returns the token directory. Collective under torchrun."""
     directory = tokens_dir(state, views, flip, stage)
     manifest = directory / f"{split}.json"
-    streamed = split == "train" and getattr(state.dataset, "streamed", False)
-    base = state.dataset.stream(split) if streamed else _RangeParts(state.dataset.split(split))
+    stream = dataset_stream(state.dataset, split) if split == "train" else None
+    streamed = stream is not None
+    base = stream if stream is not None else _RangeParts(state.dataset.split(split))
     source = _EncodeSource(base, views if split == "train" else 1, flip)
     parts = source.parts()
     env = state.env
@@ -261,7 +263,7 @@ class TokenParts:
 
     def read(self, part: str, skips: SkipLog) -> Iterator[tuple[torch.Tensor, str]]:
         tokens, captions, _ = read_part(self.directory / part)
-        return iter(zip(tokens, captions))
+        return iter(zip(tokens, captions, strict=True))
 
     def decode(self, raw: tuple[torch.Tensor, str], generator: torch.Generator) -> tuple[torch.Tensor, str]:
         views, caption = raw

@@ -1,4 +1,5 @@
-"""Train the tokenizer on the training captions (streamed: image members are not even read) (before the prior and the reranker, which need its ids).
+"""Train the tokenizer on the training captions (streamed: image members are not even read) (before the prior and
+the reranker, which need its ids).
 
 Runs on rank 0 (other ranks wait), exports ``RUN/export/tokenizer``. Its build context holds only the image size,
 so it does not depend on the autoencoder.
@@ -10,6 +11,7 @@ import itertools
 
 from genkit.distributed.env import barrier
 from genkit.plugins.context import BuildContext
+from genkit.roles import Tokenizer
 from genkit.stages.common import PipelineState, export, finished, stage_fingerprint
 
 MAX_CAPTIONS = 5_000_000  # a corpus's first captions are plenty for the BPE merges (streamed, images never read)
@@ -48,7 +50,7 @@ def run(state: PipelineState) -> dict[str, float]:
     return done
 
 
-def load(state: PipelineState, needed_by: str):
+def load(state: PipelineState, needed_by: str) -> Tokenizer:
     """The trained tokenizer from the export; extends ``state.context`` with its vocabulary and length."""
     tok = state.component("tokenizer", needed_by)
     state.provide("tokenizer", tok)

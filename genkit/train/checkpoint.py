@@ -31,7 +31,9 @@ KEEP = 2
 
 def rng_state() -> dict[str, Any]:
     """Every random number generator this process uses."""
-    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    legacy = np.random.get_state()
+    assert isinstance(legacy, tuple)  # numpy's global generator is an MT19937, whose legacy state is a tuple
+    kind, keys, pos, has_gauss, cached = legacy
     state = {
         "torch": torch.get_rng_state(),
         "numpy": {

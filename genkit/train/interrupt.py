@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import signal
 import threading
+from collections.abc import Callable
 from types import FrameType
+from typing import Any
+
+# What ``signal.signal`` takes and returns: a handler, SIG_DFL/SIG_IGN, or None (installed outside Python).
+_Handler = Callable[[int, FrameType | None], Any] | int | signal.Handlers | None
 
 
 class StopRequest:
@@ -18,7 +23,7 @@ class StopRequest:
 
     def __init__(self) -> None:
         self.requested: str | None = None
-        self._previous: dict[int, object] = {}
+        self._previous: dict[int, _Handler] = {}
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         if self.requested is not None and signum == signal.SIGINT:

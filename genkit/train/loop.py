@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -150,6 +150,7 @@ class Trainer:
 
         def build(start: int, positions: dict) -> Any:
             if streamed:
+                assert job.assemble is not None, "a streamed StageJob needs assemble"
                 return PartBatches(
                     job.stream,
                     job.assemble,
@@ -274,8 +275,10 @@ class Trainer:
         if self.sharded:
             from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
 
-            state = get_model_state_dict(self.wrapped, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
-            state = {k.removeprefix("module."): v for k, v in state.items()}
+            options = StateDictOptions(full_state_dict=True, cpu_offload=True)
+            gathered = get_model_state_dict(self.wrapped, options=options)
+            # typed as any state-dict value; a model's full state dict holds only tensors
+            state = {k.removeprefix("module."): cast(torch.Tensor, v) for k, v in gathered.items()}
         else:
             state = {k: v.detach().cpu() for k, v in self.model.state_dict().items()}
         if self.ema is not None:
@@ -317,7 +320,7 @@ class Trainer:
         keys = sorted(values)
         tensor = torch.tensor([values[k] for k in keys], dtype=torch.float64, device=self.env.device)
         all_reduce_mean(tensor, self.env)
-        return dict(zip(keys, tensor.tolist()))
+        return dict(zip(keys, tensor.tolist(), strict=True))
 
     # -- the loop -----------------------------------------------------------------------------------------------
     def _hook(self, name: str, **kwargs: Any) -> None:
@@ -340,10 +343,14 @@ class Trainer:
     def _no_sync(self, last: bool):
         if last or not self.env.distributed:
             return contextlib.nullcontext()
+        from torch.distributed.fsdp import FSDPModule
+        from torch.nn.parallel import DistributedDataParallel
+
         if self.sharded:
+            assert isinstance(self.wrapped, FSDPModule)  # what self.sharded says
             self.wrapped.set_requires_gradient_sync(False)
             return _ResetSync(self.wrapped)
-        return self.wrapped.no_sync() if hasattr(self.wrapped, "no_sync") else contextlib.nullcontext()
+        return self.wrapped.no_sync() if isinstance(self.wrapped, DistributedDataParallel) else contextlib.nullcontext()
 
     def train_step(self) -> dict[str, float]:
         """One optimizer step (all micro-batches); returns this rank's metrics (not yet averaged over ranks)."""
@@ -363,8 +370,8 @@ class Trainer:
             for key, value in {"loss": float(loss.detach()), **metrics}.items():
                 sums[key] = sums.get(key, 0.0) + float(value) / s.accumulate
         self.scaler.unscale(self.optimizer)
-        norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), s.grad_clip or math.inf)
-        norm = float(norm.full_tensor() if hasattr(norm, "full_tensor") else norm)
+        total_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), s.grad_clip or math.inf)
+        norm = float(total_norm.full_tensor() if hasattr(total_norm, "full_tensor") else total_norm)
         applied = self.scaler.step(self.optimizer, math.isfinite(norm))
         if applied and self.ema is not None:
             self.ema.update()
@@ -412,7 +419,7 @@ class Trainer:
                         device=env.device,
                     )
                     all_reduce_mean(stats, env)
-                    values = dict(zip(keys, stats[:-1].tolist()))
+                    values = dict(zip(keys, stats[:-1].tolist(), strict=True))
                     stop_now = bool(stats[-1] > 0)
                     now = time.perf_counter()
                     last_step_start = last_time
@@ -432,6 +439,7 @@ class Trainer:
                             f"grad_clip, then run again with --no-resume"
                         )
                     if env.is_main:
+                        assert log is not None  # rank 0 keeps the log
                         if self.step % s.log_every == 0 or self.step == s.steps:
                             log.write({"step": self.step, "split": "train", **values})
                         try:
@@ -443,6 +451,7 @@ class Trainer:
                     if self.step % s.validate_every == 0 or self.step == s.steps:
                         result = self.validate()
                         if env.is_main:
+                            assert log is not None  # rank 0 keeps the log
                             log.write({"step": self.step, "split": "validation", **result})
                             progress.note(
                                 f"{job.name} step {self.step}/{s.steps}: validation "

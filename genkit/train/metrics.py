@@ -8,9 +8,13 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from genkit.errors import InputError
+
+if TYPE_CHECKING:
+    from rich.progress import Progress as RichProgress
+    from rich.progress import TaskID
 
 
 class MetricsLog:
@@ -72,8 +76,8 @@ class Progress:
     def __init__(self, stage: str, total: int, start: int, enabled: bool) -> None:
         self.stage, self.total, self.start = stage, total, start
         self.enabled = enabled
-        self._bar = None
-        self._task = None
+        self._bar: RichProgress | None = None
+        self._task: TaskID | None = None
         self._t0 = time.perf_counter()
         if not enabled:
             return
@@ -106,7 +110,7 @@ class Progress:
         self._task = self._bar.add_task(stage, total=total, completed=start, loss="-", speed="-")
 
     def update(self, step: int, loss: float, samples_per_s: float) -> None:
-        if self._bar is not None:
+        if self._bar is not None and self._task is not None:
             self._bar.update(self._task, completed=step, loss=f"{loss:.4f}", speed=f"{samples_per_s:.1f} samples/s")
 
     def note(self, text: str) -> None:
@@ -127,15 +131,16 @@ class WorkProgress:
     """A rich progress bar with ETA over one piece of work that is not a training loop (encoding a split,
     decoding samples); a no-op off an interactive terminal or when disabled.
 
-    ``with WorkProgress("encoding train", enabled) as progress: progress(done, total)``; ``progress`` is None when
-    no bar is shown, so callers can pass it on as an optional callback.
+    ``with WorkProgress("encoding train", enabled) as progress: progress(done, total)`` (``total`` None: not known
+    yet); ``progress`` is None when no bar is shown, so callers can pass it on as an optional callback.
     """
 
     def __init__(self, description: str, enabled: bool = True) -> None:
         self.description, self.enabled = description, enabled
-        self._bar = self._task = None
+        self._bar: RichProgress | None = None
+        self._task: TaskID | None = None
 
-    def __enter__(self) -> Callable[[int, int], None] | None:
+    def __enter__(self) -> Callable[[int, int | None], None] | None:
         from rich.console import Console
 
         console = Console(stderr=True)
@@ -158,7 +163,9 @@ class WorkProgress:
         self._task = self._bar.add_task(self.description, total=None)
         return self.update
 
-    def update(self, done: int, total: int) -> None:
+    def update(self, done: int, total: int | None) -> None:
+        # only handed out by __enter__ once the bar is shown
+        assert self._bar is not None and self._task is not None
         self._bar.update(self._task, completed=done, total=total)
 
     def __exit__(self, *exc: object) -> None:
