@@ -85,12 +85,12 @@ class MapBatches(IterableDataset):
         world: int,
         accumulate: int,
         start: int = 0,
-        where: str = "stage",
+        recipe_key: str = "stage",
     ) -> None:
         self.make_batch, self.n, self.batch, self.seed = make_batch, n, batch, seed
-        self.rank, self.world, self.accumulate, self.start, self.where = rank, world, accumulate, start, where
+        self.rank, self.world, self.accumulate, self.start, self.recipe_key = rank, world, accumulate, start, recipe_key
         if n < 1:
-            raise InputError(f"{where}: the training split is empty")
+            raise InputError(f"{recipe_key}: the training split is empty")
 
     def __iter__(self) -> Iterator[tuple[int, Any, None]]:
         worker, workers = _worker()
@@ -100,7 +100,7 @@ class MapBatches(IterableDataset):
             step, micro = divmod(counter, self.accumulate)
             consumed = step * self.batch
             order.load_state_dict({"epoch": consumed // self.n, "offset": consumed % self.n})
-            indices = local_micro_batches(order.next(), self.rank, self.world, self.accumulate, self.where)[micro]
+            indices = local_micro_batches(order.next(), self.rank, self.world, self.accumulate, self.recipe_key)[micro]
             yield counter, self.make_batch("train", indices, step + 1), None
             counter += workers
 
@@ -135,15 +135,15 @@ class PartBatches(IterableDataset):
         start: int = 0,
         positions: dict[int, PartPosition] | None = None,
         epochs: int | None = None,
-        where: str = "stage",
+        recipe_key: str = "stage",
     ) -> None:
         self.source, self.assemble, self.micro_batch, self.seed = source, assemble, micro_batch, seed
         self.rank, self.world, self.accumulate = rank, world, accumulate
-        self.shuffle, self.shuffle_buffer, self.epochs, self.where = shuffle, shuffle_buffer, epochs, where
+        self.shuffle, self.shuffle_buffer, self.epochs, self.recipe_key = shuffle, shuffle_buffer, epochs, recipe_key
         self.start, self.positions = start, dict(positions or {})
         self.parts = list(source.parts())
         if not self.parts:
-            raise InputError(f"{where}: the data has no parts (shards) to read")
+            raise InputError(f"{recipe_key}: the data has no parts (shards) to read")
 
     def _slot_parts(self, epoch: int, slot: int, slots: int) -> tuple[list[int], bool]:
         """The part numbers this slot reads in ``epoch``, and whether it reads every part (then it keeps every
@@ -193,7 +193,7 @@ class PartBatches(IterableDataset):
             if yielded == 0 and self.epochs is None and first == 0:
                 names = ", ".join(self.parts[p] for p in mine[:3]) + (" ..." if len(mine) > 3 else "")
                 raise InputError(
-                    f"{self.where}: no readable sample in a whole epoch of {names} ({skips.summary()} skipped)"
+                    f"{self.recipe_key}: no readable sample in a whole epoch of {names} ({skips.summary()} skipped)"
                 )
             epoch, first = epoch + 1, 0
 
@@ -299,15 +299,15 @@ class TrainStream:
         iterator = self._iterator if self._iterator is not None else self._start()
         began = time.perf_counter()
         try:
-            counter, batch, where = next(iterator)
+            counter, batch, position_of = next(iterator)
         except StopIteration:
             raise InputError("the training data ended (no readable sample left)") from None
         self.wait_seconds += time.perf_counter() - began
         if counter != self.counter:
             raise RuntimeError(f"data loader out of order: micro-batch {counter}, expected {self.counter}")
         self.counter += 1
-        if where is not None:
-            logical, position = where
+        if position_of is not None:
+            logical, position = position_of
             self.positions[logical] = position
         return batch
 
@@ -317,10 +317,10 @@ class TrainStream:
             state["positions"] = {str(k): [p.epoch, p.part, p.offset] for k, p in sorted(self.positions.items())}
         return state
 
-    def load_state_dict(self, state: dict[str, Any], where: str = "stage") -> None:
+    def load_state_dict(self, state: dict[str, Any], recipe_key: str = "stage") -> None:
         if self.streamed and int(state.get("workers", self.settings.workers)) != self.settings.workers:
             raise InputError(
-                f"{where}.workers: the checkpoint streamed its data with {state['workers']} workers; "
+                f"{recipe_key}.workers: the checkpoint streamed its data with {state['workers']} workers; "
                 f"resume with the same number (the order of samples depends on it)"
             )
         self.counter = int(state["counter"])

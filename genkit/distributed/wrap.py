@@ -35,7 +35,7 @@ def wrap_model(
     mode: str,
     param_dtype: torch.dtype | None = None,
     powersgd_rank: int | None = None,
-    where: str = "stage",
+    recipe_key: str = "stage",
 ) -> nn.Module:
     """The callable the trainer runs ``model`` through (see the module docstring).
 
@@ -84,7 +84,7 @@ def wrap_model(
             )
             ddp.register_comm_hook(state, powerSGD_hook.powerSGD_hook)
         return ddp
-    raise InputError(f"{where}.distributed: {mode!r} is not fsdp or ddp")
+    raise InputError(f"{recipe_key}.distributed: {mode!r} is not fsdp or ddp")
 
 
 def is_sharded(wrapped: nn.Module) -> bool:

@@ -21,7 +21,7 @@ def make_scaler(
     *,
     world_size: int = 1,
     sharded: bool = False,
-    where: str = "stage",
+    recipe_key: str = "stage",
 ):
     """The gradient scaler for a stage's settings. ``per_resblock`` installs its hooks on ``model`` now."""
     if precision != "fp16":
@@ -33,7 +33,7 @@ def make_scaler(
     blocks = list(residual_blocks()) if residual_blocks is not None else []
     if not blocks:
         raise InputError(
-            f"{where}.loss_scaling: per_resblock needs a model that declares residual_blocks(); "
+            f"{recipe_key}.loss_scaling: per_resblock needs a model that declares residual_blocks(); "
             f"{type(model).__name__} declares none"
         )
     return PerResblockScaler(blocks, world_size=world_size, device=device)

@@ -17,7 +17,7 @@ from genkit.data.loader import images_to_uint8, uint8_to_images
 from genkit.images import save_image_grid
 from genkit.stages.common import (
     PipelineState,
-    finished,
+    already_done,
     stack_images,
     stage_fingerprint,
     streamed_train,
@@ -40,7 +40,7 @@ def run(state: PipelineState) -> dict[str, float]:
     params = state.params("autoencoder", "autoencoder")
     context = state.context
     fingerprint = stage_fingerprint(state, settings)
-    done = finished(state, "autoencoder", "autoencoder", params, context, fingerprint)
+    done = already_done(state, "autoencoder", "autoencoder", params, context, fingerprint)
     if done is None:
         seed = state.seed(settings)
         seed_everything(seed)

@@ -94,7 +94,7 @@ def stage_fingerprint(state: PipelineState, settings: Any, upstream: dict[str, s
     }
 
 
-def finished(
+def already_done(
     state: PipelineState, stage: str, role: str, params: Any, context: BuildContext, fingerprint: dict[str, Any]
 ) -> dict[str, float] | None:
     """The final metrics of ``stage`` if its export matches ``params`` and ``context`` and its ``final.json``

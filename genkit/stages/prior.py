@@ -15,7 +15,14 @@ import torch
 from genkit.data.loader import auto_workers
 from genkit.roles import Autoencoder, Tokenizer
 from genkit.stages import tokenizer as tokenizer_stage
-from genkit.stages.common import PipelineState, batch_seed, finished, role_digest, stage_fingerprint, train_and_export
+from genkit.stages.common import (
+    PipelineState,
+    already_done,
+    batch_seed,
+    role_digest,
+    stage_fingerprint,
+    train_and_export,
+)
 from genkit.stages.token_shards import TokenParts, TokenTable, encode_split, fits_in_memory
 from genkit.train.loop import StageJob, seed_everything
 
@@ -46,7 +53,7 @@ def run(state: PipelineState) -> dict[str, float]:
     context = state.context
     upstream = {"autoencoder": role_digest(state, "autoencoder"), "tokenizer": role_digest(state, "tokenizer")}
     fingerprint = stage_fingerprint(state, settings, upstream)
-    done = finished(state, "prior", "prior", params, context, fingerprint)
+    done = already_done(state, "prior", "prior", params, context, fingerprint)
     if done is not None:
         return done
     seed = state.seed(settings)

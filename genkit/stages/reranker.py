@@ -24,8 +24,8 @@ from genkit.plugins.context import BuildContext
 from genkit.stages import tokenizer as tokenizer_stage
 from genkit.stages.common import (
     PipelineState,
+    already_done,
     batch_seed,
-    finished,
     role_digest,
     split_captions,
     stack_images,
@@ -56,7 +56,7 @@ def run(state: PipelineState) -> dict[str, float]:
     if settings.hard_negatives:
         upstream["autoencoder"] = role_digest(state, "autoencoder")
     fingerprint = stage_fingerprint(state, settings, upstream)
-    done = finished(state, "reranker", "reranker", params, context, fingerprint)
+    done = already_done(state, "reranker", "reranker", params, context, fingerprint)
     if done is not None:
         return done
     seed = state.seed(settings)

@@ -12,7 +12,7 @@ import itertools
 from genkit.distributed.env import barrier
 from genkit.plugins.context import BuildContext
 from genkit.roles import Tokenizer
-from genkit.stages.common import PipelineState, export, finished, stage_fingerprint
+from genkit.stages.common import PipelineState, already_done, export, stage_fingerprint
 
 MAX_CAPTIONS = 5_000_000  # a corpus's first captions are plenty for the BPE merges (streamed, images never read)
 MEASURED_CAPTIONS = 100_000  # captions whose token counts give the stage's metrics
@@ -26,7 +26,7 @@ def run(state: PipelineState) -> dict[str, float]:
     params = state.params("tokenizer", "prior")
     context = tokenizer_context(state)
     fingerprint = stage_fingerprint(state, {"captions": "train"})
-    done = finished(state, "tokenizer", "tokenizer", params, context, fingerprint)
+    done = already_done(state, "tokenizer", "tokenizer", params, context, fingerprint)
     if done is None:
         metrics: dict[str, float] = {}
         if state.env.is_main:
@@ -46,7 +46,7 @@ def run(state: PipelineState) -> dict[str, float]:
             export(state, "tokenizer", "tokenizer", params, context, None, tokenizer, metrics, fingerprint)
         else:
             barrier(state.env)
-        done = finished(state, "tokenizer", "tokenizer", params, context, fingerprint) or metrics
+        done = already_done(state, "tokenizer", "tokenizer", params, context, fingerprint) or metrics
     return done
 
 

@@ -97,7 +97,7 @@ class Trainer:
         self.env = env or detect()
         self.plugins = plugins
         self.progress_enabled = progress and self.env.is_main
-        self.where = f"stages.{job.name}"
+        self.recipe_key = f"stages.{job.name}"
         s = self.settings
         self.precision = get_precision(s.precision)
         self.model = job.model
@@ -108,7 +108,7 @@ class Trainer:
             self.env.device,
             world_size=self.env.world_size,
             sharded=self.env.distributed and s.distributed == "fsdp",
-            where=self.where,
+            recipe_key=self.recipe_key,
         )
         self.wrapped = wrap_model(
             self.model,
@@ -116,10 +116,10 @@ class Trainer:
             mode=s.distributed,
             param_dtype=self.precision.dtype,
             powersgd_rank=s.powersgd_rank,
-            where=self.where,
+            recipe_key=self.recipe_key,
         )
         self.sharded = self.env.distributed and is_sharded(self.wrapped)
-        self.optimizer = make_optimizer(self.model, s, sharded=self.env.distributed, where=self.where)
+        self.optimizer = make_optimizer(self.model, s, sharded=self.env.distributed, recipe_key=self.recipe_key)
         self.schedule = LRSchedule(s)
         self.ema = ParameterEMA(self.model, s.ema) if s.ema else None
         self.data = self._train_stream()
@@ -146,7 +146,7 @@ class Trainer:
         streamed = job.stream is not None
         workers = auto_workers(s.workers, streamed or not job.in_memory)
         micro = s.batch // (env.world_size * s.accumulate)
-        local_micro_batches(list(range(s.batch)), env.rank, env.world_size, s.accumulate, self.where)  # divisible?
+        local_micro_batches(list(range(s.batch)), env.rank, env.world_size, s.accumulate, self.recipe_key)  # divisible?
 
         def build(start: int, positions: dict) -> Any:
             if streamed:
@@ -162,7 +162,7 @@ class Trainer:
                     shuffle_buffer=s.shuffle_buffer,
                     start=start,
                     positions=positions,
-                    where=self.where,
+                    recipe_key=self.recipe_key,
                 )
             return MapBatches(
                 job.batch,
@@ -173,7 +173,7 @@ class Trainer:
                 env.world_size,
                 s.accumulate,
                 start=start,
-                where=self.where,
+                recipe_key=self.recipe_key,
             )
 
         return TrainStream(build, LoaderSettings(workers, s.prefetch), env.device, job.seed, streamed)
@@ -240,9 +240,9 @@ class Trainer:
             self.scaler.load_state_dict(extra["scaler"])
             self.schedule.load_state_dict(extra["schedule"])
             if "data" in extra:
-                self.data.load_state_dict(extra["data"], self.where)
+                self.data.load_state_dict(extra["data"], self.recipe_key)
             else:  # written before the data loader: the position follows from the step
-                self.data.load_state_dict({"counter": int(extra["step"]) * self.settings.accumulate}, self.where)
+                self.data.load_state_dict({"counter": int(extra["step"]) * self.settings.accumulate}, self.recipe_key)
         except (KeyError, ValueError, RuntimeError) as exc:
             raise ExportError(f"{path}: checkpoint does not fit this run ({str(exc).splitlines()[0]})") from None
         self.step = int(extra["step"])
@@ -297,7 +297,7 @@ class Trainer:
         count = 0
         for b in range(s.validation_batches):
             indices = [(b * s.batch + i) % self.job.validation_size for i in range(s.batch)]
-            mine = local_micro_batches(indices, env.rank, env.world_size, 1, self.where)[0]
+            mine = local_micro_batches(indices, env.rank, env.world_size, 1, self.recipe_key)[0]
             batch = to_device(self.job.batch("validation", mine, self.step), env.device)
             with self.precision.autocast(env.device):
                 loss, metrics = self.call(self.job.loss, batch, max(self.step, 1))
@@ -336,7 +336,7 @@ class Trainer:
             except Exception as exc:  # noqa: BLE001 - a plugin's bug must not look like genkit's
                 detail = str(exc).splitlines()[0] if str(exc) else ""
                 raise PluginError(
-                    f"plugin {impl.plugin_name!r} failed in {name} at {self.where} step {self.step}: "
+                    f"plugin {impl.plugin_name!r} failed in {name} at {self.recipe_key} step {self.step}: "
                     f"{type(exc).__name__}: {detail}"
                 ) from exc
 
@@ -389,7 +389,10 @@ class Trainer:
         self._resume(resume)
         log = (
             MetricsLog(
-                job.stage_dir / "metrics.jsonl", tensorboard=s.tensorboard, where=self.where, resume_step=self.step
+                job.stage_dir / "metrics.jsonl",
+                tensorboard=s.tensorboard,
+                recipe_key=self.recipe_key,
+                resume_step=self.step,
             )
             if env.is_main
             else None
@@ -434,8 +437,8 @@ class Trainer:
                         last = ckpt.latest_checkpoint(job.stage_dir)
                         kept = f"the last checkpoint ({last}) is kept" if last else "no checkpoint was written"
                         raise DivergedRun(
-                            f"{self.where}: training diverged at step {self.step}: {diverged}; nothing "
-                            f"was exported and {kept}. Lower {self.where}.lr (now {s.lr:g}) or set "
+                            f"{self.recipe_key}: training diverged at step {self.step}: {diverged}; nothing "
+                            f"was exported and {kept}. Lower {self.recipe_key}.lr (now {s.lr:g}) or set "
                             f"grad_clip, then run again with --no-resume"
                         )
                     if env.is_main:

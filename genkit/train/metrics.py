@@ -23,7 +23,9 @@ class MetricsLog:
     A resumed run first drops lines past the resumed step, so the file reads as one uninterrupted run.
     """
 
-    def __init__(self, path: Path, *, tensorboard: bool = False, where: str = "stage", resume_step: int = 0) -> None:
+    def __init__(
+        self, path: Path, *, tensorboard: bool = False, recipe_key: str = "stage", resume_step: int = 0
+    ) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._truncate_after(resume_step)
@@ -34,7 +36,7 @@ class MetricsLog:
                 from torch.utils.tensorboard import SummaryWriter
             except ImportError as exc:
                 raise InputError(
-                    f"{where}.tensorboard: needs the tensorboard package ({exc}); "
+                    f"{recipe_key}.tensorboard: needs the tensorboard package ({exc}); "
                     "`pip install 'genkit[tensorboard]'` or set tensorboard: false"
                 ) from None
             self._tb = SummaryWriter(log_dir=str(self.path.parent / "tensorboard"))

@@ -23,18 +23,20 @@ def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
     return [g for g in groups if g["params"]]
 
 
-def make_optimizer(model: nn.Module, settings, *, sharded: bool = False, where: str = "stage") -> torch.optim.Optimizer:
+def make_optimizer(
+    model: nn.Module, settings, *, sharded: bool = False, recipe_key: str = "stage"
+) -> torch.optim.Optimizer:
     """The optimizer ``settings.optim`` names (``adamw`` or ``adamw8bit``), at ``settings.lr``."""
     groups = param_groups(model, settings.weight_decay)
     if not groups:
-        raise InputError(f"{where}: the model has no trainable parameters")
+        raise InputError(f"{recipe_key}: the model has no trainable parameters")
     kwargs = dict(lr=settings.lr, betas=tuple(settings.betas), eps=settings.eps)
     if settings.optim == "adamw8bit":
         try:
             import bitsandbytes as bnb
         except ImportError as exc:
             raise InputError(
-                f"{where}.optim: adamw8bit needs bitsandbytes, which is not installed ({exc}); "
+                f"{recipe_key}.optim: adamw8bit needs bitsandbytes, which is not installed ({exc}); "
                 "install it with `pip install 'genkit[bnb]'` or use optim: adamw"
             ) from None
         return bnb.optim.AdamW8bit(groups, **kwargs)
