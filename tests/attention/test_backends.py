@@ -1,7 +1,7 @@
 """Every CPU backend agrees with the dense reference (fp32, 1e-5) on random layouts; plugin selection."""
 
 import torch
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 import genkit
@@ -23,7 +23,6 @@ def _qkv(layout, seed, batch=2, heads=3, dim=8):
     return [torch.randn(shape, generator=gen) * 2 for _ in range(3)]
 
 
-@settings(max_examples=40, deadline=None)
 @given(layouts, st.integers(0, 2**16))
 def test_sdpa_matches_reference(layout, seed):
     q, k, v = _qkv(layout, seed)
@@ -31,7 +30,6 @@ def test_sdpa_matches_reference(layout, seed):
     torch.testing.assert_close(SDPAAttention(layout)(q, k, v), expected, atol=1e-5, rtol=1e-5)
 
 
-@settings(max_examples=25, deadline=None)
 @given(layouts, st.integers(0, 2**16), st.data())
 def test_a_prefix_of_the_stream_is_the_first_rows_of_the_whole(layout, seed, data):
     q, k, v = _qkv(layout, seed)
@@ -42,7 +40,6 @@ def test_a_prefix_of_the_stream_is_the_first_rows_of_the_whole(layout, seed, dat
         torch.testing.assert_close(got, whole, atol=1e-5, rtol=1e-5)
 
 
-@settings(max_examples=25, deadline=None)
 @given(layouts, st.integers(0, 2**16), st.data())
 def test_decode_rows_match_full_attention(layout, seed, data):
     q, k, v = _qkv(layout, seed)

@@ -2,7 +2,7 @@
 
 import pytest
 import torch
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from genkit.attention import AttentionLayout, attention_mask, pair_allowed, paper_schedule, reference_mask
@@ -16,7 +16,6 @@ layouts = st.builds(
 )
 
 
-@settings(max_examples=60, deadline=None)
 @given(layouts)
 def test_vectorised_mask_equals_per_pair_reference(layout):
     assert torch.equal(attention_mask(layout), reference_mask(layout))

@@ -6,7 +6,7 @@ import copy
 import json
 
 import yaml
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from genkit.recipe import apply_overrides, parse_override, validate_recipe
@@ -39,7 +39,6 @@ def as_text(value) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
-@settings(max_examples=150, deadline=None)
 @given(path=st.lists(names, min_size=1, max_size=4), value=values)
 def test_parse_round_trips_path_and_value(path, value):
     override = parse_override(f"{'.'.join(path)}={as_text(value)}")
@@ -47,7 +46,6 @@ def test_parse_round_trips_path_and_value(path, value):
     assert override.value == value
 
 
-@settings(max_examples=150, deadline=None)
 @given(tree=trees, data=st.data(), value=values)
 def test_apply_sets_exactly_one_path_and_never_mutates_input(tree, data, value):
     # walk an existing path, then maybe extend it with new keys
@@ -73,7 +71,6 @@ def test_apply_sets_exactly_one_path_and_never_mutates_input(tree, data, value):
             assert result[key] == tree[key]
 
 
-@settings(max_examples=100, deadline=None)
 @given(
     depth=st.integers(1, 512),
     width=st.integers(1, 4096),
@@ -103,7 +100,6 @@ def test_overrides_are_typed_by_the_field(toy_plugins, depth, width, dropout, ti
     assert recipe.stages.prior.lr == lr and recipe.stages.prior.steps == steps
 
 
-@settings(max_examples=50, deadline=None)
 @given(hidden=st.integers(1, 64), codes=st.integers(2, 4096))
 def test_swapping_a_component_resets_it_to_the_new_kinds_defaults(toy_plugins, hidden, codes):
     base = {"data": {"kind": "toyset"}, "autoencoder": {"kind": "toy_ae", "hidden": hidden, "codebook_size": codes}}

@@ -2,24 +2,17 @@
 
 from __future__ import annotations
 
-import copy
-
 import pytest
 import yaml
+from toys import toy_recipe
 
 from genkit.errors import InputError, RecipeError
 from genkit.recipe import load_recipe
 
 
 def recipe(**changes):
-    data = copy.deepcopy(
-        {
-            "data": {"kind": "toyset", "size": 16},
-            "autoencoder": {"kind": "toy_ae", "hidden": 8},
-            "prior": {"kind": "toy_prior", "depth": 2},
-            "stages": {"prior": {"steps": 10, "lr": 1e-3}},
-        }
-    )
+    """The toys' recipe with ``changes`` (``section__key=value``; ``DELETE`` removes the key)."""
+    data = toy_recipe()
     for key, value in changes.items():
         node = data
         *parents, last = key.split("__")

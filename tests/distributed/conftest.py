@@ -1,4 +1,4 @@
-"""The engine's tests share tests/train/tiny_engine_models.py (importlib import mode: put its folder on the path)."""
+"""The FSDP test's workers run tests/train/engine_toy.py's job (importlib import mode: put its folder on the path)."""
 
 import sys
 from pathlib import Path

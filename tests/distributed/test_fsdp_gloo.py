@@ -24,7 +24,7 @@ def _free_port() -> int:
 
 
 def _losses(path: Path) -> list[float]:
-    return [json.loads(l)["loss"] for l in path.read_text().splitlines() if json.loads(l)["split"] == "train"]
+    return [json.loads(row)["loss"] for row in path.read_text().splitlines() if json.loads(row)["split"] == "train"]
 
 
 def _worker(rank: int, world: int, port: int, root: str) -> None:

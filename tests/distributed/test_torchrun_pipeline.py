@@ -3,6 +3,12 @@ gloo, then the exported run samples in one process.
 
 The recipe turns on what must agree across ranks: the VQ-VAE's EMA codebook with restarts, and the reranker's
 hard negatives with the gathered InfoNCE.
+
+Slow (~30 s on 2 cores: torchrun, 2 ranks, every stage), so `make test-all` runs it. By default the same paths run
+faster, piece by piece: tests/distributed/test_fsdp_gloo.py (the trainer under FSDP2 on gloo, resumed),
+test_vqvae_codebook_sync.py (the EMA codebook and its restarts across ranks), test_contrastive_global_batch.py
+(the gathered InfoNCE with hard negatives), test_torchrun_data.py (a torchrun launch) and
+tests/e2e/test_pipeline_learns.py (`genkit run` of every stage, then sampling).
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_genkit_run_under_torchrun_trains_every_stage_sharded(tmp_path):
     recipe = copy.deepcopy(tiny.TINY_RECIPE)
     recipe["autoencoder"].update(codebook_update="ema", restart_every=10)

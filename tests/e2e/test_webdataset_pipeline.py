@@ -1,5 +1,10 @@
 """The shapes data packed into shards with `genkit data pack`, then every stage trained from the shards; and a
-streamed run killed with SIGKILL mid-shard resumes to the same weights, bit for bit, as an uninterrupted one."""
+streamed run killed with SIGKILL mid-shard resumes to the same weights, bit for bit, as an uninterrupted one.
+
+The SIGKILL test is slow (~55 s on 2 cores: packs 300 images, then three `genkit run` processes), so `make test-all`
+runs it. By default: tests/reliability/test_kill_anywhere.py kills `genkit run` processes at random points and
+resumes them bit for bit, and tests/data/test_webdataset.py resumes a stream mid-shard at the same keys in one
+process."""
 
 from __future__ import annotations
 
@@ -12,6 +17,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import torch
 import yaml
 
@@ -64,10 +70,10 @@ def test_every_stage_trains_from_packed_shards(tmp_path):
     assert set(results) == {"autoencoder", "tokenizer", "prior", "reranker"}
     for role in ("autoencoder", "tokenizer", "prior", "reranker"):
         assert (tmp_path / "run" / "export" / role / "config.json").is_file()
-    lines = [json.loads(l) for l in (tmp_path / "run" / "autoencoder" / "metrics.jsonl").read_text().splitlines()]
-    losses = [l["mse"] for l in lines if l["split"] == "train"]
+    lines = [json.loads(row) for row in (tmp_path / "run" / "autoencoder" / "metrics.jsonl").read_text().splitlines()]
+    losses = [row["mse"] for row in lines if row["split"] == "train"]
     assert sum(losses[-5:]) < sum(losses[:5])  # it learns from the streamed shards
-    assert all(0 <= l["data_wait"] <= 1 for l in lines if l["split"] == "train")
+    assert all(0 <= row["data_wait"] <= 1 for row in lines if row["split"] == "train")
     manifest = next((tmp_path / "run" / "prior" / "tokens").iterdir()) / "train.json"
     assert len(json.loads(manifest.read_text())["parts"]) == 6  # one token shard per image shard
 
@@ -109,6 +115,7 @@ def _run(recipe: Path, out: Path) -> subprocess.Popen:
     )
 
 
+@pytest.mark.slow
 def test_sigkill_mid_shard_then_resume_gives_the_same_weights(tmp_path):
     shards = pack_shapes(tmp_path, 300, size=32)
     recipe = {

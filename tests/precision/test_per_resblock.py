@@ -2,7 +2,7 @@ import math
 
 import pytest
 import torch
-from tiny_engine_models import TinyMLP
+from toys import ToyMLP
 
 import genkit
 from genkit.precision import PerResblockScaler, make_scaler
@@ -11,7 +11,7 @@ from genkit.precision.per_resblock import BACKOFF, GROWTH, MIN_STEPS_BETWEEN_BAC
 
 def _setup(world_size=1):
     torch.manual_seed(0)
-    model = TinyMLP()
+    model = ToyMLP()
     scaler = PerResblockScaler(model.residual_blocks(), world_size=world_size)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
     return model, scaler, optimizer
@@ -77,8 +77,8 @@ def test_overflow_in_one_block_skips_lowers_only_that_scale_and_keeps_weights_fi
 
 def test_scaled_gradients_match_unscaled_ones_in_fp32():
     torch.manual_seed(0)
-    reference = TinyMLP()
-    model = TinyMLP()
+    reference = ToyMLP()
+    model = ToyMLP()
     model.load_state_dict(reference.state_dict())
     scaler = PerResblockScaler(model.residual_blocks())
     scaler.scales = [2.0**10, 3.0, 2.0**20, 7.0]
@@ -87,7 +87,7 @@ def test_scaled_gradients_match_unscaled_ones_in_fp32():
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
     scaler.backward(((model(x) - y) ** 2).mean())
     scaler.unscale(optimizer)
-    for (name, p), q in zip(reference.named_parameters(), model.parameters()):
+    for (name, p), q in zip(reference.named_parameters(), model.parameters(), strict=True):
         torch.testing.assert_close(q.grad, p.grad, rtol=1e-5, atol=1e-7, msg=name)
 
 
@@ -96,7 +96,7 @@ def test_scales_stay_clamped_and_state_round_trips():
     scaler.scales = [scaler.max_scale] * 4
     assert _step(model, scaler, optimizer, dtype=torch.bfloat16)
     assert max(scaler.scales) == scaler.max_scale
-    other = PerResblockScaler(TinyMLP().residual_blocks())
+    other = PerResblockScaler(ToyMLP().residual_blocks())
     other.load_state_dict(scaler.state_dict())
     assert other.scales == scaler.scales and other.skipped == scaler.skipped
 
@@ -104,4 +104,4 @@ def test_scales_stay_clamped_and_state_round_trips():
 def test_make_scaler_needs_declared_blocks():
     with pytest.raises(genkit.InputError, match="residual_blocks"):
         make_scaler("fp16", "per_resblock", torch.nn.Linear(2, 2), torch.device("cpu"))
-    assert type(make_scaler("bf16", "per_resblock", TinyMLP(), torch.device("cpu"))).__name__ == "NoScaler"
+    assert type(make_scaler("bf16", "per_resblock", ToyMLP(), torch.device("cpu"))).__name__ == "NoScaler"

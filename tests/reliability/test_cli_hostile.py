@@ -41,7 +41,7 @@ def broken_pipes():
         else:
             process.stdout.close()
     results = {}
-    for name, args, lines in BROKEN_PIPES:
+    for name, _args, lines in BROKEN_PIPES:
         process = processes[name]
         read = [process.stdout.readline() for _ in range(lines)]
         if lines:

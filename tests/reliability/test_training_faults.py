@@ -20,7 +20,7 @@ from genkit.plugins.hookspecs import hookimpl
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "train"))
 from engine_toy import make_job  # noqa: E402
-from tiny_engine_models import tiny_plugins  # noqa: E402
+from toys import ToyPlugin, isolated_plugins  # noqa: E402
 
 from genkit.train import Trainer  # noqa: E402
 from genkit.train.checkpoint import complete_checkpoints  # noqa: E402
@@ -93,7 +93,7 @@ def test_no_resume_sets_old_checkpoints_aside_and_an_interrupt_keeps_the_new_one
             if step == 1:
                 os.kill(os.getpid(), signal.SIGINT)
 
-    plugins = tiny_plugins()
+    plugins = isolated_plugins(ToyPlugin())
     plugins.register_plugin(Interrupt(), "interrupt")
     with pytest.raises(genkit.GenkitError, match="interrupted at step") as info:
         Trainer(make_job(tmp_path, steps=4, checkpoint_every=2), plugins=plugins, progress=False).fit(resume=False)
@@ -111,7 +111,7 @@ def test_a_plugin_hook_that_raises_names_the_plugin_after_a_checkpoint(tmp_path)
             if step == 3:
                 raise ZeroDivisionError("oops")
 
-    plugins = tiny_plugins()
+    plugins = isolated_plugins(ToyPlugin())
     plugins.register_plugin(Broken(), "broken_observer")
     with pytest.raises(genkit.PluginError) as info:
         Trainer(make_job(tmp_path, steps=8, checkpoint_every=100), plugins=plugins, progress=False).fit()
@@ -132,7 +132,7 @@ def test_a_component_whose_build_raises_names_its_plugin():
 
             register("autoencoder", "faulty", params=genkit.Params, build=build)
 
-    plugins = tiny_plugins()
+    plugins = isolated_plugins(ToyPlugin())
     plugins.register_plugin(Faulty(), "faulty_plugin")
     params = genkit.make_params("autoencoder", "faulty", {}, plugins)
     with pytest.raises(

@@ -96,13 +96,13 @@ def test_sample_with_every_flag_writes_files_keeps_the_primed_rows_and_is_reprod
         prime_image=prime,
         prime_rows=ROWS,
     )
-    for entry, result in zip(data["prompts"], results):
+    for entry, result in zip(data["prompts"], results, strict=True):
         assert [k["rank"] for k in entry["kept"]] == [0, 1] and entry["candidates"] == 4
         assert [k["candidate"] for k in entry["kept"]] == result.indices
         assert [k["score"] for k in entry["kept"]] == pytest.approx(result.scores, abs=1e-6)
         assert entry["kept"][0]["score"] >= entry["kept"][1]["score"]
         assert torch.equal(result.codes[:, :ROWS], prime_rows.expand(len(result.indices), -1, -1))
-        for kept, image in zip(entry["kept"], result.images):
+        for kept, image in zip(entry["kept"], result.images, strict=True):
             written = np.asarray(Image.open(tmp_path / kept["file"]).convert("RGB"))
             assert np.array_equal(written, np.asarray(tensor_to_pil(image)))
 

@@ -16,8 +16,8 @@ def test_same_seed_same_pixels_and_a_new_seed_differs(pipeline):
     a = pipeline.sample(["a red circle", "a blue square"], candidates=4, keep=2, seed=1)
     b = pipeline.sample(["a red circle", "a blue square"], candidates=4, keep=2, seed=1)
     c = pipeline.sample(["a red circle", "a blue square"], candidates=4, keep=2, seed=2)
-    assert all(torch.equal(x.images, y.images) for x, y in zip(a, b))
-    assert not all(torch.equal(x.codes, y.codes) for x, y in zip(a, c))
+    assert all(torch.equal(x.images, y.images) for x, y in zip(a, b, strict=True))
+    assert not all(torch.equal(x.codes, y.codes) for x, y in zip(a, c, strict=True))
 
 
 def test_kept_candidates_are_the_best_scored_in_order(pipeline):

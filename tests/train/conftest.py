@@ -1,4 +1,5 @@
-"""The engine's tests share tests/train/tiny_engine_models.py (importlib import mode: put its folder on the path)."""
+"""The engine's tests share tests/train/engine_toy.py (importlib import mode: put its folder on the path); the toy
+components are tests/toys.py (on the path from tests/conftest.py)."""
 
 import sys
 from pathlib import Path

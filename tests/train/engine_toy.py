@@ -1,4 +1,4 @@
-"""A regression job on TinyMLP for the trainer's tests (also run as a script by the SIGTERM test)."""
+"""A regression job on the toys' ToyMLP for the trainer's tests (also run as a script by the SIGTERM test)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/, for toys.py (also when run as a script)
 
-from tiny_engine_models import TinyMLP  # noqa: E402
+from toys import ToyMLP  # noqa: E402
 
 from genkit.stages.settings import TrainStage  # noqa: E402
 from genkit.train import StageJob, Trainer, seed_everything  # noqa: E402
@@ -51,7 +51,7 @@ def make_job(stage_dir: Path, *, sleep: float = 0.0, noise: bool = True, **overr
         return value, {"abs": float((model(b[0]) - b[1]).abs().mean().detach())}
 
     seed_everything(0)
-    model = TinyMLP()
+    model = ToyMLP()
     return StageJob("toy", model, TrainStage(**{**SETTINGS, **overrides}), Path(stage_dir), 48, 48, batch, loss, seed=0)
 
 

@@ -2,7 +2,7 @@ import json
 
 import pytest
 import torch
-from tiny_engine_models import tiny_plugins
+from toys import ToyPlugin, isolated_plugins
 
 import genkit
 from genkit.recipe.load import validate_recipe
@@ -22,10 +22,10 @@ STAGE = {
 def _recipe(plugins, stages=("autoencoder", "prior", "reranker"), **extra):
     data = {
         "data": {"kind": "shapes", "size": 16, "count": 32, "validation_count": 8},
-        "tokenizer": {"kind": "tiny"},
-        "autoencoder": {"kind": "tiny"},
-        "prior": {"kind": "tiny"},
-        "reranker": {"kind": "tiny"},
+        "tokenizer": {"kind": "toy_tok"},
+        "autoencoder": {"kind": "toy_ae"},
+        "prior": {"kind": "toy_prior"},
+        "reranker": {"kind": "toy_reranker"},
         "stages": {name: dict(STAGE) for name in stages},
     }
     data.update(extra)
@@ -33,7 +33,7 @@ def _recipe(plugins, stages=("autoencoder", "prior", "reranker"), **extra):
 
 
 def test_pipeline_runs_every_stage_exports_and_skips_finished_ones(tmp_path):
-    plugins = tiny_plugins()
+    plugins = isolated_plugins(ToyPlugin())
     loaded = _recipe(plugins)
     results = run_pipeline(loaded, tmp_path, plugins=plugins, progress=False)
     assert list(results) == ["autoencoder", "tokenizer", "prior", "reranker"]
@@ -46,9 +46,9 @@ def test_pipeline_runs_every_stage_exports_and_skips_finished_ones(tmp_path):
     ]
     token_dirs = list((tmp_path / "prior" / "tokens").iterdir())  # one set of token shards, with both manifests
     assert len(token_dirs) == 1 and {p.name for p in token_dirs[0].glob("*.json")} == {"train.json", "validation.json"}
-    lines = [json.loads(l) for l in (tmp_path / "prior" / "metrics.jsonl").read_text().splitlines()]
-    assert [l["step"] for l in lines if l["split"] == "train"] == [1, 2, 3, 4]
-    assert all(isinstance(v, float) for l in lines for k, v in l.items() if k not in ("step", "split"))
+    lines = [json.loads(row) for row in (tmp_path / "prior" / "metrics.jsonl").read_text().splitlines()]
+    assert [row["step"] for row in lines if row["split"] == "train"] == [1, 2, 3, 4]
+    assert all(isinstance(v, float) for row in lines for k, v in row.items() if k not in ("step", "split"))
     # the export reloads and encodes exactly like the tokens cached for the prior
     ae = genkit.load_component(tmp_path / "export", "autoencoder", plugins)
     assert ae.grid == (4, 4)
@@ -74,10 +74,12 @@ def test_pipeline_runs_every_stage_exports_and_skips_finished_ones(tmp_path):
 def test_a_changed_component_param_never_resumes_an_old_checkpoint(tmp_path):
     """Same parameter shapes and settings, another prior (or other upstream tokens): the checkpoint of the old one
     must not be resumed and exported under the new params."""
-    plugins = tiny_plugins()
+    plugins = isolated_plugins(ToyPlugin())
     run_pipeline(_recipe(plugins), tmp_path, plugins=plugins, progress=False)
     data = _recipe(plugins).data
-    changed_prior = validate_recipe({**data, "prior": {"kind": "tiny", "codes": 32}}, "test.yaml", plugins=plugins)
+    changed_prior = validate_recipe(
+        {**data, "prior": {"kind": "toy_prior", "dropout": 0.5}}, "test.yaml", plugins=plugins
+    )
     with pytest.raises(genkit.ExportError, match="does not match this run"):
         run_pipeline(changed_prior, tmp_path, plugins=plugins, progress=False, only_stage="prior")
     changed_data = validate_recipe({**data, "data": {**data["data"], "seed": 5}}, "test.yaml", plugins=plugins)
@@ -90,7 +92,7 @@ def test_a_changed_component_param_never_resumes_an_old_checkpoint(tmp_path):
 
 
 def test_stage_selection_and_errors(tmp_path):
-    plugins = tiny_plugins()
+    plugins = isolated_plugins(ToyPlugin())
     loaded = _recipe(plugins, stages=("autoencoder",))
     assert planned_stages(loaded.recipe) == ["autoencoder"]
     with pytest.raises(genkit.InputError, match="no stages.prior section"):

@@ -36,7 +36,7 @@ def _plugins_with(obj):
 
 
 def _assert_same_state(a: Trainer, b: Trainer):
-    for (name, p), q in zip(a.model.state_dict().items(), b.model.state_dict().values()):
+    for (name, p), q in zip(a.model.state_dict().items(), b.model.state_dict().values(), strict=True):
         assert torch.equal(p, q), name
     sa, sb = a.optimizer.state_dict()["state"], b.optimizer.state_dict()["state"]
     assert sa.keys() == sb.keys()
@@ -62,9 +62,9 @@ def test_resume_after_sigterm_is_bit_exact(tmp_path):
     assert resumed.fit() == straight_metrics
     assert resumed.step == 12
     _assert_same_state(straight, resumed)
-    lines = [json.loads(l) for l in (tmp_path / "split" / "metrics.jsonl").read_text().splitlines()]
-    straight_lines = [json.loads(l) for l in (tmp_path / "straight" / "metrics.jsonl").read_text().splitlines()]
-    assert [l["loss"] for l in lines] == [l["loss"] for l in straight_lines]  # one uninterrupted log
+    lines = [json.loads(row) for row in (tmp_path / "split" / "metrics.jsonl").read_text().splitlines()]
+    straight_lines = [json.loads(row) for row in (tmp_path / "straight" / "metrics.jsonl").read_text().splitlines()]
+    assert [row["loss"] for row in lines] == [row["loss"] for row in straight_lines]  # one uninterrupted log
 
 
 def test_corrupt_or_mismatched_checkpoint_is_a_clear_error(tmp_path, capsys):

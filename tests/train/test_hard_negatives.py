@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import torch
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from genkit.stages.hard_negatives import content_region, corrupt_tokens
@@ -35,7 +35,6 @@ def token_grids(draw):
     return torch.where(keep, grids, torch.zeros_like(grids)), vocab
 
 
-@settings(max_examples=60, deadline=None)
 @given(token_grids())
 def test_content_region_matches_a_slow_reference(case):
     grids, _ = case
@@ -47,7 +46,6 @@ def test_content_region_matches_a_slow_reference(case):
         assert torch.equal(region[b], slow_content_region(grids[b])), grids[b]
 
 
-@settings(max_examples=60, deadline=None)
 @given(token_grids(), st.integers(1, 3), st.integers(1, 3), st.integers(0, 1000))
 def test_corrupted_copies_change_exactly_the_asked_tokens(case, copies, replaced, seed):
     grids, vocab = case
