@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 from hypothesis import HealthCheck, settings
+from hypothesis.configuration import set_hypothesis_home_dir
+from hypothesis.database import DirectoryBasedExampleDatabase
 
 # tests/toys.py and tests/hypothesis_budget.py are imported by name from any folder (importlib import mode: put
 # their folder on the path).
@@ -19,13 +21,21 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 # A test whose every example is expensive (it builds a model) asks for fewer with hypothesis_budget.costly(n),
 # which scales with the profile.
 #
-# - default: Hypothesis's own 100 examples, random, failures replayed from the local .hypothesis database. No
+# - default: Hypothesis's own 100 examples, random, failures replayed from an example database kept outside the
+#   source tree (XDG_CACHE_HOME or ~/.cache, genkit-hypothesis/: tests never write into the checkout). No
 #   deadline: the suite runs on shared 2-core machines, where one example's time says nothing.
 # - ci: the same examples every run (derandomized, no database), no deadline and no too-slow health check, so a
 #   loaded machine cannot fail a run; a failure prints the blob that reproduces it.
 # - thorough: 10x the examples, for a run before a release or after touching parsing, masks or overrides
 #   (`HYPOTHESIS_PROFILE=thorough make test`).
-settings.register_profile("default", max_examples=100, deadline=None)
+HYPOTHESIS_HOME = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "genkit-hypothesis"
+set_hypothesis_home_dir(HYPOTHESIS_HOME)  # its caches too (constants, unicode data), not ./.hypothesis
+settings.register_profile(
+    "default",
+    max_examples=100,
+    deadline=None,
+    database=DirectoryBasedExampleDatabase(str(HYPOTHESIS_HOME / "examples")),
+)
 settings.register_profile(
     "ci",
     max_examples=100,
