@@ -21,8 +21,9 @@ class Autoencoder(Protocol):
     - ``training_loss(images, step)`` -> ``(loss, metrics)``: scalar loss to minimise at optimizer step ``step``
       (schedules such as temperature depend on it) and a dict of float metrics.
     - ``validation_metrics(images)`` -> dict of float metrics (reconstruction MSE/PSNR, codebook usage...).
-    - ``residual_blocks()`` -> modules whose output is added to a residual stream (for fp16 scaling), and
-      ``shard_units()`` -> modules to shard one by one under FSDP2.
+    - Optional (not checked when built; the trainer looks them up): ``residual_blocks()`` -> modules whose output is
+      added to a residual stream (``loss_scaling: per_resblock`` needs it), and ``shard_units()`` -> modules to
+      shard one by one under FSDP2 (without it the model is sharded as one unit).
     """
 
     image_size: int
