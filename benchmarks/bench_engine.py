@@ -16,9 +16,9 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "train"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # for toys.py, the test suite's toy models
 
-from tiny_engine_models import TinyMLP  # noqa: E402
+from toys import ToyMLP  # noqa: E402
 
 from genkit.stages.settings import TrainStage  # noqa: E402
 from genkit.train import StageJob, Trainer, seed_everything  # noqa: E402
@@ -34,7 +34,7 @@ def _data():
 
 def bare_loop(x, y) -> float:
     seed_everything(0)
-    model = TinyMLP(WIDTH, DEPTH)
+    model = ToyMLP(WIDTH, DEPTH)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3, fused=True)
     perm = torch.randperm(len(x))
     start = time.perf_counter()
@@ -49,7 +49,7 @@ def bare_loop(x, y) -> float:
 
 def engine_loop(x, y, **settings) -> float:
     seed_everything(0)
-    model = TinyMLP(WIDTH, DEPTH)
+    model = ToyMLP(WIDTH, DEPTH)
     with tempfile.TemporaryDirectory() as tmp:
         s = TrainStage(
             steps=STEPS,
@@ -90,7 +90,7 @@ def main() -> None:
         json.dumps(
             {
                 "bench": "engine_step_overhead",
-                "model": f"TinyMLP width {WIDTH} depth {DEPTH}",
+                "model": f"ToyMLP width {WIDTH} depth {DEPTH}",
                 "batch": BATCH,
                 "bare_s_per_step": round(bare, 6),
                 "engine_s_per_step": round(engine, 6),

@@ -4,7 +4,7 @@ import random
 
 import pytest
 import torch
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 import genkit
@@ -24,7 +24,6 @@ def tok():
     return tokenizer
 
 
-@settings(max_examples=150, deadline=None)
 @given(CAPTION)
 def test_decode_encode_is_normalize_when_it_fits(tok, text):
     batch = tok.encode([text])
@@ -32,7 +31,6 @@ def test_decode_encode_is_normalize_when_it_fits(tok, text):
         assert tok.decode(batch.ids, batch.lengths) == [tok.normalize(text)]
 
 
-@settings(max_examples=60, deadline=None)
 @given(st.lists(CAPTION, max_size=6))
 def test_batch_equals_each_alone_and_is_deterministic(tok, texts):
     batch = tok.encode(texts)
@@ -42,24 +40,21 @@ def test_batch_equals_each_alone_and_is_deterministic(tok, texts):
         assert torch.equal(alone.ids[0], batch.ids[i]) and int(alone.lengths[0]) == int(batch.lengths[i])
 
 
-@settings(max_examples=60, deadline=None)
 @given(st.lists(CAPTION, max_size=6), st.integers(0, 2**32))
 def test_dropout_is_seeded_and_exact(tok, texts, seed):
     a = tok.encode(texts, dropout=True, seed=seed)
     assert torch.equal(a.ids, tok.encode(texts, dropout=True, seed=seed).ids)
-    for text, decoded, n in zip(texts, tok.decode(a.ids, a.lengths), a.lengths.tolist()):
+    for text, decoded, n in zip(texts, tok.decode(a.ids, a.lengths), a.lengths.tolist(), strict=True):
         if n < tok.max_length:
             assert decoded == tok.normalize(text)
 
 
-@settings(max_examples=100, deadline=None)
 @given(st.lists(CAPTION, max_size=8))
 def test_joined_normalisation_equals_per_caption(texts):
     assert normalize_batch(texts) == [normalize(t) for t in texts]
     assert normalize_batch(texts, lowercase=False) == [normalize(t, lowercase=False) for t in texts]
 
 
-@settings(max_examples=100, deadline=None)
 @given(CAPTION)
 def test_normalize_collapses_whitespace_and_lowercases(text):
     out = normalize(text)
@@ -67,14 +62,13 @@ def test_normalize_collapses_whitespace_and_lowercases(text):
     assert "".join(WORD_RE.findall(out)) == out
 
 
-@settings(max_examples=80, deadline=None)
 @given(CAPTION)
 def test_dropout_zero_matches_the_engine(tok, text):
     """The Python merge loop used for dropout gives exactly the engine's ids when nothing is dropped."""
     table = MergeTable(tok._vocab, tok._merges)
     words = WORD_RE.findall(tok.normalize(text))
     engine_ids = encode_words(tok._engine, words)
-    for word, ids in zip(words, engine_ids):
+    for word, ids in zip(words, engine_ids, strict=True):
         spelled = word.encode("utf-8").decode("latin-1").translate(TO_BYTE_CHARS)
         assert table.encode_word(spelled, 0.0, random.Random(0)) == ids
 
@@ -90,7 +84,6 @@ def test_dropout_changes_segmentation_but_not_text(tok):
     assert tok.decode(dropped.ids, dropped.lengths) == tok.decode(plain.ids, plain.lengths)
 
 
-@settings(max_examples=80, deadline=None)
 @given(st.lists(CAPTION.filter(lambda t: "\x00" not in t), min_size=1, max_size=6))
 def test_fast_path_equals_per_caption_word_path(tok, texts):
     """The joined, space-chunked, cached path gives the same ids as splitting each caption into words."""

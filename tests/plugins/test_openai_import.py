@@ -23,6 +23,7 @@ from genkit_dvae.import_command import import_openai_dvae
 
 SETSTATE_CALLS = []
 LOGIT_LAPLACE_EPS = 0.1
+CPU = torch.device("cpu")  # dall_e's Conv2d default device
 
 
 class _Tracked(nn.Module):
@@ -32,7 +33,7 @@ class _Tracked(nn.Module):
 
 
 class Conv2d(_Tracked):
-    def __init__(self, n_in, n_out, kw, use_float16=True, device=torch.device("cpu"), requires_grad=False):
+    def __init__(self, n_in, n_out, kw, use_float16=True, device=CPU, requires_grad=False):
         super().__init__()
         self.n_in, self.n_out, self.kw = n_in, n_out, kw
         self.use_float16, self.device, self.requires_grad = use_float16, device, requires_grad
@@ -195,7 +196,7 @@ def _pickle_pair(tmp_path, monkeypatch, legacy=False):
     install(monkeypatch)
     encoder, decoder = Encoder(**SIZES), Decoder(n_init=8, **SIZES)
     paths = tmp_path / "encoder.pkl", tmp_path / "decoder.pkl"
-    for module, path in zip((encoder, decoder), paths):
+    for module, path in zip((encoder, decoder), paths, strict=True):
         torch.save(module, path, _use_new_zipfile_serialization=not legacy)
     for name in ("dall_e", "dall_e.utils", "dall_e.encoder", "dall_e.decoder"):
         monkeypatch.delitem(sys.modules, name)  # importing must not need (or load) the dall_e package
