@@ -27,14 +27,6 @@ from genkit.plugins.manager import Plugins, get_plugins
 from genkit.recipe import LoadedRecipe, dump_recipe, load_recipe
 from genkit.steps import step_count_overrides
 
-#: stage -> (recipe sections it reads, stages it builds on, export roles it writes)
-STAGE_INPUTS: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = {
-    "autoencoder": (("data", "autoencoder", "stages.autoencoder"), (), ("autoencoder",)),
-    "tokenizer": (("data", "tokenizer"), (), ("tokenizer",)),
-    "prior": (("data", "prior", "stages.prior"), ("autoencoder", "tokenizer"), ("prior",)),
-    "reranker": (("data", "reranker", "stages.reranker"), ("tokenizer",), ("reranker",)),
-}
-
 METRICS = ("faithfulness", "faithfulness_first", "val_bits_per_image_token", "psnr", "codebook_usage", "reranker_top1")
 
 
@@ -88,25 +80,31 @@ def variant_name(overrides: Sequence[str]) -> str:
     return "__".join(re.sub(r"[^A-Za-z0-9_.=-]+", "-", o).replace("=", "-") for o in labels) or "base"
 
 
-def stage_keys(loaded: LoadedRecipe) -> dict[str, str]:
+def stage_keys(loaded: LoadedRecipe, plugins: Plugins | None = None) -> dict[str, str]:
+    """For each registered stage that trains a role: a key of everything it reads (the data section, its role's
+    section, its settings, the seed, and the keys of the stages that train the roles it needs). Two variants with
+    the same key train the same export, so the second copies the first's."""
+    registry = (plugins or get_plugins()).registry
     data = loaded.recipe.model_dump(mode="json")
+    trained_by = {stage.trains: name for name, stage in registry.stages.items() if stage.trains is not None}
     keys: dict[str, str] = {}
-    for stage, (sections, upstream, _) in STAGE_INPUTS.items():
-        parts = {"seed": data.get("seed")}
-        for section in sections:
-            node: Any = data
-            for part in section.split("."):
-                node = node.get(part) if isinstance(node, dict) else None
-            parts[section] = node
-        if stage == "reranker" and (parts["stages.reranker"] or {}).get("hard_negatives"):
-            upstream = (*upstream, "autoencoder")  # its hard negatives are decoded by the autoencoder
-        parts["upstream"] = [keys[name] for name in upstream]
-        keys[stage] = json.dumps(parts, sort_keys=True)
+    for name, stage in registry.stages.items():
+        if stage.trains is None:
+            continue
+        settings = getattr(loaded.recipe.stages, name, None) if stage.settings is not None else None
+        sections = [registry.role("dataset").section, registry.role(stage.trains).section]
+        parts: dict[str, Any] = {"seed": data.get("seed"), f"stages.{name}": data["stages"].get(name)}
+        parts.update({section: data.get(section) for section in sections})
+        upstream = [trained_by[role] for role in stage.needs_for(settings) if role in trained_by]
+        parts["upstream"] = [keys[stage_name] for stage_name in upstream if stage_name in keys]
+        keys[name] = json.dumps(parts, sort_keys=True)
     return keys
 
 
-def reuse_stages(source: Path, target: Path, stages: Sequence[str]) -> list[str]:
-    """Copy finished ``stages`` (their stage dirs and export roles) from run ``source`` into ``target``."""
+def reuse_stages(source: Path, target: Path, stages: Sequence[str], plugins: Plugins | None = None) -> list[str]:
+    """Copy finished ``stages`` (their stage dirs and the export of the role each trains) from run ``source`` into
+    ``target``."""
+    registry = (plugins or get_plugins()).registry
     copied: list[str] = []
     source_index = source / "export" / INDEX
     if not source_index.exists():
@@ -115,7 +113,8 @@ def reuse_stages(source: Path, target: Path, stages: Sequence[str]) -> list[str]
     target_index_path = target / "export" / INDEX
     target_index = read_json(target_index_path) if target_index_path.exists() else {}
     for stage in stages:
-        roles = STAGE_INPUTS[stage][2]
+        trains = registry.stages[stage].trains
+        roles = (trains,) if trains is not None else ()
         if not all(role in index and (source / "export" / role).is_dir() for role in roles):
             continue
         if (source / stage).is_dir():
@@ -180,10 +179,10 @@ def run_ablation(
         variant = Variant(name, list(combo), out / name)
         variant.run_dir.mkdir(parents=True, exist_ok=True)
         (variant.run_dir / "recipe.resolved.yaml").write_text(dump_recipe(loaded, plugins), encoding="utf-8")
-        keys = stage_keys(loaded)
+        keys = stage_keys(loaded, plugins)
         for stage, key in keys.items():
             if key in seen and seen[key] != variant.run_dir:
-                for copied in reuse_stages(seen[key], variant.run_dir, [stage]):
+                for copied in reuse_stages(seen[key], variant.run_dir, [stage], plugins):
                     log(f"[{variant.name}] reusing stage {copied} from {seen[key].name}")
         log(f"[{variant.name}] running {' '.join(combo)}")
         started = time.perf_counter()

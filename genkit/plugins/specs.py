@@ -62,7 +62,9 @@ class StageSpec:
       recipe has that section. A stage without settings is *implied*: it runs when the recipe has the section of
       the role it ``trains`` and a planned stage ``needs`` that role (the tokenizer trains before the prior).
     - ``trains``: the role whose export it writes (the recipe must have that role's section), or ``None``.
-    - ``needs``: roles whose exports it reads, so trained by an earlier stage or an earlier run.
+    - ``needs``: roles whose exports it reads, so trained by an earlier stage or an earlier run;
+      ``needs_when(settings)`` adds those it reads only with some settings (the reranker reads the autoencoder
+      for hard negatives). :meth:`needs_for` is both.
     """
 
     name: str
@@ -71,11 +73,17 @@ class StageSpec:
     settings: type[BaseModel] | None = None
     trains: str | None = None
     needs: tuple[str, ...] = ()
+    needs_when: Callable[[Any], tuple[str, ...]] | None = None
     owner: str = ""
 
     @property
     def implied(self) -> bool:
         return self.settings is None
+
+    def needs_for(self, settings: Any) -> tuple[str, ...]:
+        """The roles this stage reads with ``settings`` (its ``stages.NAME`` section, ``None`` if implied)."""
+        extra = self.needs_when(settings) if self.needs_when is not None and settings is not None else ()
+        return (*self.needs, *(role for role in extra if role not in self.needs))
 
 
 def check_name(what: str, name: str, owner: str) -> None:

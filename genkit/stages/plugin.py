@@ -42,6 +42,7 @@ STAGE_SPECS = (
         settings=RerankerStage,
         trains="reranker",
         needs=("tokenizer",),
+        needs_when=lambda settings: ("autoencoder",) if settings.hard_negatives else (),
     ),
     StageSpec(
         "sample",
