@@ -1,0 +1,101 @@
+"""The two prior families side by side: sampling time per image and forward passes per image at equal candidates.
+
+The autoregressive ``sparse_transformer`` (raster order, KV cache: one pass per image token after a shared
+prefill) against the masked ``maskgit`` prior (iterative parallel decoding: ``steps`` passes over the whole
+image), both at the demo's size (width 128, depth 4, 4 heads, BPE 512 x 16 text, 512 image codes) with freshly
+initialised weights: sampling time does not depend on what the weights learned. Each configuration times whole
+``sample`` calls (one caption, ``candidates`` images), best of ``--repeats`` after a warm-up, in one process, and
+reports ``speedup`` = autoregressive seconds per image / masked seconds per image. One JSON object per line::
+
+    python benchmarks/bench_priors.py                      # CPU, 2 threads
+    python benchmarks/bench_priors.py --device cuda        # a GPU, if there is one
+
+Speed is a ratio inside one run; the machine may be shared.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from typing import Any
+
+import torch
+
+import genkit
+
+TEXT_VOCAB, TEXT_LENGTH, IMAGE_VOCAB = 512, 16, 512
+SIZES = {"width": 128, "depth": 4, "heads": 4}
+PRIORS = {
+    "sparse_transformer": {**SIZES, "attention": "paper", "conv_kernel": 5},
+    "maskgit": {**SIZES},
+}
+
+
+def build(kind: str, grid: tuple[int, int], device: torch.device, steps: int | None) -> Any:
+    context = genkit.BuildContext(
+        text_vocab_size=TEXT_VOCAB, text_length=TEXT_LENGTH, image_vocab_size=IMAGE_VOCAB, image_grid=grid
+    )
+    values = dict(PRIORS[kind])
+    if kind == "maskgit" and steps is not None:
+        values["steps"] = steps
+    prior = genkit.build_component("prior", genkit.make_params("prior", kind, values), context)
+    return prior.to(device).eval()
+
+
+def seconds_per_sample(prior: Any, candidates: int, device: torch.device, repeats: int) -> float:
+    text = torch.randint(1, TEXT_VOCAB, (1, TEXT_LENGTH), device=device)
+    lengths = torch.tensor([TEXT_LENGTH // 2], device=device)
+    generator = torch.Generator(device=device).manual_seed(0)
+
+    def once() -> float:
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        with torch.inference_mode():
+            prior.sample(text, lengths, candidates=candidates, temperature=1.0, generator=generator)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        return time.perf_counter() - start
+
+    once()  # warm-up: allocator, kernels
+    return min(once() for _ in range(repeats))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--device", default="cpu", help="cpu or cuda")
+    parser.add_argument("--threads", type=int, default=2, help="CPU threads")
+    parser.add_argument("--grids", default="8,16,32", help="token grid sides to measure, comma-separated")
+    parser.add_argument("--candidates", default="1,16", help="candidates per caption, comma-separated")
+    parser.add_argument("--steps", type=int, default=None, help="maskgit decoding steps (default: its params')")
+    parser.add_argument("--repeats", type=int, default=3, help="timed calls per configuration (best is kept)")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    genkit.tune_cpu_allocator()
+    device = torch.device(args.device)
+    torch.manual_seed(0)
+    for side in (int(s) for s in args.grids.split(",")):
+        grid = (side, side)
+        priors = {kind: build(kind, grid, device, args.steps) for kind in PRIORS}
+        for candidates in (int(c) for c in args.candidates.split(",")):
+            seconds = {kind: seconds_per_sample(p, candidates, device, args.repeats) for kind, p in priors.items()}
+            per_image = {kind: s / candidates for kind, s in seconds.items()}
+            passes = {"sparse_transformer": side * side, "maskgit": int(priors["maskgit"].passes_per_image)}
+            print(
+                json.dumps(
+                    {
+                        "bench": f"prior_sampling_{side}x{side}_candidates{candidates}",
+                        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+                        "threads": torch.get_num_threads(),
+                        "seconds_per_image": {k: round(v, 5) for k, v in per_image.items()},
+                        "forward_passes_per_image": passes,
+                        "speedup": round(per_image["sparse_transformer"] / per_image["maskgit"], 3),
+                    }
+                ),
+                flush=True,
+            )
+
+
+if __name__ == "__main__":
+    main()
