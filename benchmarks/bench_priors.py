@@ -5,7 +5,9 @@ prefill) against the masked ``maskgit`` prior (iterative parallel decoding: ``st
 image), both at the demo's size (width 128, depth 4, 4 heads, BPE 512 x 16 text, 512 image codes) with freshly
 initialised weights: sampling time does not depend on what the weights learned. Each configuration times whole
 ``sample`` calls (one caption, ``candidates`` images), best of ``--repeats`` after a warm-up, in one process, and
-reports ``speedup`` = autoregressive seconds per image / masked seconds per image. One JSON object per line::
+reports ``speedup`` = autoregressive seconds per image / masked seconds per image. A last line compares a training
+step (forward, backward, AdamW) at the demo's batch of 32 on the 8x8 grid: ``train_step_ratio`` = masked seconds /
+autoregressive seconds (below 1: the masked prior trains faster per step). One JSON object per line::
 
     python benchmarks/bench_priors.py                      # CPU, 2 threads
     python benchmarks/bench_priors.py --device cuda        # a GPU, if there is one
@@ -62,6 +64,34 @@ def seconds_per_sample(prior: Any, candidates: int, device: torch.device, repeat
     return min(once() for _ in range(repeats))
 
 
+def seconds_per_train_step(prior: Any, batch: int, steps: int, device: torch.device, grid: tuple[int, int]) -> float:
+    prior.train()
+    optimizer = torch.optim.AdamW(prior.parameters(), lr=1e-3)
+    h, w = grid
+    text = torch.randint(1, TEXT_VOCAB, (batch, TEXT_LENGTH), device=device)
+    lengths = torch.randint(1, TEXT_LENGTH + 1, (batch,), device=device)
+    image = torch.randint(0, IMAGE_VOCAB, (batch, h, w), device=device)
+
+    def step() -> None:
+        loss, _ = prior.loss(text, lengths, image)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    step()  # warm-up
+    times = []
+    for _ in range(steps):
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        step()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - start)
+    times.sort()
+    return times[len(times) // 2]  # median
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
@@ -70,6 +100,7 @@ def main() -> None:
     parser.add_argument("--candidates", default="1,16", help="candidates per caption, comma-separated")
     parser.add_argument("--steps", type=int, default=None, help="maskgit decoding steps (default: its params')")
     parser.add_argument("--repeats", type=int, default=3, help="timed calls per configuration (best is kept)")
+    parser.add_argument("--train-steps", type=int, default=20, help="timed training steps per prior (0: skip)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     genkit.tune_cpu_allocator()
@@ -95,6 +126,21 @@ def main() -> None:
                 ),
                 flush=True,
             )
+
+    if args.train_steps:
+        priors = {kind: build(kind, (8, 8), device, args.steps) for kind in PRIORS}
+        seconds = {kind: seconds_per_train_step(p, 32, args.train_steps, device, (8, 8)) for kind, p in priors.items()}
+        print(
+            json.dumps(
+                {
+                    "bench": "prior_train_step_8x8_batch32",
+                    "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+                    "median_seconds_per_step": {k: round(v, 5) for k, v in seconds.items()},
+                    "train_step_ratio": round(seconds["maskgit"] / seconds["sparse_transformer"], 3),
+                }
+            ),
+            flush=True,
+        )
 
 
 if __name__ == "__main__":
