@@ -6,6 +6,10 @@
 - Collectives that are no-ops outside ``torch.distributed``: ``gather_rows``, ``sum_over_ranks``,
   ``from_rank_zero``.
 - ``gumbel_like``: Gumbel noise drawn like a tensor.
+- Autoencoders: ``ConvAutoencoderParams`` (the parameters a convolutional encoder/decoder with a codebook shares,
+  and their size rules) and ``resolve_multipliers``.
+- Transformer priors: ``CaptionPads`` (a learned pad per caption position, the null caption of guidance),
+  ``filter_logits`` (temperature, top-k, top-p), ``gpt2_init``.
 """
 
 from genkit.attention import (
@@ -19,14 +23,18 @@ from genkit.attention import (
 from genkit.helpers.collectives import from_rank_zero, gather_rows, sum_over_ranks
 from genkit.helpers.conv_autoencoder import ConvAutoencoderParams, resolve_multipliers
 from genkit.helpers.gumbel import gumbel_like
+from genkit.helpers.transformer_prior import CaptionPads, filter_logits, gpt2_init
 
 __all__ = [
     "LAYER_TYPES",
     "AttentionLayout",
+    "CaptionPads",
     "ConvAutoencoderParams",
     "decode_attention",
+    "filter_logits",
     "from_rank_zero",
     "gather_rows",
+    "gpt2_init",
     "gumbel_like",
     "image_mask",
     "paper_schedule",

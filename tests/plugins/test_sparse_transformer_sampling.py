@@ -7,7 +7,8 @@ from hypothesis import strategies as st
 from hypothesis_budget import costly
 
 import genkit
-from genkit_sparse_transformer.sampling import filter_logits, teacher_forced_logits
+from genkit.helpers import filter_logits
+from genkit_sparse_transformer.sampling import teacher_forced_logits
 
 
 def build(layer_type, text_length=4, grid=(3, 4), seed=0):

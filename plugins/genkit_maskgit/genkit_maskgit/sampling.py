@@ -21,24 +21,8 @@ from collections.abc import Callable
 import torch
 
 from genkit import InputError
-from genkit.helpers import gumbel_like
+from genkit.helpers import filter_logits, gumbel_like
 from genkit_maskgit.schedule import lowest, masked_counts
-
-
-def filter_logits(logits: torch.Tensor, temperature: float, top_k: int | None, top_p: float | None) -> torch.Tensor:
-    """``logits / temperature`` with everything outside the top-k / nucleus set to ``-inf`` (a new tensor)."""
-    logits = logits / temperature if temperature != 1.0 else logits.clone()
-    if top_k is not None and top_k < logits.shape[-1]:
-        kth = logits.topk(top_k, dim=-1).values[..., -1:]
-        logits = logits.masked_fill(logits < kth, float("-inf"))
-    if top_p is not None and top_p < 1.0:
-        sorted_logits, order = logits.sort(dim=-1, descending=True)
-        probs = sorted_logits.softmax(dim=-1)
-        before = probs.cumsum(dim=-1) - probs  # mass of the strictly more likely tokens
-        drop_sorted = before >= top_p  # the most likely token always stays
-        drop = torch.zeros_like(drop_sorted).scatter(-1, order, drop_sorted)
-        logits = logits.masked_fill(drop, float("-inf"))
-    return logits
 
 
 def given_tokens(

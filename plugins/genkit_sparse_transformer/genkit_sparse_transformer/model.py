@@ -15,7 +15,6 @@ is that of its own cell. The last image token is never read, so the stream is th
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
 from typing import cast
 
@@ -23,13 +22,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from genkit.helpers import AttentionLayout
+from genkit.helpers import AttentionLayout, CaptionPads, gpt2_init
 from genkit_sparse_transformer.blocks import Block, KVCache
 from genkit_sparse_transformer.decode_linear import decode_step_linear
 from genkit_sparse_transformer.params import SparseTransformerParams
 
 
-class SparseTransformerPrior(nn.Module):
+class SparseTransformerPrior(CaptionPads, nn.Module):
     """The ``prior`` role (see ``genkit.roles.Prior``); built by ``build_prior``."""
 
     def __init__(
@@ -82,30 +81,10 @@ class SparseTransformerPrior(nn.Module):
         return cast("Iterable[Block]", self.blocks)
 
     def reset_parameters(self) -> None:
-        std = self.params.init_std
-        for module in self.modules():
-            if isinstance(module, (nn.Linear, nn.Embedding)):
-                nn.init.normal_(module.weight, 0.0, std)
-            if isinstance(module, nn.Linear) and module.bias is not None:
-                nn.init.zeros_(module.bias)
-        for block in self._typed_blocks():  # GPT-2: scale the branch outputs by depth
-            nn.init.normal_(block.attention.out.weight, 0.0, std / math.sqrt(2 * len(self.blocks)))
-            nn.init.normal_(block.mlp.proj.weight, 0.0, std / math.sqrt(2 * len(self.blocks)))
+        outputs = [layer for block in self._typed_blocks() for layer in (block.attention.out, block.mlp.proj)]
+        gpt2_init(self, self.params.init_std, outputs, len(self.blocks))
 
     # -- inputs ----------------------------------------------------------------------------------------
-    def fill_text(self, text_ids: torch.Tensor, text_lengths: torch.Tensor) -> torch.Tensor:
-        """``text_ids`` with every position ``t >= length`` replaced by that position's pad id (a new tensor)."""
-        t = self.text_length
-        if text_ids.shape[-1] != t:
-            raise ValueError(f"text_ids has {text_ids.shape[-1]} positions; this prior was built for text_length {t}")
-        positions = torch.arange(t, device=text_ids.device)
-        pads = self.text_vocab_size + positions
-        return torch.where(positions[None, :] < text_lengths.to(text_ids.device)[:, None], text_ids, pads[None, :])
-
-    def null_text(self, batch: int, device: torch.device) -> torch.Tensor:
-        """The empty caption (all pads): the unconditional input of classifier-free guidance."""
-        return (self.text_vocab_size + torch.arange(self.text_length, device=device)).expand(batch, -1)
-
     def position_embeddings(self, start: int = 0, stop: int | None = None) -> torch.Tensor:
         """``[stop - start, width]`` for stream positions ``[start, stop)`` (default: all): the place of the token
         each position reads, a text position (``p <= T``) or the row + column of image cell ``p - T - 1``. Only
