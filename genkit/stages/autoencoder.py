@@ -23,7 +23,7 @@ from genkit.stages.common import (
     streamed_train,
     train_and_export,
 )
-from genkit.train.loop import StageJob, seed_everything
+from genkit.train.job import StageJob, seed_everything
 
 GRID_IMAGES = 8
 

@@ -156,7 +156,7 @@ def export(
 def train_and_export(
     state: PipelineState, job: Any, role: str, params: Any, context: BuildContext, fingerprint: dict[str, Any]
 ) -> dict[str, float]:
-    """Fit ``job`` (a :class:`genkit.train.loop.StageJob`; resuming if asked), export the trained ``role`` and
+    """Fit ``job`` (a :class:`genkit.train.job.StageJob`; resuming if asked), export the trained ``role`` and
     ``final.json``, tell the ``genkit_train_end`` observers; returns the final metrics."""
     from genkit.train.loop import Trainer
 

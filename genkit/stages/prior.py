@@ -24,7 +24,7 @@ from genkit.stages.common import (
     train_and_export,
 )
 from genkit.stages.token_shards import TokenParts, TokenTable, encode_split, fits_in_memory
-from genkit.train.loop import StageJob, seed_everything
+from genkit.train.job import StageJob, seed_everything
 
 
 def autoencoder_context(state: PipelineState, needed_by: str) -> Autoencoder:

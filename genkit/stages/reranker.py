@@ -36,7 +36,7 @@ from genkit.stages.common import (
 from genkit.stages.hard_negatives import corrupt_tokens
 from genkit.stages.prior import text_batch
 from genkit.stages.token_shards import TokenTable, encode_split
-from genkit.train.loop import StageJob, seed_everything, to_device
+from genkit.train.job import StageJob, seed_everything, to_device
 from genkit.train.metrics import WorkProgress
 
 POOL_BYTES = 1 << 30  # hard negatives of the whole split are decoded once when they fit in this many bytes (uint8)
