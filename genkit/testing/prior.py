@@ -23,7 +23,6 @@ from __future__ import annotations
 import inspect
 import math
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
@@ -188,15 +187,3 @@ class PriorSuite(Suite):
 
     def test_export(self, genkit_conformance: PriorCase) -> None:
         self.check(check_export, genkit_conformance)
-
-
-def check_prior(prior: Any, context: genkit.BuildContext, params: Any = None, tmp_path: Path | None = None) -> None:
-    """Deprecated: subclass :class:`PriorSuite` instead. Runs every check on the already built ``prior`` (each check
-    gets this same object, not a fresh build); the export round trip only when ``params`` and ``tmp_path`` are
-    given."""
-    case = PriorCase(params=params, context=context, tmp_dir=tmp_path, builder=lambda _: prior)
-    for check in (check_structure, check_loss, check_sampling):
-        check(case)
-        prior.zero_grad(set_to_none=True)
-    if params is not None and tmp_path is not None:
-        check_export(case)

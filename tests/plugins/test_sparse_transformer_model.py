@@ -1,4 +1,5 @@
-"""The sparse-transformer prior: registration, params, loss, pads, residual branches, meta build, conformance."""
+"""The sparse-transformer prior: registration, params, loss, pads, residual branches, meta build (its conformance
+suite: test_sparse_transformer_conformance.py)."""
 
 import pytest
 import torch
@@ -8,7 +9,6 @@ from hypothesis import strategies as st
 from hypothesis_budget import costly
 
 import genkit
-from genkit.testing.prior import check_prior
 
 CONTEXT = genkit.BuildContext(text_vocab_size=40, text_length=6, image_vocab_size=24, image_grid=(3, 4))
 SMALL = {"width": 32, "depth": 4, "heads": 4, "conv_kernel": 3}
@@ -32,11 +32,6 @@ def batch(context=CONTEXT, n=3, seed=0):
 def test_registered_through_the_entry_point():
     spec = genkit.get_registry().get("prior", "sparse_transformer")
     assert spec.owner == "sparse_transformer"
-
-
-def test_conformance_suite(tmp_path):
-    prior, params = build()
-    check_prior(prior, CONTEXT, params=params, tmp_path=tmp_path)
 
 
 @pytest.mark.parametrize(
