@@ -21,7 +21,7 @@ $(STAMP): pyproject.toml $(wildcard plugins/*/pyproject.toml)
 	$(VENV)/bin/python -m pip install -q --no-compile --no-build-isolation -e '.[$(EXTRAS)]' $(addprefix -e ,$(PLUGIN_DIRS))
 	touch $(STAMP)
 
-# Static checks (config in pyproject.toml): ruff lint and format, mypy (strict on the plugin system, roles, recipes).
+# Static checks (config in pyproject.toml): ruff lint and format, mypy (strict on every genkit module).
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .

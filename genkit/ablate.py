@@ -16,7 +16,7 @@ import math
 import re
 import shutil
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -158,7 +158,7 @@ def run_ablation(
     eval_captions: int = 64,
     eval_candidates: int | None = None,
     plugins: Plugins | None = None,
-    log=print,
+    log: Callable[[str], object] = print,
 ) -> list[dict[str, Any]]:
     from genkit.evaluate import evaluate_run
     from genkit.stages.pipeline import run_pipeline

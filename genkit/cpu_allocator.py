@@ -51,10 +51,11 @@ def release_large_blocks() -> bool:
     except (OSError, AttributeError):
         return False
     mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
-    return (
+    applied: bool = (  # ctypes types a foreign function's result as Any
         mallopt(M_MMAP_THRESHOLD, WORKER_THRESHOLD_BYTES) == 1
         and mallopt(M_TRIM_THRESHOLD, WORKER_THRESHOLD_BYTES) == 1
     )
+    return applied
 
 
 def _apply() -> bool:
@@ -66,4 +67,7 @@ def _apply() -> bool:
         return False
     mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
     # mallopt returns 1 on success. Both: setting either one stops glibc's own adjustment of the other.
-    return mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES) == 1 and mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD_BYTES) == 1
+    applied: bool = (  # ctypes types a foreign function's result as Any
+        mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES) == 1 and mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD_BYTES) == 1
+    )
+    return applied

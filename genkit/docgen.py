@@ -6,6 +6,8 @@ from __future__ import annotations
 import inspect
 from pathlib import Path
 
+from pydantic import BaseModel
+
 from genkit.cli.describe import default_text, type_name
 from genkit.errors import InputError
 from genkit.plugins.manager import Plugins, get_plugins
@@ -15,7 +17,7 @@ BEGIN = "<!-- BEGIN generated parameters: genkit docs -->"
 END = "<!-- END generated parameters -->"
 
 
-def _table(model, skip: tuple[str, ...] = ()) -> list[str]:
+def _table(model: type[BaseModel], skip: tuple[str, ...] = ()) -> list[str]:
     """Markdown table rows (name, type, default, description) of a pydantic model's fields, minus ``skip``."""
     lines = ["| parameter | type | default | description |", "| --- | --- | --- | --- |"]
     for name, field in model.model_fields.items():

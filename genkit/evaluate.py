@@ -54,9 +54,9 @@ def distinct_captions(examples: list[Example]) -> list[Example]:
 @torch.no_grad()
 def reconstruction(pipeline: Pipeline, images: torch.Tensor, batch: int = 64) -> dict[str, float]:
     squared, used = 0.0, torch.zeros(pipeline.autoencoder.vocab_size, dtype=torch.bool)
-    for part in images.split(batch):
+    for part in torch.split(images, batch):
         codes = pipeline.autoencoder.encode(part)
-        used[codes.unique()] = True
+        used[torch.unique(codes)] = True
         squared += float(((pipeline.autoencoder.decode(codes).clamp(0, 1) - part) ** 2).sum())
     mse = squared / images.numel()
     return {"psnr": 10 * math.log10(1.0 / max(mse, 1e-12)), "mse": mse, "codebook_usage": float(used.float().mean())}

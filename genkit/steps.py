@@ -38,7 +38,7 @@ class StepCount:
         return hash(StepCount)
 
     def __get_pydantic_json_schema__(self, core_schema: Any, handler: Any) -> dict[str, Any]:
-        schema = handler(core_schema)
+        schema: dict[str, Any] = handler(core_schema)
         schema["x-unit"] = "steps"
         return schema
 

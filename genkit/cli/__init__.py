@@ -8,6 +8,7 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from genkit.cli import (
     ablate,
@@ -27,6 +28,9 @@ from genkit.cli import (
 )
 from genkit.cpu_allocator import tune_cpu_allocator
 from genkit.errors import GenkitError
+
+if TYPE_CHECKING:
+    from genkit.plugins.manager import Plugins
 
 CORE_COMMANDS = (plugins_cmd, validate, describe, schema, ls, cp, run, sample, eval_cmd, ablate, data, docs)
 
@@ -48,7 +52,7 @@ examples:
 """
 
 
-def build_parser(plugins=None) -> argparse.ArgumentParser:
+def build_parser(plugins: Plugins | None = None) -> argparse.ArgumentParser:
     from genkit.plugins.manager import get_plugins
 
     plugins = plugins or get_plugins()

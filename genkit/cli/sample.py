@@ -6,11 +6,14 @@ import argparse
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from genkit.errors import InputError
+
+if TYPE_CHECKING:
+    import torch
 
 NAME = "sample"
 HELP = "draw images for prompts with a finished run, rerank them, and write a PNG grid"
@@ -94,7 +97,7 @@ RESOLVED = "recipe.resolved.yaml"
 OPTIONS = ("candidates", "keep", "temperature", "top_k", "top_p", "guidance", "seed")
 
 
-def recipe_sample_defaults(run_dir: Path) -> dict:
+def recipe_sample_defaults(run_dir: Path) -> dict[str, Any]:
     """``stages.sample`` of the run's resolved recipe (empty when it has none), plus its seed."""
     path = run_dir / RESOLVED
     if not path.exists():
@@ -115,7 +118,7 @@ def recipe_sample_defaults(run_dir: Path) -> dict:
     return defaults
 
 
-def load_prime(path: Path, size: int):
+def load_prime(path: Path, size: int) -> torch.Tensor:
     from genkit.data.preprocess import UnreadableImage, load_rgb, resize_short_side, square_crop, to_uint8
 
     try:
@@ -155,7 +158,7 @@ def run(args: argparse.Namespace) -> int:
         name: getattr(args, name) if name in given else defaults.get(name, fallbacks[name]) for name in OPTIONS
     }
 
-    def name(argument: str, value) -> str:
+    def name(argument: str, value: Any) -> str:
         """The option as the user gave it: on the command line, in the run's recipe, or a built-in default."""
         if argument in given or argument == "prime_rows":
             return f"{cli_name(argument)} {value}"
@@ -224,5 +227,5 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _is_whole(value) -> bool:
+def _is_whole(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)

@@ -148,6 +148,7 @@ def inspect_shards(
 
 def _image_size(data: bytes) -> tuple[int, int]:
     """Width and height from the image header (no decoding); :class:`BadSample` when there is no readable header."""
+    image: Image.Image  # Image.open(...).__enter__ is typed as Any
     try:
         with Image.open(io.BytesIO(data)) as image:
             return image.size

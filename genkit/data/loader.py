@@ -35,7 +35,7 @@ from genkit.data.order import BatchOrder, local_micro_batches
 from genkit.data.shards import BadSample, SkipLog
 from genkit.errors import InputError
 
-MakeBatch = Callable[[str, list, int], Any]
+MakeBatch = Callable[[str, list[int], int], Any]
 
 
 @runtime_checkable
@@ -71,7 +71,7 @@ def _seed(*parts: int) -> int:
     return value
 
 
-class MapBatches(IterableDataset):
+class MapBatches(IterableDataset[tuple[int, Any, None]]):
     """This rank's micro-batches over a random-access split (see the module docstring); yields
     ``(counter, batch, None)``. ``make_batch(split, indices, step)`` builds one micro-batch on the CPU."""
 
@@ -115,7 +115,7 @@ class PartPosition:
     offset: int = 0
 
 
-class PartBatches(IterableDataset):
+class PartBatches(IterableDataset[tuple[int, Any, tuple[int, PartPosition]]]):
     """This rank's micro-batches streamed from a :class:`PartSource` (see the module docstring); yields
     ``(counter, batch, (logical_worker, position_after))``. ``assemble(items, step)`` builds a micro-batch on the
     CPU from decoded items. With ``epochs`` set, stops after that many epochs (the last batch may be short)."""
@@ -123,7 +123,7 @@ class PartBatches(IterableDataset):
     def __init__(
         self,
         source: PartSource,
-        assemble: Callable[[list, int], Any],
+        assemble: Callable[[list[Any], int], Any],
         micro_batch: int,
         seed: int,
         rank: int,
@@ -204,7 +204,7 @@ class PartBatches(IterableDataset):
         counter = self.start + worker
         position = self.positions.get(logical, PartPosition())
         skips = SkipLog()
-        items: list = []
+        items: list[Any] = []
         here = position
         for item, here in self.samples(logical, workers, position, skips):
             items.append(item)
@@ -244,7 +244,9 @@ def auto_workers(requested: int | None, streamed: bool) -> int:
     return max(1, min(4, (os.cpu_count() or 2) // 2))
 
 
-def make_loader(dataset: IterableDataset, settings: LoaderSettings, device: torch.device, seed: int) -> DataLoader:
+def make_loader(
+    dataset: IterableDataset[Any], settings: LoaderSettings, device: torch.device, seed: int
+) -> DataLoader[Any]:
     workers = settings.workers
     return DataLoader(
         dataset,
@@ -278,7 +280,7 @@ class TrainStream:
 
     def __init__(
         self,
-        build: Callable[[int, dict[int, PartPosition]], IterableDataset],
+        build: Callable[[int, dict[int, PartPosition]], IterableDataset[Any]],
         settings: LoaderSettings,
         device: torch.device,
         seed: int,
@@ -288,9 +290,9 @@ class TrainStream:
         self.counter = 0
         self.positions: dict[int, PartPosition] = {}
         self.wait_seconds = 0.0
-        self._iterator: Iterator | None = None
+        self._iterator: Iterator[Any] | None = None
 
-    def _start(self) -> Iterator:
+    def _start(self) -> Iterator[Any]:
         dataset = self.build(self.counter, dict(self.positions))
         self._iterator = iter(make_loader(dataset, self.settings, self.device, _seed(self.seed, self.counter)))
         return self._iterator
@@ -333,7 +335,7 @@ class TrainStream:
 
 def iterate_epoch(
     source: PartSource,
-    assemble: Callable[[list, int], Any],
+    assemble: Callable[[list[Any], int], Any],
     batch: int,
     *,
     rank: int = 0,

@@ -101,7 +101,7 @@ def _csv_rows(path: Path, stream: Iterator[str]) -> Iterator[tuple[str, dict[str
         yield f"{path}:{reader.line_num}", {k: v for k, v in row.items() if k is not None}
 
 
-def _parquet_file(path: Path):
+def _parquet_file(path: Path) -> Any:  # a pyarrow.parquet.ParquetFile (pyarrow is untyped)
     try:
         import pyarrow.parquet as pq
     except ImportError:

@@ -13,7 +13,7 @@ from genkit.plugins.hookspecs import hookimpl
 
 
 @hookimpl
-def genkit_register_components(register) -> None:
+def genkit_register_components(register: Any) -> None:
     register(
         "dataset",
         "folder",

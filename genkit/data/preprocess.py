@@ -20,6 +20,7 @@ class UnreadableImage(Exception):
 def load_rgb(path: Path | IO[bytes]) -> Image.Image:
     """Open ``path`` (a file, or an open binary stream such as a shard member's bytes) fully (so truncation is
     detected now) as RGB; transparency is composited on white."""
+    image: Image.Image  # Image.open(...).__enter__ is typed as Any
     try:
         with Image.open(path) as image:
             image.load()
@@ -56,7 +57,8 @@ def resize_short_side(image: Image.Image, size: int) -> Image.Image:
 
 def to_uint8(image: Image.Image) -> np.ndarray:
     """RGB Pillow image -> ``uint8[H, W, 3]`` array."""
-    return np.asarray(image, dtype=np.uint8).copy()
+    array: np.ndarray = np.asarray(image, dtype=np.uint8).copy()  # numpy types copy() as Any
+    return array
 
 
 def square_crop(array: np.ndarray, size: int, generator: torch.Generator | None = None) -> torch.Tensor:

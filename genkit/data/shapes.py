@@ -273,7 +273,9 @@ def draw_shapes(items: list[dict[str, Any]], size: int) -> np.ndarray:
             draw.polygon([(cx, cy - h), (cx + h, cy), (cx, cy + h), (cx - h, cy)], fill=fill)
         else:
             raise InputError(f"unknown shape {item['shape']!r}; shapes are: {', '.join(SHAPES)}")
-    return np.asarray(canvas.resize((size, size), Image.Resampling.BOX), dtype=np.uint8).copy()
+    # typed: numpy types copy() as Any
+    pixels: np.ndarray = np.asarray(canvas.resize((size, size), Image.Resampling.BOX), dtype=np.uint8).copy()
+    return pixels
 
 
 def build_shapes(params: ShapesParams, context: BuildContext) -> ShapesDataset:

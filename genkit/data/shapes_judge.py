@@ -26,7 +26,8 @@ def _as_array(image: torch.Tensor | np.ndarray) -> np.ndarray:
     array = np.asarray(image, dtype=np.float32)
     if array.ndim != 3 or array.shape[0] != 3:
         raise ValueError(f"expected an image [3, H, W] in [0, 1], got shape {array.shape}")
-    return array.transpose(1, 2, 0)
+    channels_last: np.ndarray = array.transpose(1, 2, 0)  # numpy types transpose() as Any
+    return channels_last
 
 
 def classify_mask(mask: np.ndarray) -> str:
@@ -123,9 +124,11 @@ def judge_image(image: torch.Tensor | np.ndarray, meta: dict[str, Any], caption:
 
 def _size_matches(extent: float, item: dict[str, Any], sizes: dict[str, float] | None) -> bool:
     if not sizes:
-        return abs(extent - item["extent"]) <= 0.1
+        close: bool = abs(extent - item["extent"]) <= 0.1
+        return close
     nearest = min(sizes, key=lambda word: abs(extent - sizes[word]))
-    return nearest == item["size"]
+    same: bool = nearest == item["size"]
+    return same
 
 
 class ShapesJudge:

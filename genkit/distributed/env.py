@@ -9,9 +9,12 @@ from __future__ import annotations
 import gc
 import os
 from dataclasses import dataclass
+from typing import TypeVar
 
 import torch
 import torch.distributed as dist
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -78,7 +81,7 @@ def all_reduce_max(tensor: torch.Tensor, env: DistEnv) -> torch.Tensor:
     return tensor
 
 
-def broadcast_object(value, env: DistEnv):
+def broadcast_object(value: T, env: DistEnv) -> T:
     """Rank 0's ``value`` on every rank."""
     if not env.distributed:
         return value

@@ -22,7 +22,7 @@ def make_scaler(
     world_size: int = 1,
     sharded: bool = False,
     recipe_key: str = "stage",
-):
+) -> NoScaler | PerResblockScaler:
     """The gradient scaler for a stage's settings. ``per_resblock`` installs its hooks on ``model`` now."""
     if precision != "fp16":
         return NoScaler()

@@ -20,7 +20,7 @@ stream, embeddings, logits) is unscaled and stays fp32.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
@@ -90,19 +90,26 @@ class PerResblockScaler:
             handle.remove()
         self._handles.clear()
 
-    def _pre_hook(self, index: int):
-        def hook(module: nn.Module, args: tuple, kwargs: dict) -> tuple[tuple, dict] | None:
+    def _pre_hook(
+        self, index: int
+    ) -> Callable[[nn.Module, tuple[Any, ...], dict[str, Any]], tuple[tuple[Any, ...], dict[str, Any]] | None]:
+        def hook(
+            module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]
+        ) -> tuple[tuple[Any, ...], dict[str, Any]] | None:
             if not torch.is_grad_enabled() or not args or not isinstance(args[0], torch.Tensor):
                 return None
-            return (_UnscaleAtInput.apply(args[0], self, index), *args[1:]), kwargs
+            # torch leaves Function.apply unannotated (only --strict flags the call)
+            unscaled = _UnscaleAtInput.apply(args[0], self, index)  # type: ignore[no-untyped-call, unused-ignore]
+            return (unscaled, *args[1:]), kwargs
 
         return hook
 
-    def _post_hook(self, index: int):
-        def hook(module: nn.Module, args: tuple, output: Any) -> Any:
+    def _post_hook(self, index: int) -> Callable[[nn.Module, tuple[Any, ...], Any], Any]:
+        def hook(module: nn.Module, args: tuple[Any, ...], output: Any) -> Any:
             if not torch.is_grad_enabled() or not isinstance(output, torch.Tensor) or not output.requires_grad:
                 return None
-            return _ScaleAtOutput.apply(output, self, index)
+            # torch leaves Function.apply unannotated (only --strict flags the call)
+            return _ScaleAtOutput.apply(output, self, index)  # type: ignore[no-untyped-call, unused-ignore]
 
         return hook
 
@@ -111,7 +118,7 @@ class PerResblockScaler:
 
     # -- the trainer's scaler interface ---------------------------------------------------------------------
     def backward(self, loss: torch.Tensor) -> None:
-        loss.backward()
+        loss.backward()  # type: ignore[no-untyped-call, unused-ignore]  # Tensor.backward is unannotated in torch
 
     def unscale(self, optimizer: torch.optim.Optimizer) -> None:
         """Divide each branch's parameter gradients by its scale and flag blocks with non-finite gradients."""

@@ -19,7 +19,7 @@ class NoScaler:
         self.skipped = 0
 
     def backward(self, loss: torch.Tensor) -> None:
-        loss.backward()
+        loss.backward()  # type: ignore[no-untyped-call, unused-ignore]  # Tensor.backward is unannotated in torch
 
     def unscale(self, optimizer: torch.optim.Optimizer) -> None:
         pass
@@ -59,7 +59,7 @@ class DynamicScaler(NoScaler):
         self._unscaled = False
 
     def backward(self, loss: torch.Tensor) -> None:
-        self.scaler.scale(loss).backward()
+        self.scaler.scale(loss).backward()  # type: ignore[no-untyped-call, unused-ignore]  # untyped in torch
 
     def unscale(self, optimizer: torch.optim.Optimizer) -> None:
         self.scaler.unscale_(optimizer)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -58,12 +58,12 @@ def is_sample_png(path: Path) -> bool:
     """Whether ``path`` is a PNG that genkit sample wrote (its text chunk ``Software: genkit sample``)."""
     try:
         with Image.open(path) as image:
-            return image.format == "PNG" and image.info.get(MARKER_KEY) == MARKER
+            return image.format == "PNG" and bool(image.info.get(MARKER_KEY) == MARKER)
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
         return False
 
 
-def sample_json(path: Path, grid_name: str) -> dict | None:
+def sample_json(path: Path, grid_name: str) -> dict[str, Any] | None:
     """The scores JSON at ``path`` when genkit sample wrote it for a grid called ``grid_name``, else ``None``."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -74,7 +74,7 @@ def sample_json(path: Path, grid_name: str) -> dict | None:
     return None
 
 
-def _listed_files(data: dict | None) -> set[str]:
+def _listed_files(data: dict[str, Any] | None) -> set[str]:
     """The images (``folder/name``) a previous scores JSON lists."""
     if data is None:
         return set()
@@ -160,7 +160,7 @@ def _marked() -> PngImagePlugin.PngInfo:
     return info
 
 
-def _write(path: Path, write) -> None:
+def _write(path: Path, write: Callable[[Path], object]) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     try:
         write(tmp)
@@ -178,7 +178,7 @@ def write_samples(
     *,
     force: bool = False,
     run_dir: str | Path | None = None,
-) -> dict:
+) -> dict[str, Any]:
     """Write ``grid_path`` (PNG), ``<stem>/NN_slug_rank.png`` files and ``<stem>.json``; return the JSON data.
 
     Refuses (one-line :class:`InputError`, nothing written) what :func:`check_outputs` refuses; ``force`` allows
@@ -204,10 +204,11 @@ def write_samples(
                 image = result.images[rank]
                 score = None if result.scores is None else result.scores[rank]
                 name = names[p][rank]
-                _write(
-                    folder / name,
-                    lambda tmp, image=image: tensor_to_pil(image).save(tmp, format="PNG", pnginfo=_marked()),
-                )
+
+                def save_image(tmp: Path, image: torch.Tensor = image) -> None:
+                    tensor_to_pil(image).save(tmp, format="PNG", pnginfo=_marked())
+
+                _write(folder / name, save_image)
                 kept.append(
                     {"rank": rank, "file": f"{folder.name}/{name}", "score": score, "candidate": result.indices[rank]}
                 )

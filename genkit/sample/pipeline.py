@@ -56,12 +56,12 @@ def check_prompts(prompts: Any, label: Callable[[int], str] = api_prompt_label) 
     if isinstance(prompts, (str, bytes)):
         raise InputError(f"prompts must be a list of strings (one caption per row), not one string: {prompts!r:.60}")
     try:
-        prompts = list(prompts)
+        checked: list[Any] = list(prompts)
     except TypeError:
         raise InputError(f"prompts must be a list of strings, got {type(prompts).__name__}") from None
-    if not prompts:
+    if not checked:
         raise InputError("prompts: no prompts given")
-    for index, prompt in enumerate(prompts):
+    for index, prompt in enumerate(checked):
         if not isinstance(prompt, str):
             raise InputError(f"{label(index)}: a prompt must be a string, got {type(prompt).__name__}")
         if not prompt.strip():
@@ -71,7 +71,7 @@ def check_prompts(prompts: Any, label: Callable[[int], str] = api_prompt_label) 
                 f"{label(index)}: {len(prompt)} characters, more than the {MAX_PROMPT_CHARS} a prompt "
                 f"may have (the tokenizer keeps only its first few dozen tokens)"
             )
-    return prompts
+    return checked
 
 
 def check_sample_options(
@@ -166,7 +166,10 @@ class Pipeline:
                 f"{export_dir}: the export has no {', '.join(sorted(missing))} yet "
                 f"(finished: {', '.join(sorted(roles))})"
             )
-        load = lambda role: load_component(export_dir, role, plugins, device)  # noqa: E731
+
+        def load(role: str) -> Any:
+            return load_component(export_dir, role, plugins, device)
+
         return cls(
             load("tokenizer"), load("autoencoder"), load("prior"), load("reranker") if "reranker" in roles else None
         )
@@ -303,7 +306,7 @@ class Pipeline:
                 total = steps_per_chunk * len(chunks)
                 options["progress"] = lambda done, _total, offset=offset, total=total: progress(offset + done, total)
             codes = self.prior.sample(text.ids, text.lengths, **options)
-            images = torch.cat([self.autoencoder.decode(part) for part in codes.split(64)])
+            images = torch.cat([self.autoencoder.decode(part) for part in torch.split(codes, 64)])
             scores = None
             if self.reranker is not None:
                 scores = self.score_tokens(
@@ -382,7 +385,10 @@ class Pipeline:
         parts = [
             self.reranker.score(ids.to(device), lengths.to(device), imgs.to(device)).float().cpu()
             for ids, lengths, imgs in zip(
-                text_ids.split(batch_size), text_lengths.split(batch_size), images.split(batch_size), strict=True
+                torch.split(text_ids, batch_size),
+                torch.split(text_lengths, batch_size),
+                torch.split(images, batch_size),
+                strict=True,
             )
         ]
         return torch.cat(parts) if parts else torch.empty(0)

@@ -15,6 +15,7 @@ import torch
 
 from genkit.data.loader import images_to_uint8, uint8_to_images
 from genkit.images import save_image_grid
+from genkit.roles import Autoencoder, Example
 from genkit.stages.common import (
     PipelineState,
     already_done,
@@ -55,11 +56,12 @@ def run(state: PipelineState) -> dict[str, float]:
         def batch(split: str, indices: list[int], step: int) -> torch.Tensor:
             return stack_images(splits[split], indices)
 
-        def assemble(items: list, step: int) -> torch.Tensor:
+        def assemble(items: list[Example], step: int) -> torch.Tensor:
             return images_to_uint8([item.image for item in items])
 
-        def loss(model: Any, images: torch.Tensor, step: int):
-            return model.training_loss(images, step)
+        def loss(model: Any, images: torch.Tensor, step: int) -> tuple[torch.Tensor, dict[str, float]]:
+            autoencoder: Autoencoder = model
+            return autoencoder.training_loss(images, step)
 
         def validate_extra(call: Callable[..., Any], step: int) -> dict[str, float]:
             n = min(settings.batch * settings.validation_batches, len(validation))

@@ -52,7 +52,8 @@ class PipelineState:
 
     def seed(self, settings: Any) -> int:
         own = getattr(settings, "seed", None)
-        return self.recipe.seed if own is None else own
+        seed: int = self.recipe.seed if own is None else own
+        return seed
 
     def params(self, role: str, stage: str) -> Any:
         section = self.plugins.registry.role(role).section
@@ -195,7 +196,8 @@ def dataset_stream(dataset: Dataset, split: str) -> PartSource | None:
     if not getattr(dataset, "streamed", False):
         return None
     assert hasattr(dataset, "stream"), f"{type(dataset).__name__} says it is streamed but has no stream(name)"
-    return dataset.stream(split)
+    source: PartSource = dataset.stream(split)
+    return source
 
 
 def streamed_train(state: PipelineState) -> PartSource | None:

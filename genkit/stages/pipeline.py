@@ -95,7 +95,7 @@ def run_pipeline(
     plugins: Any = None,
     progress: bool = True,
     on_start: Callable[[], None] | None = None,
-) -> dict[str, dict]:
+) -> dict[str, dict[str, Any]]:
     """Run the recipe's training stages into ``run_dir``; returns ``{stage: final metrics}``. ``on_start`` is
     called once the plan is made and the data opens, before any stage runs.
 
@@ -118,7 +118,7 @@ def run_pipeline(
         state.provide("dataset", dataset)
         if on_start is not None:
             on_start()
-        results: dict[str, dict] = {}
+        results: dict[str, dict[str, Any]] = {}
         for name in plan:
             results[name] = dict(plugins.registry.stages[name].run(state))
         return results

@@ -13,7 +13,7 @@ from typing import Any
 import torch
 
 from genkit.data.loader import auto_workers
-from genkit.roles import Autoencoder, Tokenizer
+from genkit.roles import Autoencoder, Prior, Tokenizer
 from genkit.stages import tokenizer as tokenizer_stage
 from genkit.stages.common import (
     PipelineState,
@@ -29,7 +29,7 @@ from genkit.train.job import StageJob, seed_everything
 
 def autoencoder_context(state: PipelineState, needed_by: str) -> Autoencoder:
     """The frozen autoencoder from the export; extends ``state.context`` with its vocabulary and grid."""
-    ae = state.component("autoencoder", needed_by)
+    ae: Autoencoder = state.component("autoencoder", needed_by)
     state.provide("autoencoder", ae)
     return ae
 
@@ -71,7 +71,7 @@ def run(state: PipelineState) -> dict[str, float]:
     model = state.build("prior", params, context)
     tables = {"validation": validation} if train is None else {"train": train, "validation": validation}
 
-    def batch(split: str, indices: list[int], step: int):
+    def batch(split: str, indices: list[int], step: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         table = tables[split]
         ids, lengths = text_batch(tok, [table.captions[i] for i in indices], split, seed, step, rank)
         grids = table.tokens[indices]
@@ -86,12 +86,15 @@ def run(state: PipelineState) -> dict[str, float]:
             )
         return ids, lengths, grids[:, 0]
 
-    def assemble(items: list, step: int):
+    def assemble(items: list[tuple[torch.Tensor, str]], step: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         ids, lengths = text_batch(tok, [caption for _, caption in items], "train", seed, step, rank)
         return ids, lengths, torch.stack([grid for grid, _ in items])
 
-    def loss(model: Any, b, step: int):
-        return model.loss(*b)
+    def loss(
+        model: Any, b: tuple[torch.Tensor, torch.Tensor, torch.Tensor], step: int
+    ) -> tuple[torch.Tensor, dict[str, float]]:
+        prior: Prior = model
+        return prior.loss(*b)
 
     job = StageJob(
         "prior",

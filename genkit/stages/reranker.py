@@ -21,6 +21,7 @@ import torch
 from genkit.data.loader import images_to_uint8, uint8_to_images
 from genkit.errors import InputError
 from genkit.plugins.context import BuildContext
+from genkit.roles import Autoencoder, Example
 from genkit.stages import tokenizer as tokenizer_stage
 from genkit.stages.common import (
     PipelineState,
@@ -73,29 +74,33 @@ def run(state: PipelineState) -> dict[str, float]:
         check_takes_negatives(model, params.kind)
     negatives = near_misses(state, settings, seed, rank, streamed=stream is not None)
 
-    def batch(split: str, indices: list[int], step: int):
+    def batch(split: str, indices: list[int], step: int) -> tuple[torch.Tensor, ...]:
         ids, lengths = text_batch(tok, [captions[split][i] for i in indices], split, seed, step, rank)
         images = stack_images(splits[split], indices)
         if split == "train" and negatives is not None:
             return ids, lengths, images, negatives.for_indices(indices)
         return ids, lengths, images
 
-    def assemble(items: list, step: int):
+    def assemble(items: list[Example], step: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         ids, lengths = text_batch(tok, [item.caption for item in items], "train", seed, step, rank)
         return ids, lengths, images_to_uint8([item.image for item in items])
 
-    def prepare(b):
+    def prepare(b: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         return b[0], b[1], uint8_to_images(b[2])
 
-    def loss(model: Any, b, step: int):
+    def loss(model: Any, b: tuple[torch.Tensor, ...], step: int) -> tuple[torch.Tensor, dict[str, float]]:
+        result: tuple[torch.Tensor, dict[str, float]]
         if negatives is not None and model.training:
-            return model.training_loss(*b[:3], negatives=negatives.resolve(b, step))
-        return model.training_loss(*b[:3])
+            result = model.training_loss(*b[:3], negatives=negatives.resolve(b, step))
+            return result
+        result = model.training_loss(*b[:3])
+        return result
 
     def validate_extra(call: Callable[..., Any], step: int) -> dict[str, float]:
         n = min(settings.batch, len(validation))
         b = to_device(batch("validation", list(range(n)), step), state.env.device)
-        return call(lambda m, *args: m.validation_metrics(*args), *b)
+        metrics: dict[str, float] = call(lambda m, *args: m.validation_metrics(*args), *b)
+        return metrics
 
     job = StageJob(
         "reranker",
@@ -135,7 +140,7 @@ class NearMisses:
     """
 
     def __init__(self, state: PipelineState, settings: Any, seed: int, rank: int, streamed: bool) -> None:
-        self.autoencoder = state.component("autoencoder", "reranker (stages.reranker.hard_negatives > 0)")
+        self.autoencoder: Autoencoder = state.component("autoencoder", "reranker (stages.reranker.hard_negatives > 0)")
         self.copies, self.replaced = settings.hard_negatives, settings.replaced_tokens
         self.vocab, self.seed, self.rank, self.device = int(self.autoencoder.vocab_size), seed, rank, state.env.device
         self.tokens: torch.Tensor | None = None  # the training split's token grids (random-access data)
@@ -148,7 +153,7 @@ class NearMisses:
             generator = torch.Generator().manual_seed(seed * 1_000_003 + 17)
             parts = []
             with WorkProgress("reranker: decoding hard negatives", state.progress) as advance:
-                for part in self.tokens.split(DECODE_BATCH):
+                for part in torch.split(self.tokens, DECODE_BATCH):
                     parts.append((self.decode(part, generator) * 255).round().to(torch.uint8))
                     if advance is not None:
                         advance(sum(len(p) for p in parts), len(self.tokens))
@@ -157,7 +162,9 @@ class NearMisses:
     @torch.no_grad()
     def decode(self, grids: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         broken = corrupt_tokens(grids.cpu(), self.copies, self.replaced, self.vocab, generator).flatten(0, 1)
-        images = torch.cat([self.autoencoder.decode(part.to(self.device)) for part in broken.split(DECODE_BATCH)])
+        images = torch.cat(
+            [self.autoencoder.decode(part.to(self.device)) for part in torch.split(broken, DECODE_BATCH)]
+        )
         return images.float().clamp(0, 1).view(len(grids), self.copies, *images.shape[1:])
 
     def for_indices(self, indices: list[int]) -> torch.Tensor:
@@ -167,7 +174,7 @@ class NearMisses:
         return torch.as_tensor(indices, dtype=torch.long)
 
     @torch.no_grad()
-    def resolve(self, batch: tuple, step: int) -> torch.Tensor:
+    def resolve(self, batch: tuple[torch.Tensor, ...], step: int) -> torch.Tensor:
         """The negatives of a training batch ``(ids, lengths, images[, negatives or indices])``."""
         if len(batch) == 4 and batch[3].is_floating_point():
             return batch[3]

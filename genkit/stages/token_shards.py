@@ -27,7 +27,7 @@ from typing import Any
 
 import torch
 
-from genkit.data.loader import iterate_epoch
+from genkit.data.loader import PartSource, iterate_epoch
 from genkit.data.shards import SkipLog
 from genkit.distributed.env import barrier
 from genkit.roles import Autoencoder
@@ -85,7 +85,7 @@ def _views(source: Any, raw: Any, part_seed: int, views: int, flip: bool) -> tup
 class _EncodeSource:
     """A split's source whose items are ``(views images, caption, key)``, for encoding one part in order."""
 
-    def __init__(self, source: Any, views: int, flip: bool) -> None:
+    def __init__(self, source: PartSource, views: int, flip: bool) -> None:
         self.source, self.views, self.flip = source, views, flip
 
     def parts(self) -> list[str]:
@@ -104,7 +104,7 @@ class _EncodeSource:
         return self.source.describe(raw)
 
 
-def _collate(items: list, step: int) -> tuple[torch.Tensor, list[str], list[str]]:
+def _collate(items: list[tuple[torch.Tensor, str, str]], step: int) -> tuple[torch.Tensor, list[str], list[str]]:
     return torch.stack([i[0] for i in items]), [i[1] for i in items], [i[2] for i in items]
 
 
@@ -233,7 +233,8 @@ def read_part(path: Path) -> tuple[torch.Tensor, list[str], list[str]]:
 
 
 def read_manifest(directory: Path, split: str) -> dict[str, Any]:
-    return json.loads((directory / f"{split}.json").read_text(encoding="utf-8"))
+    manifest: dict[str, Any] = json.loads((directory / f"{split}.json").read_text(encoding="utf-8"))
+    return manifest
 
 
 class TokenTable:
@@ -276,4 +277,5 @@ class TokenParts:
 
 def fits_in_memory(directory: Path, split: str, grid: tuple[int, int]) -> bool:
     manifest = read_manifest(directory, split)
-    return sum(manifest["counts"]) * manifest["views"] * grid[0] * grid[1] * 8 <= MEMORY_BYTES
+    size: int = sum(manifest["counts"]) * manifest["views"] * grid[0] * grid[1] * 8
+    return size <= MEMORY_BYTES

@@ -52,6 +52,6 @@ def run(state: PipelineState) -> dict[str, float]:
 
 def load(state: PipelineState, needed_by: str) -> Tokenizer:
     """The trained tokenizer from the export; extends ``state.context`` with its vocabulary and length."""
-    tok = state.component("tokenizer", needed_by)
+    tok: Tokenizer = state.component("tokenizer", needed_by)
     state.provide("tokenizer", tok)
     return tok

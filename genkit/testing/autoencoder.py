@@ -135,7 +135,7 @@ def check_training_loss(case: AutoencoderCase) -> None:
     assert isinstance(metrics, dict) and metrics, "metrics must be a non-empty dict"
     for key, value in metrics.items():
         assert isinstance(value, float) and math.isfinite(value), f"metric {key!r} is not a finite float"
-    loss.backward()
+    loss.backward()  # type: ignore[no-untyped-call, unused-ignore]  # Tensor.backward is unannotated in torch
     trainable = [(n, p) for n, p in component.named_parameters() if p.requires_grad]
     missing = [n for n, p in trainable if p.grad is None]
     assert not missing, f"no gradient reaches {missing[:3]}"

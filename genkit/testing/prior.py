@@ -118,7 +118,8 @@ def check_sampling(case: PriorCase) -> None:
     prior.eval()
 
     def draw(seed: int, **options: Any) -> torch.Tensor:
-        return prior.sample(text, lengths, generator=torch.Generator().manual_seed(seed), **options)
+        ids: torch.Tensor = prior.sample(text, lengths, generator=torch.Generator().manual_seed(seed), **options)
+        return ids
 
     out = draw(0, candidates=3)
     assert out.shape == (text.shape[0] * 3, h, w) and out.dtype == torch.long, f"sample shape {tuple(out.shape)}"

@@ -71,4 +71,5 @@ def genkit_conformance(request: pytest.FixtureRequest, tmp_path: Path, genkit_pl
             "(e.g. class TestMyVAE(genkit.testing.AutoencoderSuite))",
             pytrace=False,
         )
-    return make_case(tmp_path, genkit_plugins)
+    case: Case = make_case(tmp_path, genkit_plugins)  # found by name on the suite class
+    return case

@@ -120,9 +120,9 @@ def save_checkpoint(
         tmp.mkdir(parents=True)
     barrier(env)
     if sharded:
-        import torch.distributed.checkpoint as dcp
+        from torch.distributed.checkpoint import state_dict_saver  # the package re-exports save implicitly
 
-        dcp.save(tensors, checkpoint_id=str(tmp))
+        state_dict_saver.save(tensors, checkpoint_id=str(tmp))
     elif env.is_main:
         torch.save(tensors, tmp / "state.pt")
     torch.save(extra, tmp / f"extra_{env.rank}.pt")
@@ -144,12 +144,15 @@ def save_checkpoint(
 
 def read_meta(path: Path) -> dict[str, Any]:
     try:
-        return json.loads((path / "meta.json").read_text(encoding="utf-8"))
+        meta: dict[str, Any] = json.loads((path / "meta.json").read_text(encoding="utf-8"))
+        return meta
     except (OSError, json.JSONDecodeError) as exc:
         raise ExportError(f"{path / 'meta.json'}: unreadable checkpoint metadata ({exc})") from None
 
 
-def load_checkpoint(path: Path, tensors: dict[str, Any], env: DistEnv, expected_fingerprint: str) -> tuple[dict, dict]:
+def load_checkpoint(
+    path: Path, tensors: dict[str, Any], env: DistEnv, expected_fingerprint: str
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """Read checkpoint ``path``. ``tensors`` is the template (same structure as saved) that sharded loads fill in
     place. Returns ``(tensors, extra)``; a mismatched or corrupt checkpoint is a one-line ``ExportError``."""
     try:
@@ -163,11 +166,11 @@ def load_checkpoint(path: Path, tensors: dict[str, Any], env: DistEnv, expected_
         )
     try:
         if meta.get("sharded"):
-            import torch.distributed.checkpoint as dcp
+            from torch.distributed.checkpoint import state_dict_loader  # the package re-exports load implicitly
 
             if not env.distributed:
                 raise ExportError(f"{path}: a sharded checkpoint resumes under torchrun only")
-            dcp.load(tensors, checkpoint_id=str(path))
+            state_dict_loader.load(tensors, checkpoint_id=str(path))
             loaded = tensors
         else:
             loaded = torch.load(path / "state.pt", map_location=env.device, weights_only=True)

@@ -54,7 +54,7 @@ class StageJob:
     validate_extra: Callable[[Callable[..., Any], int], dict[str, float]] | None = None
     identity: Any = None
     stream: Any = None
-    assemble: Callable[[list, int], Any] | None = None
+    assemble: Callable[[list[Any], int], Any] | None = None
     prepare: Callable[[Any], Any] | None = None
     in_memory: bool = True
 

@@ -21,7 +21,7 @@ from typing import Any, cast
 
 import torch
 
-from genkit.data.loader import LoaderSettings, MapBatches, PartBatches, TrainStream, auto_workers
+from genkit.data.loader import LoaderSettings, MapBatches, PartBatches, PartPosition, TrainStream, auto_workers
 from genkit.data.order import local_micro_batches
 from genkit.distributed.env import DistEnv, all_reduce_mean, broadcast_object, detect
 from genkit.distributed.wrap import is_sharded, wrap_model
@@ -96,7 +96,7 @@ class Trainer:
         micro = s.batch // (env.world_size * s.accumulate)
         local_micro_batches(list(range(s.batch)), env.rank, env.world_size, s.accumulate, self.recipe_key)  # divisible?
 
-        def build(start: int, positions: dict) -> Any:
+        def build(start: int, positions: dict[int, PartPosition]) -> Any:
             if streamed:
                 assert job.assemble is not None, "a streamed StageJob needs assemble"
                 return PartBatches(
@@ -288,7 +288,7 @@ class Trainer:
                     f"{type(exc).__name__}: {detail}"
                 ) from exc
 
-    def _no_sync(self, last: bool):
+    def _no_sync(self, last: bool) -> contextlib.AbstractContextManager[Any]:
         if last or not self.env.distributed:
             return contextlib.nullcontext()
         from torch.distributed.fsdp import FSDPModule
@@ -431,7 +431,7 @@ def _note(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-class _ResetSync(contextlib.AbstractContextManager):
+class _ResetSync(contextlib.AbstractContextManager[Any]):
     def __init__(self, wrapped: Any) -> None:
         self.wrapped = wrapped
 

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 
 from genkit.errors import InputError
 
 
-def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
+def param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
     """Two groups: weight matrices/kernels (decayed) and gains, biases, embeddings (never decayed)."""
     embedding_params = {id(m.weight) for m in model.modules() if isinstance(m, nn.Embedding)}
     decay, no_decay = [], []
@@ -24,7 +26,7 @@ def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
 
 
 def make_optimizer(
-    model: nn.Module, settings, *, sharded: bool = False, recipe_key: str = "stage"
+    model: nn.Module, settings: Any, *, sharded: bool = False, recipe_key: str = "stage"
 ) -> torch.optim.Optimizer:
     """The optimizer ``settings.optim`` names (``adamw`` or ``adamw8bit``), at ``settings.lr``."""
     groups = param_groups(model, settings.weight_decay)
@@ -39,7 +41,8 @@ def make_optimizer(
                 f"{recipe_key}.optim: adamw8bit needs bitsandbytes, which is not installed ({exc}); "
                 "install it with `pip install 'genkit[bnb]'` or use optim: adamw"
             ) from None
-        return bnb.optim.AdamW8bit(groups, **kwargs)
+        optimizer: torch.optim.Optimizer = bnb.optim.AdamW8bit(groups, **kwargs)  # bitsandbytes is untyped
+        return optimizer
     if not sharded:
         try:
             return torch.optim.AdamW(groups, fused=True, **kwargs)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import torch
+
 
 class LRSchedule:
     """``lr(step)`` for 1-based optimizer steps. ``observe(validation_loss)`` feeds the plateau schedule.
@@ -15,11 +17,13 @@ class LRSchedule:
       validations in a row (never below ``min_lr``).
     """
 
-    def __init__(self, settings) -> None:
-        self.kind = settings.schedule
-        self.peak, self.min_lr = settings.lr, settings.min_lr
-        self.warmup, self.total = settings.warmup, settings.steps
-        self.patience = settings.plateau_patience
+    def __init__(self, settings: Any) -> None:
+        self.kind: str = settings.schedule
+        self.peak: float = settings.lr
+        self.min_lr: float = settings.min_lr
+        self.warmup: int = settings.warmup
+        self.total: int = settings.steps
+        self.patience: int = settings.plateau_patience
         self.factor = 1.0
         self.best = math.inf
         self.bad = 0
@@ -48,7 +52,7 @@ class LRSchedule:
             return True
         return False
 
-    def apply(self, optimizer, step: int) -> float:
+    def apply(self, optimizer: torch.optim.Optimizer, step: int) -> float:
         lr = self.lr(step)
         for group in optimizer.param_groups:
             group["lr"] = lr
