@@ -9,7 +9,8 @@
 - Autoencoders: ``ConvAutoencoderParams`` (the parameters a convolutional encoder/decoder with a codebook shares,
   and their size rules) and ``resolve_multipliers``.
 - Transformer priors: ``CaptionPads`` (a learned pad per caption position, the null caption of guidance),
-  ``filter_logits`` (temperature, top-k, top-p), ``gpt2_init``.
+  ``filter_logits`` (temperature, top-k, top-p), ``gpt2_init``, ``prior_sizes`` (what a prior's build reads from
+  its context).
 """
 
 from genkit.attention import (
@@ -23,7 +24,7 @@ from genkit.attention import (
 from genkit.helpers.collectives import from_rank_zero, gather_rows, sum_over_ranks
 from genkit.helpers.conv_autoencoder import ConvAutoencoderParams, resolve_multipliers
 from genkit.helpers.gumbel import gumbel_like
-from genkit.helpers.transformer_prior import CaptionPads, filter_logits, gpt2_init
+from genkit.helpers.transformer_prior import CaptionPads, filter_logits, gpt2_init, prior_sizes
 
 __all__ = [
     "LAYER_TYPES",
@@ -38,6 +39,7 @@ __all__ = [
     "gumbel_like",
     "image_mask",
     "paper_schedule",
+    "prior_sizes",
     "resolve_multipliers",
     "select_attention",
     "sum_over_ranks",

@@ -4,6 +4,8 @@
 - :class:`CaptionPads`: DALL-E's learned pad per caption position. Positions ``>= length`` of a caption hold the
   pad id of that position (``text_vocab_size + t``), so the prior needs no padding mask; the all-pads caption is
   the null condition of classifier-free guidance.
+- :func:`prior_sizes`: what a prior's build takes from its :class:`genkit.BuildContext` (the tokenizer's
+  vocabulary and length, the autoencoder's vocabulary and grid), each a one-line error when the recipe lacks it.
 - :func:`gpt2_init`: GPT-2's initialisation (normal weights, zero biases, the residual branches' output projections
   scaled by ``1/sqrt(2 * depth)``).
 """
@@ -12,9 +14,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
+
+if TYPE_CHECKING:
+    from genkit.plugins.context import BuildContext
 
 
 def filter_logits(logits: torch.Tensor, temperature: float, top_k: int | None, top_p: float | None) -> torch.Tensor:
@@ -31,6 +37,16 @@ def filter_logits(logits: torch.Tensor, temperature: float, top_k: int | None, t
         drop = torch.zeros_like(drop_sorted).scatter(-1, order, drop_sorted)
         logits = logits.masked_fill(drop, float("-inf"))
     return logits
+
+
+def prior_sizes(context: BuildContext) -> dict[str, Any]:
+    """``text_vocab_size``, ``text_length``, ``image_vocab_size`` and ``image_grid`` (a tuple) from ``context``."""
+    return {
+        "text_vocab_size": context.require("text_vocab_size"),
+        "text_length": context.require("text_length"),
+        "image_vocab_size": context.require("image_vocab_size"),
+        "image_grid": tuple(context.require("image_grid")),
+    }
 
 
 class CaptionPads:

@@ -3,37 +3,16 @@ its progress counts the positions to generate, as the pipeline expects of any pr
 
 import pytest
 import torch
+from tiny_export import write_tiny_export
 
-import genkit
 from genkit.sample import Pipeline
-
-CAPTIONS = ["a red circle", "a blue square at the top left", "a small green triangle", "a yellow diamond"] * 4
 
 
 @pytest.fixture(scope="module")
 def pipeline(tmp_path_factory):
     """A tiny export (tokenizer trained on a few captions, autoencoder and maskgit prior untrained), loaded."""
-    out = tmp_path_factory.mktemp("export")
-    torch.manual_seed(0)
-    context = genkit.BuildContext(image_size=16)
-    specs = {
-        "tokenizer": ("bpe", {"vocab_size": 300, "max_length": 12}),
-        "autoencoder": (
-            "dvae",
-            {"codebook_size": 32, "downsample": 4, "hidden": 16, "codebook_dim": 16, "blocks_per_group": 1},
-        ),
-        "prior": ("maskgit", {"width": 32, "depth": 2, "heads": 2, "steps": 5}),
-    }
-    for role, (kind, values) in specs.items():
-        params = genkit.make_params(role, kind, values)
-        component = genkit.build_component(role, params, context)
-        if role == "tokenizer":
-            component.train(CAPTIONS)
-            context = context.with_(text_vocab_size=component.vocab_size, text_length=component.max_length)
-        if role == "autoencoder":
-            context = context.with_(image_vocab_size=component.vocab_size, image_grid=tuple(component.grid))
-        genkit.save_component(out, role, component, params, context)
-    return Pipeline.from_export(out)
+    prior = ("maskgit", {"width": 32, "depth": 2, "heads": 2, "steps": 5})
+    return Pipeline.from_export(write_tiny_export(tmp_path_factory.mktemp("export"), prior=prior, reranker=None))
 
 
 def test_samples_completions_and_progress_through_the_pipeline(pipeline):

@@ -33,6 +33,13 @@ def run_cli(args: list[str], capsys) -> Result:
     return Result(code, captured.out, captured.err)
 
 
+def sample_one(run_dir: Path, out: Path, capsys, *extra: object) -> Result:
+    """``genkit sample RUN_DIR "a red circle" [EXTRA...] --candidates 2 --keep 1 --out OUT --no-progress``: the
+    smallest sampling command, run in this process."""
+    args = ["sample", run_dir, "a red circle", *extra, "--candidates", "2", "--keep", "1", "--out", out]
+    return run_cli([*args, "--no-progress"], capsys)
+
+
 def tree_hashes(root: Path) -> dict[str, str]:
     """``{relative path: sha256}`` of every file under ``root``."""
     return {

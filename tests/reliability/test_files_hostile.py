@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from harness import assert_one_line_error, run_cli, tree_hashes
+from harness import assert_one_line_error, run_cli, sample_one, tree_hashes
 from PIL import Image
 
 
@@ -102,21 +102,7 @@ EXPORT_CASES = [
 def test_a_damaged_export_is_one_line_for_sample_and_eval(tiny_run, tmp_path, capsys, case, damage, code, names):
     damage(tiny_run)
     before = tree_hashes(tiny_run)
-    result = run_cli(
-        [
-            "sample",
-            tiny_run,
-            "a red circle",
-            "--candidates",
-            "2",
-            "--keep",
-            "1",
-            "--out",
-            tmp_path / "s.png",
-            "--no-progress",
-        ],
-        capsys,
-    )
+    result = sample_one(tiny_run, tmp_path / "s.png", capsys)
     assert_one_line_error(result, code, *names)
     result = run_cli(["eval", tiny_run, "--captions", "2", "--candidates", "2"], capsys)
     assert result.code != 0 and "Traceback" not in result.err
@@ -174,25 +160,7 @@ def _strip_png(path: Path) -> None:
 def test_a_one_pixel_high_strip_does_not_blow_up_memory(tiny_run, tmp_path, capsys):
     strip = tmp_path / "strip.png"
     _strip_png(strip)
-    result = run_cli(
-        [
-            "sample",
-            tiny_run,
-            "a red circle",
-            "--prime",
-            strip,
-            "--rows",
-            "1",
-            "--candidates",
-            "2",
-            "--keep",
-            "1",
-            "--out",
-            tmp_path / "s.png",
-            "--no-progress",
-        ],
-        capsys,
-    )
+    result = sample_one(tiny_run, tmp_path / "s.png", capsys, "--prime", strip, "--rows", "1")
     assert result.code == 0, result.err
 
 

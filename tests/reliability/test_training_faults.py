@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from harness import assert_one_line_error, run_cli, tree_hashes
+from harness import assert_one_line_error, run_cli, sample_one, tree_hashes
 from safetensors.torch import load_file, save_file
 
 import genkit
@@ -55,21 +55,7 @@ def test_non_finite_weights_are_refused_by_name_when_loading(tiny_run, tmp_path,
     name = sorted(k for k, v in tensors.items() if v.is_floating_point())[0]
     tensors[name] = tensors[name].clone().fill_(float("nan"))
     save_file(tensors, str(path))
-    result = run_cli(
-        [
-            "sample",
-            tiny_run,
-            "a red circle",
-            "--candidates",
-            "2",
-            "--keep",
-            "1",
-            "--out",
-            tmp_path / "s.png",
-            "--no-progress",
-        ],
-        capsys,
-    )
+    result = sample_one(tiny_run, tmp_path / "s.png", capsys)
     assert_one_line_error(result, 2, "model.safetensors", name, "not finite")
 
 
@@ -149,44 +135,13 @@ def test_a_downstream_export_trained_on_a_replaced_upstream_is_refused(tiny_run,
         capsys,
     )
     assert result.code == 0, result.err
-    result = run_cli(
-        [
-            "sample",
-            tiny_run,
-            "a red circle",
-            "--candidates",
-            "2",
-            "--keep",
-            "1",
-            "--out",
-            tmp_path / "s.png",
-            "--no-progress",
-        ],
-        capsys,
-    )
+    result = sample_one(tiny_run, tmp_path / "s.png", capsys)
     assert_one_line_error(result, 2, "prior", "was trained on another autoencoder", "--stage prior")
     # the whole recipe retrains what is stale, and sampling works again
     assert (
         run_cli(["run", tiny_recipe, "--out", tiny_run, "stages.autoencoder.lr=2e-3", "--no-resume"], capsys).code == 0
     )
-    assert (
-        run_cli(
-            [
-                "sample",
-                tiny_run,
-                "a red circle",
-                "--candidates",
-                "2",
-                "--keep",
-                "1",
-                "--out",
-                tmp_path / "s.png",
-                "--no-progress",
-            ],
-            capsys,
-        ).code
-        == 0
-    )
+    assert sample_one(tiny_run, tmp_path / "s.png", capsys).code == 0
 
 
 def test_a_run_that_fails_before_training_leaves_the_resolved_recipe_alone(tiny_run, tmp_path, capsys):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import genkit
+from genkit.helpers import prior_sizes
 from genkit_maskgit.params import MaskGITParams
 
 
@@ -12,13 +13,7 @@ def build_prior(params: MaskGITParams, context: genkit.BuildContext):
     """Build the prior for the recipe's tokenizer (text vocab and length) and autoencoder (image vocab and grid)."""
     from genkit_maskgit.model import MaskGITPrior
 
-    return MaskGITPrior(
-        params,
-        text_vocab_size=context.require("text_vocab_size"),
-        text_length=context.require("text_length"),
-        image_vocab_size=context.require("image_vocab_size"),
-        image_grid=tuple(context.require("image_grid")),
-    )
+    return MaskGITPrior(params, **prior_sizes(context))
 
 
 @genkit.hookimpl

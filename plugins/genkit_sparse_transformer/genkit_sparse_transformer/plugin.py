@@ -7,6 +7,7 @@ import warnings
 from typing import Any
 
 import genkit
+from genkit.helpers import prior_sizes
 from genkit_sparse_transformer.params import SparseTransformerParams
 
 
@@ -14,13 +15,7 @@ def build_prior(params: SparseTransformerParams, context: genkit.BuildContext):
     """Build the prior for the recipe's tokenizer (text vocab and length) and autoencoder (image vocab and grid)."""
     from genkit_sparse_transformer.model import SparseTransformerPrior
 
-    return SparseTransformerPrior(
-        params,
-        text_vocab_size=context.require("text_vocab_size"),
-        text_length=context.require("text_length"),
-        image_vocab_size=context.require("image_vocab_size"),
-        image_grid=tuple(context.require("image_grid")),
-    )
+    return SparseTransformerPrior(params, **prior_sizes(context))
 
 
 @genkit.hookimpl
