@@ -21,6 +21,7 @@ from genkit.cli import (
     run,
     sample,
     schema,
+    serve,
     validate,
 )
 from genkit.cli import (
@@ -32,7 +33,7 @@ from genkit.errors import GenkitError
 if TYPE_CHECKING:
     from genkit.plugins.manager import Plugins
 
-CORE_COMMANDS = (plugins_cmd, validate, describe, schema, ls, cp, run, sample, eval_cmd, ablate, data, docs)
+CORE_COMMANDS = (plugins_cmd, validate, describe, schema, ls, cp, run, sample, eval_cmd, serve, ablate, data, docs)
 
 DESCRIPTION = """\
 genkit: two-stage discrete generative models (DALL-E), assembled from plugins.
@@ -49,6 +50,7 @@ examples:
   genkit run shapes/demo autoencoder=vqvae       swap a component (that kind's defaults)
   genkit describe autoencoder dvae               every parameter of a component
   genkit plugins                                 installed plugins and their components
+  genkit serve runs/demo                         a web page to sample a finished run (genkit[serve])
 """
 
 
