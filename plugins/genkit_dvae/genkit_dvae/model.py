@@ -105,6 +105,8 @@ class DVAE(EncoderDecoderStructure, nn.Module):
             nll = gaussian_nll(target, torch.sigmoid(mu), self.params.gaussian_sigma)
         else:
             nll = logit_laplace_nll(target, mu, ln_b)
+            if self.params.scale_weighting:  # beta-NLL: the value is an NLL bound, the gradients are rebalanced
+                nll = nll * torch.exp(self.params.scale_weighting * ln_b.detach())
         log_q = F.log_softmax(logits, dim=1)
         kl = (log_q.exp() * (log_q + math.log(self.vocab_size))).sum(dim=1)  # [B, h, w], nats per latent
         loss = (nll.sum() + beta * kl.sum()) / nll.numel()

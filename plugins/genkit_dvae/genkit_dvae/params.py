@@ -46,6 +46,16 @@ class DVAEParams(ConvAutoencoderParams):
     gaussian_sigma: float = Field(
         0.13, gt=0, description="Standard deviation of the 'gaussian' likelihood, in mapped pixel units."
     )
+    scale_weighting: float = Field(
+        0.0,
+        ge=0,
+        le=1,
+        description=(
+            "logit_laplace only: weight each pixel's NLL by stop_gradient(b) ** this (Seitzer et al. 2022's beta-NLL "
+            "for a learned scale). 0 (default) is the plain NLL; 1 gives every pixel's mean an L1 gradient of the "
+            "same size, where the plain NLL scales it by 1/b and so neglects the pixels it fits worst."
+        ),
+    )
     logit_laplace_eps: float = Field(
         0.1, gt=0, lt=0.5, description="Pixels are mapped to [eps, 1 - eps] for the logit-Laplace likelihood."
     )
