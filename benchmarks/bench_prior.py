@@ -6,7 +6,10 @@ CPU, fp32, ``torch.set_num_threads(2)``. One JSON object per line::
 
 ``dallepytorch-cpu`` is the fixed config: width 256, depth 4, 8 heads of 32, MLP x4, text vocab 10000 with 64
 positions, image 8x8 tokens with 512 codes (sequence 128), full attention, batch 8, AdamW lr 3e-4; then the
-paper's layer schedule (row/column/row/conv) at 16x16 and 32x32 grids.
+paper's layer schedule (row/column/row/conv) at 16x16 and 32x32 grids; then ``prior_compile_8x8``: the first
+config's prior eager against a copy with its blocks compiled (``compile: true``, genkit.compile), training steps
+and whole samples interleaved in one process (ratios of medians), and ``prior_checkpointing_8x8``: the peak
+memory of a training step (genkit.memory_measure) and its time with and without ``checkpoint_activations``.
 
 Model FLOPs per token = 6 x (block parameters + the head that token uses) + 12 x layers x width x sequence
 (attention, PaLM's formula); embeddings are lookups and are not counted. ``peak_fraction`` = model FLOP/s /
@@ -22,6 +25,7 @@ The process runs with :func:`genkit.tune_cpu_allocator`, as the ``genkit`` comma
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import time
 
@@ -154,6 +158,109 @@ def bench_sample(prior, context, how: str) -> dict:
     return result
 
 
+def _train_step(prior, optim, batch):
+    loss, _ = prior.loss(*batch)
+    loss.backward()
+    optim.step()
+    optim.zero_grad(set_to_none=True)
+
+
+def _train_batch(context):
+    gen = torch.Generator().manual_seed(0)
+    h, w = context.image_grid
+    return (
+        torch.randint(0, TEXT_VOCAB, (BATCH, TEXT_LENGTH), generator=gen),
+        torch.randint(1, TEXT_LENGTH + 1, (BATCH,), generator=gen),
+        torch.randint(0, IMAGE_VOCAB, (BATCH, h, w), generator=gen),
+    )
+
+
+def bench_compile(steps: int) -> dict:
+    """Eager vs compiled blocks on the 8x8 full-attention prior: training steps and whole samples, interleaved."""
+    from genkit.compile import compile_model
+
+    eager, context = build((8, 8), "full")
+    compiled, _ = build((8, 8), "full")
+    compiled.load_state_dict(eager.state_dict())
+    start = time.perf_counter()
+    compile_model(compiled)
+    batch = _train_batch(context)
+    optims = {id(m): torch.optim.AdamW(m.parameters(), lr=3e-4, fused=True) for m in (eager, compiled)}
+    _train_step(compiled, optims[id(compiled)], batch)
+    row = {"compile_train_s": time.perf_counter() - start}
+    _train_step(eager, optims[id(eager)], batch)
+    times = {"eager": [], "compiled": []}
+    for _ in range(steps):
+        for name, model in (("eager", eager), ("compiled", compiled)):
+            began = time.perf_counter()
+            _train_step(model, optims[id(model)], batch)
+            times[name].append(time.perf_counter() - began)
+    median = {name: sorted(t)[len(t) // 2] for name, t in times.items()}
+    row.update(
+        train_step_ms_eager=median["eager"] * 1e3,
+        train_step_ms_compiled=median["compiled"] * 1e3,
+        compile_train_speedup=median["eager"] / median["compiled"],
+    )
+    # sampling: a fresh compilation with dynamic shapes (the decode step's position changes), as compile_prior does
+    eager_sampler, _ = build((8, 8), "full")
+    sampler, _ = build((8, 8), "full")
+    sampler.load_state_dict(eager_sampler.state_dict())
+    compile_model(sampler, dynamic=True)
+    gen = torch.Generator().manual_seed(1)
+    text = torch.randint(0, TEXT_VOCAB, (SAMPLE_BATCH, TEXT_LENGTH), generator=gen)
+    lengths = torch.full((SAMPLE_BATCH,), TEXT_LENGTH // 2)
+    start = time.perf_counter()
+    drawn = sampler.sample(text, lengths, generator=torch.Generator().manual_seed(0))
+    row["compile_sample_s"] = time.perf_counter() - start
+    same = eager_sampler.sample(text, lengths, generator=torch.Generator().manual_seed(0))
+    row["compiled_sample_same_tokens"] = float((drawn == same).float().mean())
+    sample_times = {"eager": [], "compiled": []}
+    for repeat in range(3):
+        for name, model in (("eager", eager_sampler), ("compiled", sampler)):
+            began = time.perf_counter()
+            model.sample(text, lengths, generator=torch.Generator().manual_seed(repeat))
+            sample_times[name].append((time.perf_counter() - began) / 64)
+    best = {name: min(t) for name, t in sample_times.items()}
+    row.update(
+        sample_ms_per_step_eager=best["eager"] * 1e3,
+        sample_ms_per_step_compiled=best["compiled"] * 1e3,
+        compile_sample_speedup=best["eager"] / best["compiled"],
+    )
+    return row
+
+
+def bench_checkpointing(steps: int) -> dict:
+    """Peak memory and step time of the 8x8 full-attention prior's training step, with and without checkpointing."""
+    from genkit.memory_measure import measured_step_peak
+
+    row = {}
+    for label, setting in (("plain", False), ("checkpointed", True)):
+        context = genkit.BuildContext(
+            text_vocab_size=TEXT_VOCAB, text_length=TEXT_LENGTH, image_vocab_size=IMAGE_VOCAB, image_grid=(8, 8)
+        )
+        values = {"width": WIDTH, "depth": DEPTH, "heads": HEADS, "head_dim": 32, "attention": "full"}
+        params = genkit.make_params("prior", "sparse_transformer", {**values, "checkpoint_activations": setting})
+        torch.manual_seed(0)
+        prior = genkit.build_component("prior", params, context)
+        batch = _train_batch(context)
+        optim = torch.optim.AdamW(prior.parameters(), lr=3e-4, fused=True)
+        _train_step(prior, optim, batch)
+        step = functools.partial(_train_step, prior, optim, batch)
+        row[f"peak_mb_{label}"] = measured_step_peak(step, prior, optim, batch) / 1e6
+        times = []
+        for _ in range(steps):
+            began = time.perf_counter()
+            _train_step(prior, optim, batch)
+            times.append(time.perf_counter() - began)
+        row[f"train_step_ms_{label}"] = sorted(times)[len(times) // 2] * 1e3
+    row["checkpointing_peak_ratio"] = row["peak_mb_checkpointed"] / row["peak_mb_plain"]
+    row["checkpointing_time_ratio"] = row["train_step_ms_checkpointed"] / row["train_step_ms_plain"]
+    return row
+
+
+EXTRA = {"prior_compile_8x8": bench_compile, "prior_checkpointing_8x8": bench_checkpointing}
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", default="dallepytorch-cpu", choices=sorted(CONFIGS))
@@ -185,6 +292,12 @@ def main(argv=None) -> None:
         row["peak_fraction"] = row["model_gflops_per_s"] / peak
         row["peak_fraction_all_params"] = row.pop("model_gflops_per_s_all_params") / peak
         row.update(bench_sample(prior, context, spec["sample"]))
+        print(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in row.items()}), flush=True)
+    for name, bench in EXTRA.items():
+        if args.only and name != args.only:
+            continue
+        row = {"bench": name, "config": args.config, "threads": args.threads, "cpu_allocator": allocator}
+        row.update(bench(args.steps))
         print(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in row.items()}), flush=True)
 
 

@@ -1,6 +1,8 @@
 """Parameter count and per-GPU memory plan of a recipe's prior, computed on the meta device (no memory used).
 
-``genkit validate RECIPE --params`` prints :func:`memory_plan_report`.
+``genkit validate RECIPE --params`` prints :func:`memory_plan_report` (written by :mod:`genkit.sizing_report`):
+the sharded states per GPU, the activations of a micro-batch with and without activation checkpointing
+(:mod:`genkit.activations`), and which GPU counts and micro-batches fit a GPU's memory.
 
 Absurd sizes get a one-line :class:`InputError` naming the recipe section, never a traceback nor minutes of work:
 a component is sized up to ``MAX_PARAMETERS`` parameters in ``MAX_PARAMETER_TENSORS`` tensors (both far beyond
@@ -17,6 +19,7 @@ from typing import Any
 import torch
 from torch.nn.modules.module import register_module_parameter_registration_hook
 
+from genkit.activations import compute_bytes
 from genkit.errors import InputError
 from genkit.plugins.context import BuildContext
 from genkit.plugins.manager import Plugins, get_plugins
@@ -25,7 +28,7 @@ from genkit.recipe.checks import image_size
 GIB = 1024**3
 GPU_COUNTS = (1, 8, 64)
 ADAMW_BYTES = 8.0  # two fp32 moments
-ADAMW8BIT_BYTES = 2.0 + 2 * 4.0 / 2048  # two int8 moments + one fp32 absmax per 2048-value block each
+ADAMW8BIT_BYTES = 2.0 + 2 * 4.0 / 256  # two uint8 moments + one fp32 absmax per 256-value block each (bitsandbytes)
 MAX_PARAMETERS = 10**13  # 10 trillion: ~800x the paper's 12B prior
 MAX_PARAMETER_TENSORS = 20_000  # ~1,600 blocks of the paper's prior (64 blocks: ~780 tensors); seconds to reach
 
@@ -101,49 +104,82 @@ def build_meta_prior(loaded: Any, plugins: Plugins | None = None, context: Build
     return _build_meta(plugins, "prior", params, context or meta_context(loaded, plugins), str(loaded.source))
 
 
-def memory_plan(parameters: int, largest_unit: int, gpus: int) -> dict[str, float]:
-    """Bytes per GPU under FSDP2 for ``parameters`` sharded over ``gpus`` (fp32 master weights and gradients)."""
+def optimizer_bytes(optim: str) -> float:
+    """Optimizer state bytes per parameter: ``adamw`` two fp32 moments, ``adamw8bit`` two 8-bit moments + scales."""
+    return ADAMW8BIT_BYTES if optim == "adamw8bit" else ADAMW_BYTES
+
+
+def memory_plan(parameters: int, largest_unit: int, gpus: int, precision: str = "bf16") -> dict[str, float]:
+    """Bytes per GPU under FSDP2 for ``parameters`` sharded over ``gpus`` (fp32 master weights and gradients).
+
+    ``precision`` sets the bytes of the gathered blocks (the ``MixedPrecisionPolicy`` parameter dtype) and, on one
+    GPU (no FSDP2), of the weight copies autocast keeps during the forward pass."""
     shard = parameters / gpus
+    c = compute_bytes(precision)
     plan = {
         "weights (fp32, sharded)": 4.0 * shard,
         "gradients (fp32, sharded)": 4.0 * shard,
         "AdamW states (2 x fp32)": ADAMW_BYTES * shard,
         "8-bit AdamW states (2 x int8 + scales)": ADAMW8BIT_BYTES * shard,
-        "gathered blocks (bf16, current + prefetched)": (2.0 * 2 * largest_unit) if gpus > 1 else 0.0,
+        "gathered blocks (current + prefetched)": (c * 2 * largest_unit) if gpus > 1 else 0.0,
+        "one block's unsharded gradient (fp32)": (4.0 * largest_unit) if gpus > 1 else 0.0,
+        "autocast weight copies (one GPU)": (c * parameters) if gpus == 1 and c < 4 else 0.0,
     }
     base = (
         plan["weights (fp32, sharded)"]
         + plan["gradients (fp32, sharded)"]
-        + plan["gathered blocks (bf16, current + prefetched)"]
+        + plan["gathered blocks (current + prefetched)"]
+        + plan["one block's unsharded gradient (fp32)"]
+        + plan["autocast weight copies (one GPU)"]
     )
     plan["total with AdamW"] = base + plan["AdamW states (2 x fp32)"]
     plan["total with 8-bit AdamW"] = base + plan["8-bit AdamW states (2 x int8 + scales)"]
     return plan
 
 
-def memory_plan_report(loaded: Any, plugins: Plugins | None = None, context: BuildContext | None = None) -> str:
-    """``parameters: N`` on the first line, then the per-GPU memory table for 1, 8 and 64 GPUs (FSDP2).
+def planned_peak(
+    parameters: int,
+    largest_unit: int,
+    gpus: int,
+    activations: dict[str, float],
+    *,
+    precision: str = "bf16",
+    optim: str = "adamw",
+    accumulate: int = 1,
+) -> float:
+    """Peak bytes per GPU of a training step: weights, optimizer states and gathered blocks, then the larger of
+    (one micro-batch's kept activations + the backward pass's transient, :mod:`genkit.activations`) and the
+    gradients, which grow while the activations are freed. With ``accumulate`` > 1 the gradients of the earlier
+    micro-batches are live during the next one's forward, so both count."""
+    plan = memory_plan(parameters, largest_unit, gpus, precision)
+    fixed = (
+        plan["weights (fp32, sharded)"]
+        + optimizer_bytes(optim) * parameters / gpus
+        + plan["gathered blocks (current + prefetched)"]
+        + plan["one block's unsharded gradient (fp32)"]
+        + plan["autocast weight copies (one GPU)"]
+    )
+    micro = activations["kept"] + activations["transient"]
+    gradients = plan["gradients (fp32, sharded)"]
+    return fixed + (micro + gradients if accumulate > 1 else max(micro, gradients))
 
-    The prior is built on the meta device, so no parameter memory is allocated. Activations are not included
-    (they depend on the batch and on activation checkpointing).
-    """
-    plugins = plugins or get_plugins()
-    prior = build_meta_prior(loaded, plugins, context)
+
+def prior_sizes_on_meta(prior: Any) -> tuple[int, int, int]:
+    """``(parameters, largest shard unit's parameters, shard units)`` of a (meta) prior."""
     parameters = sum(p.numel() for p in prior.parameters())
     units = prior.shard_units() if hasattr(prior, "shard_units") else []
     largest = max((sum(p.numel() for p in unit.parameters()) for unit in units), default=parameters)
+    return parameters, largest, len(units)
+
+
+def memory_plan_report(
+    loaded: Any, plugins: Plugins | None = None, context: BuildContext | None = None, gpu_memory_gib: float = 80.0
+) -> str:
+    """``parameters: N`` on the first line, then the per-GPU memory plan (see :mod:`genkit.sizing_report`)."""
+    from genkit.sizing_report import plan_lines
+
+    plugins = plugins or get_plugins()
+    prior = build_meta_prior(loaded, plugins, context)
     kind = getattr(loaded.recipe, plugins.registry.role("prior").section).kind
-    lines = [
-        f"parameters: {parameters}",
-        f"prior: {kind}, {parameters / 1e9:.2f}B parameters in {len(units)} shard units "
-        f"(largest {largest / 1e6:.1f}M), built on the meta device",
-        "per-GPU memory under FSDP2, GiB (parameters, gradients and optimizer states sharded; activations excluded):",
-    ]
-    plans = [memory_plan(parameters, largest, gpus) for gpus in GPU_COUNTS]
-    cells = {key: [f"{plan[key] / GIB:.2f}" for plan in plans] for key in plans[0]}
-    width = max(10, 2 + max(len(cell) for row in cells.values() for cell in row))  # numbers never run together
-    header = f"  {'':<46}" + "".join(f"{f'{g} GPU' + ('s' if g > 1 else ''):>{width}}" for g in GPU_COUNTS)
-    lines.append(header)
-    for key, row in cells.items():
-        lines.append(f"  {key:<46}" + "".join(f"{cell:>{width}}" for cell in row))
-    return "\n".join(lines)
+    settings = getattr(getattr(loaded.recipe, "stages", None), "prior", None)
+    return "\n".join(plan_lines(prior, kind, settings, gpu_memory_gib))

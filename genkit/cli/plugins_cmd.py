@@ -6,6 +6,7 @@ import argparse
 import json
 from typing import Any
 
+from genkit.accelerators import library_lines, library_report
 from genkit.plugins.manager import Plugins, get_plugins
 
 NAME = "plugins"
@@ -14,7 +15,8 @@ DESCRIPTION = """\
 List the declared roles (with their recipe section), the pipeline's stages in the order they run, then every
 loaded plugin (built-in first, then the `genkit` entry-point group) with its distribution, version and what it
 registers (role:NAME, stage:NAME, role:kind components, command:NAME, hooks), then the plugins that failed to
-load and why.
+load and why, then the accelerator libraries: torch (and its CUDA), xformers (whether its kernels were built for
+the installed torch), bitsandbytes, and the torch / xformers pair the gpu extra pins.
 
 Environment: GENKIT_LOAD_PLUGINS=a,b (only these), GENKIT_DISABLE_PLUGINS=a,b, GENKIT_STRICT_PLUGINS=1.
 
@@ -69,7 +71,13 @@ def run(args: argparse.Namespace) -> int:
         for s in registry.stages.values()
     ]
     if args.json:
-        print(json.dumps({"roles": roles, "stages": stages, "plugins": rows, "failed": failures}, indent=2))
+        libraries = library_report()
+        print(
+            json.dumps(
+                {"roles": roles, "stages": stages, "plugins": rows, "failed": failures, "libraries": libraries},
+                indent=2,
+            )
+        )
         return 0
     print("roles (recipe section: kinds)")
     for role in roles:
@@ -96,6 +104,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"{row['name']:<{width}}  {dist:<{dist_width}}  {', '.join(extra) or '-'}")
     for failure in failures:
         print(f"failed: {failure['name']}: {failure['reason']}")
+    print()
+    print("\n".join(library_lines()))
     return 0
 
 

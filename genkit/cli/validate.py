@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from genkit.errors import InputError
 from genkit.plugins.manager import get_plugins
 from genkit.recipe import load_recipe
 
@@ -17,7 +18,9 @@ stages and exits 0.
 examples:
   genkit validate recipes/shapes/demo.yaml
   genkit validate shapes/demo prior.depth=8 autoencoder=vqvae
-  genkit validate dalle/paper_12b --params     parameter count and a per-GPU memory plan (meta device)
+  genkit validate dalle/paper_12b --params     parameter count and a per-GPU memory plan (meta device):
+                                               states, activations, and the GPU count and micro-batch that fit
+  genkit validate dalle/paper_12b --params --gpu-memory 141     the same for 141 GiB GPUs (H200)
 """
 
 
@@ -28,6 +31,13 @@ def setup(parser: argparse.ArgumentParser) -> None:
         "--params",
         action="store_true",
         help="build the prior on the meta device and print `parameters: N` and a per-GPU memory plan",
+    )
+    parser.add_argument(
+        "--gpu-memory",
+        type=float,
+        default=80.0,
+        metavar="GIB",
+        help="with --params: the GPU memory the plan fits micro-batches into (default 80)",
     )
 
 
@@ -44,5 +54,7 @@ def run(args: argparse.Namespace) -> int:
     if args.params:
         from genkit.sizing import memory_plan_report
 
-        print(memory_plan_report(loaded, plugins))
+        if not 0 < args.gpu_memory < 1e6:
+            raise InputError(f"--gpu-memory {args.gpu_memory:g}: must be a number of GiB above 0")
+        print(memory_plan_report(loaded, plugins, gpu_memory_gib=args.gpu_memory))
     return 0

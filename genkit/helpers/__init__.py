@@ -6,6 +6,8 @@
 - Collectives that are no-ops outside ``torch.distributed``: ``gather_rows``, ``sum_over_ranks``,
   ``from_rank_zero``.
 - ``gumbel_like``: Gumbel noise drawn like a tensor.
+- Activation checkpointing: ``CheckpointActivations`` (the type of a ``checkpoint_activations`` parameter),
+  ``checkpointed_blocks``, ``run_block``, ``checkpoint_interval``, ``checkpoint_description``.
 - Autoencoders: ``ConvAutoencoderParams`` (the parameters a convolutional encoder/decoder with a codebook shares,
   and their size rules) and ``resolve_multipliers``.
 - Transformer priors: ``CaptionPads`` (a learned pad per caption position, the null caption of guidance),
@@ -21,6 +23,13 @@ from genkit.attention import (
     paper_schedule,
     select_attention,
 )
+from genkit.helpers.checkpointing import (
+    CheckpointActivations,
+    checkpoint_description,
+    checkpoint_interval,
+    checkpointed_blocks,
+    run_block,
+)
 from genkit.helpers.collectives import from_rank_zero, gather_rows, sum_over_ranks
 from genkit.helpers.conv_autoencoder import ConvAutoencoderParams, resolve_multipliers
 from genkit.helpers.gumbel import gumbel_like
@@ -30,7 +39,11 @@ __all__ = [
     "LAYER_TYPES",
     "AttentionLayout",
     "CaptionPads",
+    "CheckpointActivations",
     "ConvAutoencoderParams",
+    "checkpoint_description",
+    "checkpoint_interval",
+    "checkpointed_blocks",
     "decode_attention",
     "filter_logits",
     "from_rank_zero",
@@ -41,6 +54,7 @@ __all__ = [
     "paper_schedule",
     "prior_sizes",
     "resolve_multipliers",
+    "run_block",
     "select_attention",
     "sum_over_ranks",
 ]

@@ -15,7 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 
+from genkit.compile import compile_model, is_compile_failure, uncompile, warn_fallback
 from genkit.errors import InputError
 from genkit.export import INDEX, load_component, read_json
 from genkit.plugins.manager import Plugins, get_plugins
@@ -143,12 +145,41 @@ class Pipeline:
       ``score([prompt] * keep, kept.images)`` (up to float rounding). Batched internally; a one-line
       ``genkit.InputError`` when the run has no reranker or on bad input.
     - ``tokenize(texts)`` / ``score_tokens(text_ids, text_lengths, images)``: the two steps of ``score``.
+    - ``compile_prior()``: ``torch.compile`` the prior's blocks for the sampling that follows (decode steps
+      included; :mod:`genkit.compile`). If compilation fails, one warning says why and sampling runs eagerly.
     """
 
     tokenizer: Tokenizer
     autoencoder: Autoencoder
     prior: Prior
     reranker: Reranker | None = None
+    compiled: list[nn.Module] = field(default_factory=list, repr=False)
+    compile_where: str = field(default="sample", repr=False)
+
+    def compile_prior(self, where: str = "sample") -> None:
+        """Compile the prior's blocks with dynamic shapes (a decode step's position changes at every step); a
+        prior that is not an ``nn.Module`` is left as it is. ``where`` names the setting in the warning of a
+        failed compilation (e.g. ``stages.sample``)."""
+        if isinstance(self.prior, nn.Module):
+            self.compiled = compile_model(self.prior, dynamic=True)
+            self.compile_where = where
+
+    def _prior_sample(self, text: TokenBatch, options: dict[str, Any], generator: torch.Generator) -> torch.Tensor:
+        """``prior.sample``; compiled, a failed compilation warns once and draws again eagerly, from the same
+        generator state (so the same tokens as an eager pipeline)."""
+        if not self.compiled:
+            return self.prior.sample(text.ids, text.lengths, **options)
+        state = generator.get_state()
+        try:
+            return self.prior.sample(text.ids, text.lengths, **options)
+        except Exception as exc:
+            if not is_compile_failure(exc):
+                raise
+            warn_fallback(self.compile_where, exc)
+            uncompile(self.compiled)
+            self.compiled = []
+            generator.set_state(state)
+            return self.prior.sample(text.ids, text.lengths, **options)
 
     @classmethod
     def from_export(cls, export_dir: str | Path, plugins: Plugins | None = None, device: str = "cpu") -> Pipeline:
@@ -305,7 +336,7 @@ class Pipeline:
                 offset = index * steps_per_chunk
                 total = steps_per_chunk * len(chunks)
                 options["progress"] = lambda done, _total, offset=offset, total=total: progress(offset + done, total)
-            codes = self.prior.sample(text.ids, text.lengths, **options)
+            codes = self._prior_sample(text, options, generator)
             images = torch.cat([self.autoencoder.decode(part) for part in torch.split(codes, 64)])
             scores = None
             if self.reranker is not None:

@@ -24,6 +24,8 @@ def run(state: PipelineState) -> dict[str, float]:
     if state.env.is_main:
         started = time.perf_counter()
         pipeline = Pipeline.from_export(state.export_dir, state.plugins)
+        if settings.compile:
+            pipeline.compile_prior("stages.sample.compile")
         seed = state.seed(settings)
         results = pipeline.sample(
             settings.prompts,

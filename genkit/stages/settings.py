@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from genkit.plugins.params import SaneNumbers
 from genkit.steps import Steps
@@ -49,6 +49,11 @@ class TrainStage(_Section):
         "dynamic", description="fp16 only: torch GradScaler, or the paper's one scale per residual block."
     )
     distributed: Literal["fsdp", "ddp"] = Field("fsdp", description="Under torchrun: FSDP2 fully_shard or DDP.")
+    compile: bool = Field(
+        False,
+        description="torch.compile the model's blocks for the training steps (validation runs eagerly). If "
+        "compilation fails, one warning says why and the stage runs eagerly. Not with loss_scaling: per_resblock.",
+    )
     powersgd_rank: int | None = Field(None, ge=1, description="DDP only: PowerSGD gradient compression rank.")
     seed: int | None = Field(None, description="Seed for this stage; default: the recipe's seed.")
     log_every: Steps = Field(10, ge=1, description="Steps between metric lines in metrics.jsonl.")
@@ -90,6 +95,15 @@ class TrainStage(_Section):
         if not all(0 <= beta < 1 for beta in betas):
             raise ValueError(f"each AdamW beta must be in [0, 1), got {list(betas)}")
         return betas
+
+    @model_validator(mode="after")
+    def _compile_without_per_resblock_scales(self) -> TrainStage:
+        if self.compile and self.precision == "fp16" and self.loss_scaling == "per_resblock":
+            raise ValueError(
+                "compile: true does not work with loss_scaling: per_resblock (a compiled backward would keep the "
+                "first step's block scales); use precision: bf16, or loss_scaling: dynamic"
+            )
+        return self
 
     @field_validator("accumulate")
     @classmethod
@@ -146,6 +160,11 @@ class SampleStage(_Section):
         0.0, ge=0, description="Classifier-free guidance scale (needs caption dropout in training)."
     )
     seed: int | None = Field(None, description="Sampling seed; default: the recipe's seed.")
+    compile: bool = Field(
+        False,
+        description="torch.compile the prior's blocks for sampling (the decode steps too). If compilation fails, "
+        "one warning says why and sampling runs eagerly.",
+    )
 
     @field_validator("keep")
     @classmethod

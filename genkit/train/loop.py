@@ -4,7 +4,9 @@ Per optimizer step: this rank's ``accumulate`` micro-batches come from the stage
 (:mod:`genkit.data.loader`: the global batch of ``settings.batch`` examples split over ranks, or streamed shards);
 each micro-batch's loss runs under autocast and is backpropagated through the
 gradient scaler; gradients are unscaled, clipped (``grad_clip``), and the step is applied unless a gradient is
-non-finite (then counted in ``skipped_steps``). Then EMA, metrics (``metrics.jsonl``, averaged over ranks and
+non-finite (then counted in ``skipped_steps``). With ``compile``, the model's blocks are compiled
+(:mod:`genkit.compile`) and validation runs eagerly; a step whose compilation fails warns once and runs again
+eagerly, from the same micro-batches and random state. Then EMA, metrics (``metrics.jsonl``, averaged over ranks and
 micro-batches), validation every ``validate_every`` steps, a checkpoint every ``checkpoint_every`` steps, and on
 SIGINT/SIGTERM a checkpoint then :class:`InterruptedRun`. A diverging run stops (:mod:`genkit.train.divergence`);
 a plugin hook that raises stops it with :class:`genkit.PluginError` after a checkpoint.
@@ -21,6 +23,7 @@ from typing import Any, cast
 
 import torch
 
+from genkit.compile import compile_model, is_compile_failure, uncompile, warn_fallback
 from genkit.data.loader import LoaderSettings, MapBatches, PartBatches, PartPosition, TrainStream, auto_workers
 from genkit.data.order import local_micro_batches
 from genkit.distributed.env import DistEnv, all_reduce_mean, broadcast_object, detect
@@ -49,6 +52,7 @@ class Trainer:
         s = self.settings
         self.precision = get_precision(s.precision)
         self.model = job.model
+        self.compiled = compile_model(self.model) if s.compile else []
         self.scaler = make_scaler(
             s.precision,
             s.loss_scaling,
@@ -83,6 +87,7 @@ class Trainer:
             "prefetch",
             "divergence_factor",
             "max_skipped",
+            "compile",
         }
         self.fingerprint = ckpt.fingerprint(
             self.model, {k: v for k, v in s.model_dump(mode="json").items() if k not in resumable}, job.identity
@@ -238,6 +243,11 @@ class Trainer:
     # -- validation ---------------------------------------------------------------------------------------------
     @torch.no_grad()
     def validate(self) -> dict[str, float]:
+        """Validation metrics (eagerly: compiled blocks would compile again for evaluation mode)."""
+        with torch.compiler.set_stance("force_eager"):
+            return self._validate()
+
+    def _validate(self) -> dict[str, float]:
         s, env = self.settings, self.env
         was_training = self.model.training
         self.model.eval()
@@ -302,21 +312,25 @@ class Trainer:
 
     def train_step(self) -> dict[str, float]:
         """One optimizer step (all micro-batches); returns this rank's metrics (not yet averaged over ranks)."""
-        s, env = self.settings, self.env
+        s = self.settings
         self.step += 1
         lr = self.schedule.apply(self.optimizer, self.step)
         self.optimizer.zero_grad(set_to_none=True)
-        sums: dict[str, float] = {}
-        for k in range(s.accumulate):
-            batch = to_device(self.data.next(), env.device)
-            if self.data.streamed and self.job.prepare is not None:
-                batch = self.job.prepare(batch)
-            with self._no_sync(k == s.accumulate - 1):
-                with self.precision.autocast(env.device):
-                    loss, metrics = self.call(self.job.loss, batch, self.step)
-                self.scaler.backward(loss / s.accumulate)
-            for key, value in {"loss": float(loss.detach()), **metrics}.items():
-                sums[key] = sums.get(key, 0.0) + float(value) / s.accumulate
+        if not self.compiled:
+            sums = self._micro_batches(None)
+        else:  # keep what a failed compilation needs to run the step again eagerly, identically
+            rng, drawn = ckpt.rng_state(), list[Any]()
+            try:
+                sums = self._micro_batches(drawn)
+            except Exception as exc:
+                if not is_compile_failure(exc):
+                    raise
+                warn_fallback(self.recipe_key, exc)
+                uncompile(self.compiled)
+                self.compiled = []
+                ckpt.set_rng_state(rng)
+                self.optimizer.zero_grad(set_to_none=True)
+                sums = self._micro_batches(drawn, replay=True)
         self.scaler.unscale(self.optimizer)
         total_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), s.grad_clip or math.inf)
         norm = float(total_norm.full_tensor() if hasattr(total_norm, "full_tensor") else total_norm)
@@ -324,6 +338,29 @@ class Trainer:
         if applied and self.ema is not None:
             self.ema.update()
         return {**sums, "lr": lr, "grad_norm": norm}
+
+    def _micro_batches(self, drawn: list[Any] | None, replay: bool = False) -> dict[str, float]:
+        """Forward and backward of this step's ``accumulate`` micro-batches; the mean of their metrics. Each batch
+        drawn is appended to ``drawn`` (``None``: kept by nobody once used); with ``replay`` the batches ``drawn``
+        holds are used again first."""
+        s, env = self.settings, self.env
+        sums: dict[str, float] = {}
+        for k in range(s.accumulate):
+            if replay and drawn is not None and k < len(drawn):
+                batch = drawn[k]
+            else:
+                batch = to_device(self.data.next(), env.device)
+                if self.data.streamed and self.job.prepare is not None:
+                    batch = self.job.prepare(batch)
+                if drawn is not None:
+                    drawn.append(batch)
+            with self._no_sync(k == s.accumulate - 1):
+                with self.precision.autocast(env.device):
+                    loss, metrics = self.call(self.job.loss, batch, self.step)
+                self.scaler.backward(loss / s.accumulate)
+            for key, value in {"loss": float(loss.detach()), **metrics}.items():
+                sums[key] = sums.get(key, 0.0) + float(value) / s.accumulate
+        return sums
 
     def fit(self, resume: bool = True) -> dict[str, float]:
         """Train to ``settings.steps`` (resuming from the newest checkpoint when ``resume``); returns the final

@@ -41,7 +41,8 @@ def make_optimizer(
                 f"{recipe_key}.optim: adamw8bit needs bitsandbytes, which is not installed ({exc}); "
                 "install it with `pip install 'genkit[bnb]'` or use optim: adamw"
             ) from None
-        optimizer: torch.optim.Optimizer = bnb.optim.AdamW8bit(groups, **kwargs)  # bitsandbytes is untyped
+        # bitsandbytes is untyped (unused-ignore: where it is not installed, mypy sees Any)
+        optimizer: torch.optim.Optimizer = bnb.optim.AdamW8bit(groups, **kwargs)  # type: ignore[no-untyped-call, unused-ignore]
         return optimizer
     if not sharded:
         try:

@@ -4,7 +4,8 @@ Each rank shards every block (``shard_units()``) and the root with ``genkit.dist
 a few AdamW steps on its half of the batch. The masks are given explicitly (``loss(..., mask=)``): the ranks'
 global RNGs would draw other masks than one process does. The loss is averaged per image, so the mean of the ranks'
 losses is the global batch's and the averaged gradients are its gradients: the losses and the gathered parameters
-match the single process.
+match the single process. The ranks also checkpoint every block's activations (``checkpoint_activations: true``,
+recomputed inside FSDP2's backward), the single process does not: the same numbers all the same.
 """
 
 import os
@@ -23,9 +24,9 @@ STEPS, GLOBAL_BATCH, WORLD = 3, 8, 2
 CONTEXT = genkit.BuildContext(text_vocab_size=12, text_length=4, image_vocab_size=10, image_grid=(3, 4))
 
 
-def _model():
+def _model(checkpointing=False):
     torch.manual_seed(0)
-    values = {"width": 16, "depth": 2, "heads": 2, "caption_dropout": 0.0}
+    values = {"width": 16, "depth": 2, "heads": 2, "caption_dropout": 0.0, "checkpoint_activations": checkpointing}
     return genkit.build_component("prior", genkit.make_params("prior", "maskgit", values), CONTEXT).train()
 
 
@@ -70,7 +71,7 @@ def _worker(rank: int, world: int, port: int, root: str) -> None:
 
     env = detect()
     try:
-        model = _model()
+        model = _model(checkpointing=True)
         call = wrap_model(model, env, mode="fsdp")
         share = GLOBAL_BATCH // world
         losses = _train(call, model.parameters(), _batches(), slice(rank * share, (rank + 1) * share))

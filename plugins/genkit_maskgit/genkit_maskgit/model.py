@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from genkit.helpers import CaptionPads, gpt2_init
+from genkit.helpers import CaptionPads, checkpointed_blocks, gpt2_init, run_block
 from genkit_maskgit.blocks import Block
 from genkit_maskgit.params import MaskGITParams
 from genkit_maskgit.schedule import training_mask
@@ -54,6 +54,7 @@ class MaskGITPrior(CaptionPads, nn.Module):
         hidden = int(round(params.mlp_ratio * width))
         self.blocks = nn.ModuleList(Block(width, params.heads, hidden, params.dropout) for _ in range(params.depth))
         self.final_norm = nn.LayerNorm(width)
+        self.checkpointed = checkpointed_blocks(params.depth, params.checkpoint_activations)
         self.image_head = nn.Linear(width, self.image_vocab_size)
         self.reset_parameters()
 
@@ -96,10 +97,11 @@ class MaskGITPrior(CaptionPads, nn.Module):
 
     # -- computation -----------------------------------------------------------------------------------
     def hidden(self, text_full: torch.Tensor, image_flat: torch.Tensor) -> torch.Tensor:
-        """Final-norm hidden states of the image positions, ``[B, h*w, width]``."""
+        """Final-norm hidden states of the image positions, ``[B, h*w, width]``. In training, the blocks
+        ``params.checkpoint_activations`` names recompute their activations in the backward pass."""
         x = self.embed(text_full, image_flat)
-        for block in self.blocks:
-            x = block(x)
+        for block, checkpoint in zip(self.blocks, self.checkpointed, strict=True):
+            x = run_block(block, x, checkpoint=checkpoint)
         return self.final_norm(x[:, self.text_length :])
 
     def forward(self, text_ids: torch.Tensor, text_lengths: torch.Tensor, image_ids: torch.Tensor) -> torch.Tensor:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import Field, model_validator
 
 import genkit
+from genkit.helpers import CheckpointActivations, checkpoint_description
 
 MAX_WIDTH = 1 << 17
 MAX_DEPTH = 1 << 14
@@ -42,6 +43,7 @@ class MaskGITParams(genkit.Params):
         "keep, annealed linearly to 0 over the steps (MaskGIT's 4.5; 0: keep the most likely).",
     )
     init_std: float = Field(0.02, gt=0, description="Std of the normal weight initialisation.")
+    checkpoint_activations: CheckpointActivations = Field(False, description=checkpoint_description())
 
     @model_validator(mode="after")
     def _check(self) -> MaskGITParams:

@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from genkit.helpers import AttentionLayout, CaptionPads, gpt2_init
+from genkit.helpers import AttentionLayout, CaptionPads, checkpointed_blocks, gpt2_init, run_block
 from genkit_sparse_transformer.blocks import Block, KVCache
 from genkit_sparse_transformer.decode_linear import decode_step_linear
 from genkit_sparse_transformer.params import SparseTransformerParams
@@ -60,6 +60,7 @@ class SparseTransformerPrior(CaptionPads, nn.Module):
             Block(width, heads, head_dim, hidden, layout, approximate) for layout in self.layouts
         )
         self.final_norm = nn.LayerNorm(width)
+        self.checkpointed = checkpointed_blocks(params.depth, params.checkpoint_activations)
         self.text_head = nn.Linear(width, self.text_vocab_size + self.text_length)
         self.image_head = nn.Linear(width, self.image_vocab_size)
         self.reset_parameters()
@@ -131,12 +132,26 @@ class SparseTransformerPrior(CaptionPads, nn.Module):
         caches: list[KVCache] | None = None,
     ) -> torch.Tensor:
         """Final-norm hidden states of positions ``[start, stop)`` (with ``caches``, earlier positions come from
-        the caches, which this call extends)."""
+        the caches, which this call extends). In training, the blocks ``params.checkpoint_activations`` names
+        recompute their activations in the backward pass (never with caches)."""
         stop = self.sequence_length if stop is None else stop
         x = self.embed(text_full, image_flat, start, stop)
-        for i, block in enumerate(self.blocks):
-            x = block(x, start, caches[i] if caches is not None else None)
+        self._select_backends(x)
+        for i, (block, checkpoint) in enumerate(zip(self.blocks, self.checkpointed, strict=True)):
+            cache = caches[i] if caches is not None else None
+            x = run_block(block, x, start, cache, checkpoint=checkpoint and cache is None)
         return self.final_norm(x)
+
+    def _select_backends(self, x: torch.Tensor) -> None:
+        """Choose every layer's attention backend for ``x``'s device and compute dtype here, before the blocks run:
+        a compiled block then never traces the choice (it would compile again once the choice is cached)."""
+        if torch.compiler.is_compiling():
+            return
+        device = x.device
+        autocast = torch.is_autocast_enabled(device.type)
+        dtype = torch.get_autocast_dtype(device.type) if autocast else x.dtype
+        for block in self._typed_blocks():
+            block.attention.backend(device, dtype)
 
     def image_logits(self, hidden: torch.Tensor) -> torch.Tensor:
         """Image-vocabulary logits of final hidden states ``[..., width]`` (the decode step's head)."""

@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 import genkit
-from genkit.helpers import paper_schedule
+from genkit.helpers import CheckpointActivations, checkpoint_description, paper_schedule
 
 MAX_WIDTH = 1 << 17
 MAX_DEPTH = 1 << 14
@@ -42,6 +42,7 @@ class SparseTransformerParams(genkit.Params):
         0.0, ge=0, lt=1, description="Training only: probability of replacing a caption by all pads (enables guidance)."
     )
     init_std: float = Field(0.02, gt=0, description="Std of the normal weight initialisation.")
+    checkpoint_activations: CheckpointActivations = Field(False, description=checkpoint_description())
 
     @model_validator(mode="after")
     def _check(self) -> SparseTransformerParams:

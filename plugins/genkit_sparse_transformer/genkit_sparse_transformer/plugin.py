@@ -43,6 +43,12 @@ def genkit_select_attention(device: Any, dtype: Any, layout: Any) -> Any:
         return None
     reason = unusable_reason(device, dtype)
     if reason is not None:
-        warnings.warn(f"xformers attention cannot run on {device} in {dtype} ({reason}); using SDPA", stacklevel=2)
+        from genkit.accelerators import library_report
+
+        kernels = library_report()["xformers_kernels"]  # e.g. built for another torch than the installed one
+        warnings.warn(
+            f"xformers attention cannot run on {device} in {dtype} ({reason}; xformers kernels: {kernels}); using SDPA",
+            stacklevel=2,
+        )
         return None
     return XFormersAttention(layout)
