@@ -81,8 +81,20 @@ def build_parser(plugins: Plugins | None = None) -> argparse.ArgumentParser:
             description=command_spec.description,
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
-        command_spec.setup(command)
-        command.set_defaults(handler=command_spec.run)
+        if not command_spec.subcommands:
+            command_spec.setup(command)
+            command.set_defaults(handler=command_spec.run)
+            continue
+        inner = command.add_subparsers(dest=f"{name}_subcommand", metavar="SUBCOMMAND", required=True)
+        for sub_name, sub_spec in sorted(command_spec.subcommands.items()):
+            subcommand = inner.add_parser(
+                sub_name,
+                help=f"{sub_spec.help} [plugin {sub_spec.owner}]",
+                description=sub_spec.description,
+                formatter_class=argparse.RawDescriptionHelpFormatter,
+            )
+            sub_spec.setup(subcommand)
+            subcommand.set_defaults(handler=sub_spec.run)
     return parser
 
 

@@ -42,7 +42,15 @@ def run(args: argparse.Namespace) -> int:
             "stages": [stage.name for stage in info.stages],
             "components": [f"{spec.role}:{spec.kind}" for spec in info.components],
             "hooks": _observer_hooks(plugins, info.name),
-            "commands": sorted(name for name, cmd in plugins.commands().items() if cmd.owner == info.name),
+            "commands": sorted(
+                [name for name, cmd in plugins.commands().items() if cmd.owner == info.name]
+                + [
+                    f"{name} {sub_name}"
+                    for name, cmd in plugins.commands().items()
+                    for sub_name, sub_cmd in cmd.subcommands.items()
+                    if sub_cmd.owner == info.name
+                ]
+            ),
         }
         for info in plugins.infos.values()
     ]

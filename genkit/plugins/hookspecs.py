@@ -69,6 +69,10 @@ def genkit_register_commands(cli: Any) -> None:
     ``genkit NAME``. ``setup`` adds ``argparse`` arguments; ``run`` does the work and returns the exit code
     (``None`` = 0). Raise ``genkit.InputError`` for bad input: the CLI prints its message on one line, exits 2.
     A name already taken is an error naming both plugins.
+
+    ``cli.add_subcommand(group, name, help=..., setup=..., run=..., description=..., group_help=...)`` adds
+    ``genkit GROUP NAME`` to a command that several plugins share (genkit's own plugins add ``genkit import
+    openai-dvae`` and ``genkit import vqgan`` this way); the same rules apply within the group.
     """
 
 

@@ -61,12 +61,23 @@ class PluginFailure:
 
 @dataclass(frozen=True)
 class Command:
+    """``genkit NAME``; a group (``subcommands`` not empty) is shared by plugins that each add a subcommand."""
+
     name: str
     help: str
     setup: Callable[[Any], None]
     run: Callable[[Any], int | None]
     description: str
     owner: str
+    subcommands: Mapping[str, Command] = field(default_factory=dict)
+
+
+def _group_setup(parser: Any) -> None:
+    """A group's own parser takes no arguments: its subcommands do."""
+
+
+def _group_run(args: Any) -> int:
+    raise PluginError("a command group runs through one of its subcommands")
 
 
 class CommandRegistry:
@@ -88,6 +99,35 @@ class CommandRegistry:
         if name in self.commands:
             raise PluginError(f"command {name!r} is added by both {self.commands[name].owner!r} and {self._owner!r}")
         self.commands[name] = Command(name, help, setup, run, description or help, self._owner)
+
+    def add_subcommand(
+        self,
+        group: str,
+        name: str,
+        *,
+        help: str,
+        setup: Callable[[Any], None],
+        run: Callable[[Any], int | None],
+        description: str = "",
+        group_help: str = "",
+    ) -> None:
+        """Add ``genkit GROUP NAME`` to a command group that several plugins share (``genkit import openai-dvae``
+        from one plugin, ``genkit import vqgan`` from another). The group's help is the first ``group_help`` given,
+        followed by its subcommands' names. A GROUP that is a plain command, or a NAME already in the group, is an
+        error naming both plugins."""
+        existing = self.commands.get(group)
+        if existing is not None and not existing.subcommands:
+            raise PluginError(f"command {group!r} of {existing.owner!r} is not a group; {self._owner!r} adds {name!r}")
+        subcommands = dict(existing.subcommands) if existing is not None else {}
+        if name in subcommands:
+            raise PluginError(
+                f"command {group} {name!r} is added by both {subcommands[name].owner!r} and {self._owner!r}"
+            )
+        subcommands[name] = Command(name, help, setup, run, description or help, self._owner)
+        base = (existing.description if existing is not None else "") or group_help or group
+        owners = ", ".join(sorted({command.owner for command in subcommands.values()}))
+        summary = f"{base} ({', '.join(sorted(subcommands))})"
+        self.commands[group] = Command(group, summary, _group_setup, _group_run, base, owners, subcommands)
 
 
 class Plugins:

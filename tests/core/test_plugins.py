@@ -162,3 +162,49 @@ def test_plugin_commands_and_command_clash(make_plugins):
     clash = make_plugins(Commands("hello"), Commands("hello"))
     with pytest.raises(PluginError, match="command 'hello' is added by both"):
         clash.commands()
+
+
+def test_a_command_group_shared_by_plugins(make_plugins):
+    """Two plugins each add a subcommand of one group (as dvae and vqgan share ``genkit import``); each runs its
+    own handler with its own arguments; a clash inside the group, or a group over a plain command, is an error."""
+    ran = []
+
+    class Source:
+        def __init__(self, name, group="fetch", group_help="fetch things"):
+            self.name, self.group, self.group_help = name, group, group_help
+
+        @genkit.hookimpl
+        def genkit_register_commands(self, cli):
+            def setup(parser):
+                parser.add_argument("path")
+
+            cli.add_subcommand(
+                self.group,
+                self.name,
+                help=f"fetch {self.name}",
+                setup=setup,
+                run=lambda args, name=self.name: ran.append((name, args.path)),
+                group_help=self.group_help,
+            )
+
+    plugins = make_plugins(Source("alpha"), Source("beta", group_help="ignored: the first one counts"))
+    group = plugins.commands()["fetch"]
+    assert group.help == "fetch things (alpha, beta)" and set(group.subcommands) == {"alpha", "beta"}
+    assert {sub.owner for sub in group.subcommands.values()} == {"test_plugin_0", "test_plugin_1"}
+    from genkit.cli import build_parser
+
+    args = build_parser(plugins).parse_args(["fetch", "beta", "x.bin"])
+    args.handler(args)
+    assert ran == [("beta", "x.bin")]
+    with pytest.raises(SystemExit):
+        build_parser(plugins).parse_args(["fetch"])  # a group needs its subcommand (argparse usage error)
+    with pytest.raises(PluginError, match="command fetch 'alpha' is added by both"):
+        make_plugins(Source("alpha"), Source("alpha")).commands()
+
+    class Plain:
+        @genkit.hookimpl
+        def genkit_register_commands(self, cli):
+            cli.add_command("fetch", help="plain", setup=lambda parser: None, run=lambda args: 0)
+
+    with pytest.raises(PluginError, match="command 'fetch' of 'test_plugin_0' is not a group"):
+        make_plugins(Plain(), Source("alpha")).commands()

@@ -17,7 +17,7 @@ import torch
 import genkit
 from genkit_dvae.openai_checkpoint import StandIn, flatten_parameters, read_checkpoint
 
-SOURCES = ("openai-dvae",)
+SOURCE = "openai-dvae"
 
 
 def _count(children: dict, pattern: str) -> int:
@@ -101,7 +101,6 @@ def import_openai_dvae(
 
 
 def setup(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("source", choices=SOURCES, help="what to import: openai-dvae (OpenAI's released dVAE)")
     parser.add_argument("encoder", help="OpenAI's encoder.pkl")
     parser.add_argument("decoder", help="OpenAI's decoder.pkl")
     parser.add_argument("--out", required=True, help="export directory to write (DIR/autoencoder)")
@@ -113,17 +112,19 @@ def run(args: argparse.Namespace) -> int:
         raise genkit.InputError(f"--image-size: must be positive, got {args.image_size}")
     model, params, _ = import_openai_dvae(args.encoder, args.decoder, args.out, args.image_size)
     print(
-        f"imported {args.source}: {model.vocab_size} codes, grid {model.grid[0]}x{model.grid[1]} at "
+        f"imported {SOURCE}: {model.vocab_size} codes, grid {model.grid[0]}x{model.grid[1]} at "
         f"{model.image_size} px, hidden {params.hidden} -> {Path(args.out) / 'autoencoder'}"
     )
     return 0
 
 
 def add_import_command(cli: Any) -> None:
-    cli.add_command(
+    cli.add_subcommand(
         "import",
-        help="import released weights as a genkit export (openai-dvae)",
+        SOURCE,
+        help="OpenAI's released dVAE (encoder.pkl, decoder.pkl)",
         setup=setup,
         run=run,
         description="Import OpenAI's released dVAE (encoder.pkl, decoder.pkl) without executing pickled code.",
+        group_help="import released weights as a genkit export, without executing pickled code",
     )
