@@ -11,7 +11,7 @@ from genkit.docgen import BEGIN, END, plugin_pages, plugin_section, reference_pa
 from genkit.errors import InputError
 from genkit.plugins.manager import Plugins
 
-FIRST_PARTY = "bpe,dvae,vqvae,fsq,sparse_transformer,contrastive,maskgit"
+FIRST_PARTY = "bpe,dvae,vqvae,fsq,vqgan,sparse_transformer,contrastive,maskgit"
 REFERENCE = Path(__file__).resolve().parents[2] / "docs" / "reference"
 PLUGIN_PAGES = REFERENCE.parent / "plugins"
 

@@ -1,0 +1,3 @@
+"""genkit-vqgan: taming-transformers' VQGAN as an ``autoencoder`` plugin, with ``genkit import vqgan``."""
+
+__version__ = "0.1.0"
