@@ -97,3 +97,20 @@ def test_checkpoint_without_a_shift_loads_as_a_zero_shift():
         model.codebook_shift.fill_(1.0)
     model.load_state_dict(state)
     assert torch.equal(model.codebook_shift, torch.zeros_like(model.codebook_shift))
+
+
+@costly(10)
+@given(seed=st.integers(0, 2**16), positions=st.integers(1, 64))
+def test_ema_counts_and_sums_by_index_match_the_one_hot_reference(seed, positions):
+    """The EMA update's counts and sums (bincount, index_add_) equal the one-hot matmul they replace."""
+    model = build(8, codebook_update="ema", restart_dead_codes=False)
+    generator = torch.Generator().manual_seed(seed)
+    z_e = torch.randn(1, 4, 1, positions, generator=generator)
+    codes = torch.randint(0, 16, (1, 1, positions), generator=generator)
+    before_count, before_sum = model.ema_count.clone(), model.ema_sum.clone()
+    model._update_codebook(z_e, codes, 1)
+    onehot = torch.nn.functional.one_hot(codes.reshape(-1), 16).float()
+    flat = z_e.permute(0, 2, 3, 1).reshape(-1, 4)
+    decay = model.params.ema_decay
+    torch.testing.assert_close(model.ema_count, before_count * decay + (1 - decay) * onehot.sum(0))
+    torch.testing.assert_close(model.ema_sum, before_sum * decay + (1 - decay) * (onehot.t() @ flat))

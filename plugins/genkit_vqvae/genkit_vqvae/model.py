@@ -141,10 +141,16 @@ class VQVAE(EncoderDecoderStructure, nn.Module):
     @torch.no_grad()
     def _update_codebook(self, z_e: torch.Tensor, codes: torch.Tensor, step: int) -> None:
         flat = z_e.permute(0, 2, 3, 1).reshape(-1, z_e.shape[1])
-        onehot = F.one_hot(codes.reshape(-1), self.vocab_size).float()
+        index = codes.reshape(-1)
         ema = self.params.codebook_update == "ema"
-        counts = onehot.sum(0)
-        sums = onehot.t() @ flat if ema else None
+        # counts and per-code sums by index (a [N, K] one-hot and its matmul cost K times more: 134 MB a step at
+        # 8192 codes and 4096 positions)
+        counts = torch.bincount(index, minlength=self.vocab_size).to(flat.dtype)
+        sums = (
+            torch.zeros(self.vocab_size, flat.shape[1], dtype=flat.dtype, device=flat.device).index_add_(0, index, flat)
+            if ema
+            else None
+        )
         sum_over_ranks(counts, sums)
         self.code_usage.mul_(USAGE_DECAY).add_(counts, alpha=1 - USAGE_DECAY)
         if sums is not None:  # ema
