@@ -314,7 +314,10 @@ class Pipeline:
                 warnings.warn(message, stacklevel=2)
             else:
                 warn(message)
-        generator = torch.Generator().manual_seed(int(seed))
+        # on the prior's device: its samplers draw noise there with this generator (a CPU one fails on CUDA)
+        prior_parameter = next(iter(self.prior.parameters()), None) if hasattr(self.prior, "parameters") else None
+        device = prior_parameter.device if prior_parameter is not None else torch.device("cpu")
+        generator = torch.Generator(device=device).manual_seed(int(seed))
         per_call = max(1, max_rows // candidates)
         chunks = [list(prompts[i : i + per_call]) for i in range(0, len(prompts), per_call)]
         steps_per_chunk = self.autoencoder.grid[0] * self.autoencoder.grid[1] - (0 if prime is None else prime.numel())
