@@ -1,4 +1,5 @@
-"""dvae objective options: the diversity loss (batch-mean KL to uniform) and the gaussian reconstruction."""
+"""dvae objective options: the diversity loss (batch-mean KL to uniform), the gaussian reconstruction, and for the
+logit-Laplace likelihood the beta-NLL scale weighting and the dequantized target."""
 
 import math
 
@@ -33,6 +34,7 @@ def test_gaussian_nll_is_a_normalised_density():
 def test_defaults_keep_the_papers_objective():
     params = genkit.make_params("autoencoder", "dvae", {})
     assert params.diversity_weight == 0.0 and params.reconstruction == "logit_laplace"
+    assert params.scale_weighting == 0.0 and params.dequantize is False
 
 
 def test_diversity_weight_adds_the_batch_code_kl_to_the_loss():
@@ -88,3 +90,56 @@ def test_straight_through_gumbel_softmax_is_one_hot_with_soft_gradients():
     assert set(hard.detach().unique().tolist()) <= {0.0, 1.0} and torch.all(hard.detach().sum(dim=1) == 1)
     (hard * torch.arange(7.0).view(1, 7, 1, 1)).sum().backward()
     assert logits.grad is not None and logits.grad.abs().sum() > 0
+
+
+def _mu_and_ln_b_gradients(model, images):
+    """Gradients of the loss with respect to the decoder's mu and ln b outputs (KL weight 0, fixed seed)."""
+    captured = {}
+    decode_stats = model.decode_stats
+
+    def keep(z):
+        mu, ln_b = decode_stats(z)
+        mu.retain_grad()
+        ln_b.retain_grad()
+        captured.update(mu=mu, ln_b=ln_b)
+        return mu, ln_b
+
+    model.decode_stats = keep
+    torch.manual_seed(0)
+    loss, _ = model.training_loss(images, 1)
+    loss.backward()
+    return captured["mu"], captured["ln_b"]
+
+
+def test_scale_weighting_one_gives_every_pixel_the_same_mean_gradient():
+    """beta-NLL with weight 1: the gradient on mu is sign(mu - logit x) / N for every pixel, whatever b is; the
+    plain NLL's is that divided by b."""
+    images = torch.rand(2, 3, 8, 8)
+    plain_mu, plain_ln_b = _mu_and_ln_b_gradients(build(kl_weight_end=0.0), images)
+    mu, _ = _mu_and_ln_b_gradients(build(kl_weight_end=0.0, scale_weighting=1.0), images)
+    n = mu.numel()
+    assert torch.allclose(mu.grad.abs() * n, torch.ones_like(mu), atol=1e-4)
+    assert torch.allclose(plain_mu.grad.abs() * n, torch.exp(-plain_ln_b.detach()), atol=1e-4)
+
+
+def test_dequantize_spreads_the_target_over_one_8_bit_step(monkeypatch):
+    """With dequantize the logit-Laplace target is (255 x + u) / 256, u ~ U(0, 1): within one step of x, and never
+    the same value twice for a flat image (a continuous density of repeated values is unbounded)."""
+    import genkit_dvae.model as dvae_model
+
+    model = build(kl_weight_end=0.0, dequantize=True)
+    flat = torch.full((2, 3, 8, 8), 1.0)
+    seen = []
+    real = dvae_model.logit_laplace_nll
+
+    def spy(x, mu, ln_b):
+        seen.append(x.detach().clone())
+        return real(x, mu, ln_b)
+
+    monkeypatch.setattr(dvae_model, "logit_laplace_nll", spy)
+    loss, _ = model.training_loss(flat, 1)
+    eps = model.params.logit_laplace_eps
+    unmapped = (seen[0] - eps) / (1 - 2 * eps)
+    assert torch.isfinite(loss)
+    assert (unmapped >= 255 / 256 - 1e-6).all() and (unmapped <= 1.0 + 1e-6).all()
+    assert unmapped.unique().numel() > 100  # spread, not one repeated value

@@ -100,7 +100,10 @@ class DVAE(EncoderDecoderStructure, nn.Module):
         logits = self.logits(images).float()
         z = gumbel_softmax(logits, tau, hard=self.params.straight_through)
         mu, ln_b = self.decode_stats(z)
-        target = map_pixels(images.float(), self.eps)
+        pixels = images.float()
+        if self.params.dequantize:  # continuous likelihood, discrete pixels: spread each value over its 8-bit step
+            pixels = (pixels * 255 + torch.rand_like(pixels)) / 256
+        target = map_pixels(pixels, self.eps)
         if self.params.reconstruction == "gaussian":
             nll = gaussian_nll(target, torch.sigmoid(mu), self.params.gaussian_sigma)
         else:

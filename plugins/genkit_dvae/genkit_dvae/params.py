@@ -46,6 +46,15 @@ class DVAEParams(ConvAutoencoderParams):
     gaussian_sigma: float = Field(
         0.13, gt=0, description="Standard deviation of the 'gaussian' likelihood, in mapped pixel units."
     )
+    dequantize: bool = Field(
+        False,
+        description=(
+            "Add uniform noise of one 8-bit step to the target pixels, (255 x + u) / 256 with u ~ U(0, 1), before the "
+            "likelihood (Theis et al. 2016): a continuous density of exactly repeated values (a flat background) "
+            "is unbounded, and the learned logit-Laplace scale then shrinks there without end. The encoder sees "
+            "the clean image."
+        ),
+    )
     scale_weighting: float = Field(
         0.0,
         ge=0,
