@@ -62,6 +62,8 @@ def measure(config, checkpointing) -> dict:
         "parameters": parameters,
         "sequence": prior.sequence_length,
         "micro_batch": batch_size,
+        "measured_bytes": measured,
+        "planned_bytes": planned,
         "measured_mb": round(measured / 1e6, 2),
         "planned_mb": round(planned / 1e6, 2),
         "planned_over_measured": round(planned / measured, 3),
@@ -70,7 +72,7 @@ def measure(config, checkpointing) -> dict:
     }
 
 
-def main() -> None:
+def main() -> None:  # the tests import CONFIGS and measure from here (tests/core/test_activation_memory.py)
     torch.set_num_threads(1)
     for config in CONFIGS:
         for checkpointing in (False, True):

@@ -6,6 +6,7 @@
 - Collectives that are no-ops outside ``torch.distributed``: ``gather_rows``, ``sum_over_ranks``,
   ``from_rank_zero``.
 - ``gumbel_like``: Gumbel noise drawn like a tensor.
+- ``TENSOR_GLOBALS``: what a restricted unpickler of released checkpoints may call (tensors, plain containers).
 - Activation checkpointing: ``CheckpointActivations`` (the type of a ``checkpoint_activations`` parameter),
   ``checkpointed_blocks``, ``run_block``, ``checkpoint_interval``, ``checkpoint_description``.
 - Autoencoders: ``ConvAutoencoderParams`` (the parameters a convolutional encoder/decoder with a codebook shares,
@@ -33,10 +34,12 @@ from genkit.helpers.checkpointing import (
 from genkit.helpers.collectives import from_rank_zero, gather_rows, sum_over_ranks
 from genkit.helpers.conv_autoencoder import ConvAutoencoderParams, resolve_multipliers
 from genkit.helpers.gumbel import gumbel_like
+from genkit.helpers.restricted_pickle import TENSOR_GLOBALS
 from genkit.helpers.transformer_prior import CaptionPads, filter_logits, gpt2_init, prior_sizes
 
 __all__ = [
     "LAYER_TYPES",
+    "TENSOR_GLOBALS",
     "AttentionLayout",
     "CaptionPads",
     "CheckpointActivations",

@@ -2,49 +2,29 @@
 events, genkit.memory_measure) is within 25% of genkit.sizing.planned_peak on three small priors, with and
 without activation checkpointing; checkpointing lowers the measured peak as planned."""
 
+import importlib
+import sys
+from pathlib import Path
+
 import pytest
 import torch
 
 import genkit
 from genkit.activations import activation_bytes, transformer_shape
-from genkit.memory_measure import cpu_peak_bytes, measured_step_peak, tensor_bytes
-from genkit.sizing import planned_peak, prior_sizes_on_meta
+from genkit.memory_measure import cpu_peak_bytes, tensor_bytes
 
-# (name, prior params, text vocab, text length, image vocab, grid, batch)
-CONFIGS = [
-    ("activations-dominate", dict(width=128, depth=4, heads=4, conv_kernel=3), 1000, 16, 256, (8, 8), 8),
-    ("parameters-dominate", dict(width=256, depth=2, heads=4, attention="full"), 4000, 32, 512, (8, 8), 2),
-    ("long-stream", dict(width=64, depth=6, heads=2, conv_kernel=5), 500, 16, 256, (16, 16), 16),
-]
+SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_memory.py"
+sys.path.insert(0, str(SCRIPT.parent))
+try:  # the benchmark's configs and its measurement, asserted here
+    bench_memory = importlib.import_module("bench_memory")
+finally:
+    sys.path.remove(str(SCRIPT.parent))
+CONFIGS = bench_memory.CONFIGS
 
 
 def plan_and_measure(config, checkpointing):
-    _, params, text_vocab, text_length, image_vocab, grid, batch_size = config
-    context = genkit.BuildContext(
-        text_vocab_size=text_vocab, text_length=text_length, image_vocab_size=image_vocab, image_grid=grid
-    )
-    torch.manual_seed(0)
-    values = {**params, "checkpoint_activations": checkpointing}
-    prior = genkit.build_component("prior", genkit.make_params("prior", "sparse_transformer", values), context)
-    gen = torch.Generator().manual_seed(0)
-    batch = (
-        torch.randint(0, text_vocab, (batch_size, text_length), generator=gen),
-        torch.randint(1, text_length + 1, (batch_size,), generator=gen),
-        torch.randint(0, image_vocab, (batch_size, *grid), generator=gen),
-    )
-    optimizer = torch.optim.AdamW(prior.parameters(), lr=1e-4)
-
-    def step():
-        loss, _ = prior.loss(*batch)
-        loss.backward()
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-
-    step()  # the optimizer states exist from here on
-    measured = measured_step_peak(step, prior, optimizer, batch)
-    parameters, largest, _ = prior_sizes_on_meta(prior)
-    activations = activation_bytes(transformer_shape(prior), batch_size, "fp32")
-    return planned_peak(parameters, largest, 1, activations, precision="fp32", optim="adamw"), measured
+    result = bench_memory.measure(config, checkpointing)
+    return result["planned_bytes"], result["measured_bytes"]
 
 
 @pytest.mark.parametrize("config", CONFIGS, ids=[c[0] for c in CONFIGS])

@@ -25,6 +25,7 @@ from typing import Any
 import torch
 
 from genkit import ExportError
+from genkit.helpers import TENSOR_GLOBALS
 
 
 class StandIn:
@@ -64,20 +65,7 @@ STAND_INS: dict[tuple[str, str], type] = {
 }
 
 
-def _rebuild_parameter(data: torch.Tensor, requires_grad: bool, backward_hooks: Any, *state: Any) -> torch.Tensor:
-    return data.detach()
-
-
-_SAFE_GLOBALS: dict[tuple[str, str], Any] = {
-    ("torch._utils", "_rebuild_tensor_v2"): torch._utils._rebuild_tensor_v2,
-    ("torch._utils", "_rebuild_tensor"): torch._utils._rebuild_tensor,
-    ("torch._utils", "_rebuild_parameter"): _rebuild_parameter,
-    ("torch._utils", "_rebuild_parameter_with_state"): _rebuild_parameter,
-    ("collections", "OrderedDict"): OrderedDict,
-    ("builtins", "set"): set,
-    ("builtins", "frozenset"): frozenset,
-    ("torch", "device"): torch.device,
-}
+_SAFE_GLOBALS = TENSOR_GLOBALS  # tensors and plain containers (genkit.helpers.restricted_pickle)
 
 
 class RestrictedUnpickler(pickle.Unpickler):

@@ -23,7 +23,6 @@ from __future__ import annotations
 import pickle
 import types
 import warnings
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,6 +31,7 @@ import torch
 import yaml
 
 from genkit import ExportError
+from genkit.helpers import TENSOR_GLOBALS
 
 TARGETS = {"taming.models.vqgan.VQModel": "vq", "taming.models.vqgan.GumbelVQ": "gumbel"}
 
@@ -60,20 +60,7 @@ class Refused:
         return f"<refused {self.qualname}>"
 
 
-def _rebuild_parameter(data: torch.Tensor, requires_grad: bool, backward_hooks: Any, *state: Any) -> torch.Tensor:
-    return data.detach()
-
-
-_SAFE_GLOBALS: dict[tuple[str, str], Any] = {
-    ("torch._utils", "_rebuild_tensor_v2"): torch._utils._rebuild_tensor_v2,
-    ("torch._utils", "_rebuild_tensor"): torch._utils._rebuild_tensor,
-    ("torch._utils", "_rebuild_parameter"): _rebuild_parameter,
-    ("torch._utils", "_rebuild_parameter_with_state"): _rebuild_parameter,
-    ("collections", "OrderedDict"): OrderedDict,
-    ("builtins", "set"): set,
-    ("builtins", "frozenset"): frozenset,
-    ("torch", "device"): torch.device,
-}
+_SAFE_GLOBALS = TENSOR_GLOBALS  # tensors and plain containers (genkit.helpers.restricted_pickle)
 
 
 class RestrictedUnpickler(pickle.Unpickler):
