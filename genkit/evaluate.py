@@ -10,7 +10,8 @@
 - ``attributes`` / ``attributes_first``: per-attribute accuracy (colour, shape, count; position and size over the
   captions that say them; ``all``: every said attribute right).
 - ``val_bits_per_image_token``: the prior's image cross-entropy on the validation split, in bits.
-- ``psnr``, ``codebook_usage``: autoencoder reconstruction of the validation split and share of codes used.
+- ``psnr``, ``ssim``, ``codebook_usage``: autoencoder reconstruction of the validation split (PSNR of the mean
+  squared error, SSIM averaged per image as :mod:`genkit.image_metrics` computes it) and share of codes used.
 - ``reranker_top1``: in-batch text->image top-1 retrieval accuracy of the reranker on the validation split.
 """
 
@@ -23,12 +24,15 @@ from typing import Any
 import torch
 
 from genkit.errors import InputError
+from genkit.image_metrics import ssim_per_image
 from genkit.plugins.build import build_component
 from genkit.plugins.context import BuildContext
 from genkit.plugins.manager import Plugins, get_plugins
 from genkit.recipe import load_recipe
 from genkit.roles import Dataset, Example, Judge
 from genkit.sample.pipeline import Pipeline
+
+SSIM_WINDOW = 11
 
 
 def load_run_recipe(run_dir: Path, plugins: Plugins) -> Any:
@@ -52,14 +56,25 @@ def distinct_captions(examples: list[Example]) -> list[Example]:
 
 
 @torch.no_grad()
-def reconstruction(pipeline: Pipeline, images: torch.Tensor, batch: int = 64) -> dict[str, float]:
+def reconstruction(pipeline: Pipeline, images: torch.Tensor, batch: int = 64) -> dict[str, float | None]:
+    """``decode(encode(x))`` of ``images``: PSNR of the mean squared error, mean SSIM per image (images of at least
+    11 px a side, else None), and the share of codes used."""
     squared, used = 0.0, torch.zeros(pipeline.autoencoder.vocab_size, dtype=torch.bool)
+    ssims = []
     for part in torch.split(images, batch):
         codes = pipeline.autoencoder.encode(part)
         used[torch.unique(codes)] = True
-        squared += float(((pipeline.autoencoder.decode(codes).clamp(0, 1) - part) ** 2).sum())
+        decoded = pipeline.autoencoder.decode(codes).clamp(0, 1)
+        squared += float(((decoded - part) ** 2).sum())
+        if min(part.shape[-2:]) >= SSIM_WINDOW:
+            ssims.append(ssim_per_image(decoded, part))
     mse = squared / images.numel()
-    return {"psnr": 10 * math.log10(1.0 / max(mse, 1e-12)), "mse": mse, "codebook_usage": float(used.float().mean())}
+    return {
+        "psnr": 10 * math.log10(1.0 / max(mse, 1e-12)),
+        "mse": mse,
+        "ssim": float(torch.cat(ssims).mean()) if ssims else None,
+        "codebook_usage": float(used.float().mean()),
+    }
 
 
 @torch.no_grad()

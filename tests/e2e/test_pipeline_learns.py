@@ -68,7 +68,7 @@ def test_every_stage_runs_and_the_samples_match_their_captions(tmp_path, capsys)
     assert main(["eval", str(run_dir), "--captions", "40", "--candidates", "12"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["captions"] == 40 and report["unseen_captions"] == 1.0, report
-    assert report["psnr"] > 18 and report["codebook_usage"] > 0.05, report
+    assert report["psnr"] > 18 and report["codebook_usage"] > 0.05 and 0.3 < report["ssim"] <= 1, report
     assert report["reranker_top1"] > 0.2  # chance: 1/64 in a batch of 64
     assert report["attributes"]["color"] >= 0.6, report  # chance 1/6
     assert report["faithfulness"] >= 0.2, report  # chance 1/24
