@@ -6,9 +6,10 @@ machine slows them all alike. Then each encodes and decodes the whole validation
 one JSON line per contestant (validation PSNR and SSIM per image, averaged; code usage and perplexity over the
 split; steps, CPU seconds) and writes a reconstruction grid (first row: the originals).
 
-- A genkit recipe trains as ``genkit run`` would (its autoencoder, AdamW settings, warm-up and cosine learning
-  rate, gradient clipping); its schedules run on the share of the budget spent, so a recipe's temperature and KL
-  ramps keep their shape at any budget (``step = spent / budget * stages.autoencoder.steps``).
+- A genkit recipe trains as ``genkit run`` would: its autoencoder, AdamW settings, warm-up and cosine learning
+  rate, gradient clipping, and parameter EMA (whose weights are the ones measured, as the trainer exports them).
+  Its schedules run on the share of the budget spent, so a recipe's temperature and KL ramps keep their shape at
+  any budget (``step = spent / budget * stages.autoencoder.steps``).
 - The baseline is dalle-pytorch's ``DiscreteVAE`` with its default architecture (hidden 64, codebook_dim 512, no
   resblocks, temperature 0.9, soft gumbel-softmax, MSE on normalised pixels) at the same grid and codebook, trained
   as its ``train_vae.py`` does (Adam 1e-3, learning rate x0.98 and temperature annealing every 100 steps, from 1 to
@@ -35,6 +36,7 @@ import genkit
 from genkit.image_metrics import code_usage, psnr_per_image, ssim_per_image
 from genkit.images import save_image_grid
 from genkit.recipe.load import load_recipe
+from genkit.train.ema import ParameterEMA
 from genkit.train.optim import make_optimizer
 from genkit.train.schedules import LRSchedule
 
@@ -58,6 +60,7 @@ class GenkitContestant:
         self.optimizer = make_optimizer(self.model, self.settings)
         self.schedule = LRSchedule(self.settings)
         self.batch = self.settings.batch
+        self.ema = ParameterEMA(self.model, self.settings.ema) if self.settings.ema else None
 
     def train_step(self, images: torch.Tensor, share: float) -> float:
         step = max(1, round(share * self.settings.steps))
@@ -69,10 +72,17 @@ class GenkitContestant:
         if self.settings.grad_clip:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.settings.grad_clip)
         self.optimizer.step()
+        if self.ema is not None:
+            self.ema.update()
         return float(loss.detach())
 
     @torch.no_grad()
     def codes_and_images(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.ema is not None:  # what the trainer exports: the EMA weights
+            parameters = dict(self.model.named_parameters())
+            for name, shadow in self.ema.shadow.items():
+                parameters[name].copy_(shadow)
+            self.ema = None
         self.model.eval()
         codes = self.model.encode(images)
         return codes, self.model.decode(codes).clamp(0, 1)

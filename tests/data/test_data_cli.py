@@ -364,7 +364,7 @@ def test_patterns_that_match_nothing_are_one_line_errors(tmp_path, cli):
     code, _, err = cli("data", "verify", str(tmp_path / "{00000..00002}.tar"))
     assert code == 2 and "00000.tar" in err and "Traceback" not in err
     code, _, err = cli("data")
-    assert code == 2 and "pack, inspect or verify" in err
+    assert code == 2 and "pack, inspect, verify or icons" in err
 
 
 def test_shards_copied_elsewhere_read_the_same(packed, tmp_path, cli):
