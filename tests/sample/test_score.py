@@ -54,7 +54,7 @@ def test_sample_scores_are_the_scores_of_the_kept_images(pipeline):
         (["a red circle"], torch.rand(1, 3, 32, 32), r"got torch.float32 \[1, 3, 32, 32\]"),
         (["a red circle"], torch.rand(1, 1, 16, 16), r"\[1, 1, 16, 16\]"),
         (["a red circle"], torch.randint(0, 255, (1, 3, 16, 16), dtype=torch.uint8), "torch.uint8"),
-        (["a red circle"], torch.rand(1, 3, 16, 16) * 255, r"values in \[0"),
+        (["a red circle"], torch.linspace(0, 255, 768).reshape(1, 3, 16, 16), r"values in \[0, 255\]"),
         (["a red circle"], torch.full((1, 3, 16, 16), float("nan")), "NaN"),
         (["a red circle"], [[0.5]], "must be a torch.Tensor"),
     ],
