@@ -16,3 +16,9 @@ class TestVQVAEEmaCodebook(AutoencoderSuite):
     kind = "vqvae"
     params = {**SMALL, "codebook_update": "ema"}
     image_size = 8
+
+
+class TestVQVAERotationTrick(AutoencoderSuite):
+    kind = "vqvae"
+    params = {**SMALL, "codebook_update": "ema", "gradient": "rotation"}
+    image_size = 8

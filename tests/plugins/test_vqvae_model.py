@@ -114,3 +114,36 @@ def test_ema_counts_and_sums_by_index_match_the_one_hot_reference(seed, position
     decay = model.params.ema_decay
     torch.testing.assert_close(model.ema_count, before_count * decay + (1 - decay) * onehot.sum(0))
     torch.testing.assert_close(model.ema_sum, before_sum * decay + (1 - decay) * (onehot.t() @ flat))
+
+
+@costly(10)
+@given(seed=st.integers(0, 2**16), dim=st.integers(2, 9))
+def test_rotation_trick_is_the_code_forward_and_a_scaled_rotation_backward(seed, dim):
+    """``rotated(z, e)`` returns ``e``; its Jacobian in ``z`` is ``|e|/|z| R`` with the explicit Householder-pair
+    rotation ``R = I - 2 r r^T + 2 q u^T`` (``u = z/|z|``, ``q = e/|e|``, ``r = (u+q)/|u+q|``): orthogonal, and it
+    carries ``u`` onto ``q``."""
+    from genkit_vqvae.model import rotated
+
+    gen = torch.Generator().manual_seed(seed)
+    z, e = torch.randn(dim, generator=gen, dtype=torch.float64), torch.randn(dim, generator=gen, dtype=torch.float64)
+    torch.testing.assert_close(rotated(z[None, :], e[None, :])[0], e)
+    jacobian = torch.autograd.functional.jacobian(lambda v: rotated(v[None, :], e[None, :])[0], z)
+    u, q = z / z.norm(), e / e.norm()
+    r = (u + q) / (u + q).norm()
+    rotation = torch.eye(dim, dtype=torch.float64) - 2 * torch.outer(r, r) + 2 * torch.outer(q, u)
+    torch.testing.assert_close(jacobian, e.norm() / z.norm() * rotation)
+    torch.testing.assert_close(rotation @ rotation.T, torch.eye(dim, dtype=torch.float64))
+    torch.testing.assert_close(rotation @ u, q)
+
+
+def test_rotation_gradient_trains_and_differs_from_straight_through():
+    images = torch.rand(4, 3, 8, 8, generator=torch.Generator().manual_seed(0))
+    grads = {}
+    for gradient in ("straight_through", "rotation"):
+        torch.manual_seed(0)
+        model = build(8, gradient=gradient, codebook_update="ema")
+        loss, _ = model.training_loss(images, 1)
+        loss.backward()
+        grads[gradient] = model.encoder.blocks.input.w.grad.clone()
+    assert grads["rotation"].abs().sum() > 0
+    assert not torch.allclose(grads["rotation"], grads["straight_through"])

@@ -21,6 +21,12 @@ class VQVAEParams(ConvAutoencoderParams):
     codebook_update: Literal["loss", "ema"] = Field(
         "loss", description="loss: learn the codebook with ||sg(z_e) - e||^2; ema: exponential moving averages."
     )
+    gradient: Literal["straight_through", "rotation"] = Field(
+        "straight_through",
+        description="How the reconstruction gradient crosses the quantiser: straight_through (copied to the "
+        "encoder output unchanged) or rotation (the rotation trick, Fifty et al. 2025: through the rotation and "
+        "rescaling that carry the encoder output onto its code).",
+    )
     ema_decay: float = Field(0.99, gt=0, lt=1, description="Decay of the EMA codebook (codebook_update: ema).")
     restart_dead_codes: bool = Field(True, description="Re-seed codes unused for a while from recent encoder outputs.")
     dead_code_threshold: float = Field(
