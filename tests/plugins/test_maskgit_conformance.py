@@ -7,3 +7,11 @@ class TestMaskGIT(PriorSuite):
     kind = "maskgit"
     params = {"width": 32, "depth": 2, "heads": 4, "steps": 4}
     context = {"text_vocab_size": 40, "text_length": 6, "image_vocab_size": 24, "image_grid": (3, 4)}
+
+
+class TestMaskGITConvFeedForward(PriorSuite):
+    """The same prior with the convolutional feed-forward (``conv_kernel``), as shapes/demo_maskgit uses it."""
+
+    kind = "maskgit"
+    params = {"width": 32, "depth": 2, "heads": 4, "steps": 4, "conv_kernel": 3}
+    context = {"text_vocab_size": 40, "text_length": 6, "image_vocab_size": 24, "image_grid": (3, 4)}

@@ -39,6 +39,8 @@ def test_registered_through_the_entry_point():
         ({"choice_temperature": -1.0}, "choice_temperature"),
         ({"caption_dropout": 1.0}, "caption_dropout"),
         ({"width": 100000, "depth": 10000, "heads": 1}, "width"),
+        ({"conv_kernel": 4}, "conv_kernel"),
+        ({"conv_kernel": -1}, "conv_kernel"),
     ],
 )
 def test_bad_params_name_the_key(values, key):
@@ -197,3 +199,43 @@ def test_missing_context_is_an_input_error():
     with pytest.raises(genkit.InputError, match="image_grid"):
         context = genkit.BuildContext(text_vocab_size=4, text_length=2, image_vocab_size=3)
         genkit.build_component("prior", params, context)
+
+
+@pytest.mark.parametrize("kernel", [1, 3, 5])
+def test_conv_feed_forward_is_a_depthwise_convolution_over_the_image_grid_only(kernel):
+    """With ``conv_kernel`` k, an MLP branch adds to each image position's hidden activations the k x k
+    neighbourhood sum (zero outside the grid) of its channel weights; text positions are the plain MLP."""
+    torch.manual_seed(1)
+    prior = build({**SMALL, "conv_kernel": kernel}).eval()
+    mlp = prior.blocks[0].mlp
+    text_length, (h, w) = CONTEXT.text_length, CONTEXT.image_grid
+    x = torch.randn(2, text_length + h * w, SMALL["width"])
+    hidden = F.gelu(mlp.fc(mlp.norm(x)))
+    weight, bias, r = mlp.conv.weight[:, 0], mlp.conv.bias, kernel // 2
+    expected = hidden.clone()
+    for i in range(h):
+        for j in range(w):
+            total = bias.expand(2, -1).clone()
+            for di in range(-r, r + 1):
+                for dj in range(-r, r + 1):
+                    if 0 <= i + di < h and 0 <= j + dj < w:
+                        total += hidden[:, text_length + (i + di) * w + j + dj] * weight[:, di + r, dj + r]
+            expected[:, text_length + i * w + j] += total
+    torch.testing.assert_close(mlp(x), mlp.proj(expected), rtol=1e-5, atol=1e-5)
+
+
+def test_conv_feed_forward_makes_image_tokens_see_their_neighbours_without_attention():
+    """Attention switched off (its output projection zeroed), a masked token's logits change with its neighbour's
+    id with conv_kernel 3, and not with a token two cells away after one block."""
+    prior = build({"width": 32, "depth": 1, "heads": 4, "conv_kernel": 3}).eval()
+    with torch.no_grad():
+        prior.blocks[0].attention.out.weight.zero_()
+        prior.blocks[0].attention.out.bias.zero_()
+    text, lengths, image = batch(n=1)
+    image[0, 0, 0] = prior.mask_id
+    base = prior(text, lengths, image)[0, 0]
+    near, far = image.clone(), image.clone()
+    near[0, 0, 1] = (image[0, 0, 1] + 1) % CONTEXT.image_vocab_size
+    far[0, 0, 2] = (image[0, 0, 2] + 1) % CONTEXT.image_vocab_size
+    assert not torch.allclose(prior(text, lengths, near)[0, 0], base)
+    torch.testing.assert_close(prior(text, lengths, far)[0, 0], base)

@@ -28,26 +28,50 @@ class AttentionBranch(nn.Module):
 
 
 class MLPBranch(nn.Module):
-    """Pre-LN two-layer MLP with (exact) GELU."""
+    """Pre-LN two-layer MLP with (exact) GELU. With ``conv_kernel`` k > 0, the hidden activations of the image
+    positions (the last ``grid[0] * grid[1]`` of the sequence, in raster order) also get a depthwise k x k
+    convolution over the token grid, added to them (a convolutional feed-forward: each image token sees its
+    neighbours' features at every layer, the locality an image prior otherwise learns from position embeddings)."""
 
-    def __init__(self, width: int, hidden: int, dropout: float = 0.0) -> None:
+    def __init__(
+        self, width: int, hidden: int, dropout: float = 0.0, grid: tuple[int, int] = (0, 0), conv_kernel: int = 0
+    ) -> None:
         super().__init__()
         self.norm = nn.LayerNorm(width)
         self.fc = nn.Linear(width, hidden)
+        self.grid = grid
+        self.conv = (
+            nn.Conv2d(hidden, hidden, conv_kernel, padding=conv_kernel // 2, groups=hidden) if conv_kernel else None
+        )
         self.proj = nn.Linear(hidden, width)
         self.drop = nn.Dropout(dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.drop(self.proj(F.gelu(self.fc(self.norm(x)))))
+        hidden = F.gelu(self.fc(self.norm(x)))
+        if self.conv is not None:
+            h, w = self.grid
+            text, image = hidden[:, : hidden.shape[1] - h * w], hidden[:, hidden.shape[1] - h * w :]
+            cells = image.transpose(1, 2).reshape(image.shape[0], -1, h, w)
+            image = image + self.conv(cells).flatten(2).transpose(1, 2)
+            hidden = torch.cat([text, image], dim=1)
+        return self.drop(self.proj(hidden))
 
 
 class Block(nn.Module):
     """One transformer block: ``x + attention(x)`` then ``+ mlp(x)``. The unit FSDP2 shards."""
 
-    def __init__(self, width: int, heads: int, hidden: int, dropout: float = 0.0) -> None:
+    def __init__(
+        self,
+        width: int,
+        heads: int,
+        hidden: int,
+        dropout: float = 0.0,
+        grid: tuple[int, int] = (0, 0),
+        conv_kernel: int = 0,
+    ) -> None:
         super().__init__()
         self.attention = AttentionBranch(width, heads, dropout)
-        self.mlp = MLPBranch(width, hidden, dropout)
+        self.mlp = MLPBranch(width, hidden, dropout, grid, conv_kernel)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x + self.attention(x)

@@ -52,7 +52,10 @@ class MaskGITPrior(CaptionPads, nn.Module):
         self.image_row = nn.Embedding(h, width)
         self.image_column = nn.Embedding(w, width)
         hidden = int(round(params.mlp_ratio * width))
-        self.blocks = nn.ModuleList(Block(width, params.heads, hidden, params.dropout) for _ in range(params.depth))
+        self.blocks = nn.ModuleList(
+            Block(width, params.heads, hidden, params.dropout, self.grid, params.conv_kernel)
+            for _ in range(params.depth)
+        )
         self.final_norm = nn.LayerNorm(width)
         self.checkpointed = checkpointed_blocks(params.depth, params.checkpoint_activations)
         self.image_head = nn.Linear(width, self.image_vocab_size)

@@ -42,11 +42,21 @@ class MaskGITParams(genkit.Params):
         description="Sampling: scale of the Gumbel noise added to the confidences that choose which tokens to "
         "keep, annealed linearly to 0 over the steps (MaskGIT's 4.5; 0: keep the most likely).",
     )
+    conv_kernel: int = Field(
+        0,
+        ge=0,
+        le=15,
+        description="Odd k > 0: each MLP's hidden image activations also get a depthwise k x k convolution over the "
+        "token grid (a convolutional feed-forward, the locality bias of the sparse transformer's conv_kernel); "
+        "0: none.",
+    )
     init_std: float = Field(0.02, gt=0, description="Std of the normal weight initialisation.")
     checkpoint_activations: CheckpointActivations = Field(False, description=checkpoint_description())
 
     @model_validator(mode="after")
     def _check(self) -> MaskGITParams:
+        if self.conv_kernel % 2 == 0 and self.conv_kernel:
+            raise ValueError(f"conv_kernel must be odd (or 0), got {self.conv_kernel}")
         if self.width % self.heads:
             raise ValueError(f"width {self.width} is not divisible by heads {self.heads}")
         attention = 4 * self.width * self.width  # qkv + out projections
