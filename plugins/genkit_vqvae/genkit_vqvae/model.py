@@ -1,7 +1,8 @@
 """The VQ-VAE component (role ``autoencoder``, kind ``vqvae``).
 
 Encoder (dVAE's family, last 1x1 conv -> ``codebook_dim``) -> nearest codebook vector (squared distance) with the
-straight-through gradient -> decoder (dVAE's family, 3 output channels, sigmoid). Training loss, per element::
+straight-through gradient (or, ``gradient: rotation``, the rotation trick: :func:`rotated`) -> decoder (dVAE's
+family, 3 output channels, sigmoid). Training loss, per element::
 
     loss = mse(x_hat, x) + ||sg(z_e) - e||^2 (codebook_update: loss) + commitment * ||z_e - sg(e)||^2
 
