@@ -108,10 +108,12 @@ class VQVAE(EncoderDecoderStructure, nn.Module):
         return self.codebook + self.codebook_shift
 
     def nearest(self, z_e: torch.Tensor) -> torch.Tensor:
-        """Index of the nearest codebook vector for each position: ``LongTensor[B, h, w]``."""
-        flat = z_e.permute(0, 2, 3, 1).reshape(-1, z_e.shape[1])
-        book = self.codebook_vectors().detach()
-        dist = flat.pow(2).sum(1, keepdim=True) - 2 * flat @ book.t() + book.pow(2).sum(1)[None]
+        """Index of the nearest codebook vector for each position: ``LongTensor[B, h, w]``. The distances are
+        fp32 even under bf16/fp16 autocast: a bf16 ``flat @ book.t()`` (8 bits of mantissa) picks wrong codes."""
+        flat = z_e.permute(0, 2, 3, 1).reshape(-1, z_e.shape[1]).float()
+        book = self.codebook_vectors().detach().float()
+        with torch.autocast(z_e.device.type, enabled=False):
+            dist = flat.pow(2).sum(1, keepdim=True) - 2 * flat @ book.t() + book.pow(2).sum(1)[None]
         return dist.argmin(dim=1).view(z_e.shape[0], *z_e.shape[2:])
 
     def lookup(self, codes: torch.Tensor) -> torch.Tensor:
