@@ -7,7 +7,8 @@ one JSON line per contestant (validation PSNR and SSIM per image, averaged; code
 split; steps, CPU seconds) and writes a reconstruction grid (first row: the originals).
 
 - A genkit recipe trains as ``genkit run`` would: its autoencoder, AdamW settings, warm-up and cosine learning
-  rate, gradient clipping, and parameter EMA (whose weights are the ones measured, as the trainer exports them).
+  rate, gradient clipping, compute precision (``stages.autoencoder.precision``: bf16 autocast runs on CPUs too),
+  and parameter EMA (whose weights are the ones measured, as the trainer exports them).
   Its schedules run on the share of the budget spent, so a recipe's temperature and KL ramps keep their shape at
   any budget (``step = spent / budget * stages.autoencoder.steps``).
 - The baseline is dalle-pytorch's ``DiscreteVAE`` with its default architecture (hidden 64, codebook_dim 512, no
@@ -35,6 +36,7 @@ from PIL import Image
 import genkit
 from genkit.image_metrics import code_usage, psnr_per_image, ssim_per_image
 from genkit.images import save_image_grid
+from genkit.precision import get_precision
 from genkit.recipe.load import load_recipe
 from genkit.train.ema import ParameterEMA
 from genkit.train.optim import make_optimizer
@@ -59,14 +61,15 @@ class GenkitContestant:
         self.model = genkit.build_component("autoencoder", loaded.autoencoder, genkit.BuildContext(image_size=size))
         self.optimizer = make_optimizer(self.model, self.settings)
         self.schedule = LRSchedule(self.settings)
-        self.batch = self.settings.batch
+        self.batch, self.precision = self.settings.batch, get_precision(self.settings.precision)
         self.ema = ParameterEMA(self.model, self.settings.ema) if self.settings.ema else None
 
     def train_step(self, images: torch.Tensor, share: float) -> float:
         step = max(1, round(share * self.settings.steps))
         self.schedule.apply(self.optimizer, step)
         self.model.train()
-        loss, _ = self.model.training_loss(images, step)
+        with self.precision.autocast(images.device):  # the stage's precision (bf16 autocast runs on CPUs too)
+            loss, _ = self.model.training_loss(images, step)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if self.settings.grad_clip:
@@ -232,6 +235,7 @@ def main(argv: list[str] | None = None) -> None:
                 "grid": grid,
                 "codes": vocab,
                 "parameters": params,
+                "precision": getattr(contestant, "precision", get_precision("fp32")).name,
                 **record,
                 **metrics,
             }
