@@ -1,6 +1,7 @@
 """``genkit ablate``: run a recipe's variants, reuse identical stages, and compare them in one table.
 
-Each variant is the recipe plus overrides (the cartesian product of the ``--vary`` lists), with every setting
+Each variant is the recipe plus overrides (the cartesian product of the ``--vary`` lists; keys joined by ``;`` in
+one ``--vary`` change together), with every setting
 counted in optimizer steps (fields declared :data:`genkit.Steps`) multiplied by ``--steps-scale``. Every variant
 gets its own run directory under the ablation's; a stage whose inputs are identical to an earlier variant's
 (same data, component and stage settings, same upstream stages) is copied from it, and the training engine's
@@ -37,25 +38,34 @@ class Variant:
     run_dir: Path
 
 
-def parse_vary(items: Sequence[str]) -> list[list[str]]:
-    """``["autoencoder=dvae,vqvae", "prior.depth=2,4"]`` -> ``[["autoencoder=dvae", ...], ["prior.depth=2", ...]]``."""
+def parse_vary(items: Sequence[str]) -> list[list[list[str]]]:
+    """One axis per ``--vary`` item, one list of overrides per value: ``["autoencoder=dvae,vqvae"]`` ->
+    ``[[["autoencoder=dvae"], ["autoencoder=vqvae"]]]``. Keys joined by ``;`` in one item vary together (their
+    i-th values make the i-th variant): ``"prior.depth=2,4; stages.prior.steps=800,400"`` ->
+    ``[[["prior.depth=2", "stages.prior.steps=800"], ["prior.depth=4", "stages.prior.steps=400"]]]``."""
     axes = []
     for item in items:
-        key, sep, values = item.partition("=")
-        choices = [v.strip() for v in _split_top_level(values)]
-        if not sep or not key.strip() or not all(choices):
-            raise InputError(f"--vary {item!r}: expected KEY=V1,V2,... e.g. autoencoder=dvae,vqvae")
-        axes.append([f"{key.strip()}={value}" for value in choices])
+        columns = []
+        for part in _split_top_level(item, ";"):
+            key, sep, values = part.partition("=")
+            choices = [v.strip() for v in _split_top_level(values)]
+            if not sep or not key.strip() or not all(choices):
+                raise InputError(f"--vary {item!r}: expected KEY=V1,V2,... e.g. autoencoder=dvae,vqvae")
+            columns.append([f"{key.strip()}={value}" for value in choices])
+        if len({len(column) for column in columns}) > 1:
+            counts = ", ".join(f"{column[0].partition('=')[0]}: {len(column)}" for column in columns)
+            raise InputError(f"--vary {item!r}: keys varied together need as many values each ({counts})")
+        axes.append([list(values) for values in zip(*columns, strict=True)])
     return axes
 
 
-def _split_top_level(text: str) -> list[str]:
-    """Split on commas outside brackets, so ``prior.attention=[row,column],paper`` has two values."""
+def _split_top_level(text: str, separator: str = ",") -> list[str]:
+    """Split on ``separator`` outside brackets, so ``prior.attention=[row,column],paper`` has two values."""
     parts, depth, current = [], 0, ""
     for char in text:
         depth += char in "[{"
         depth -= char in "]}"
-        if char == "," and depth == 0:
+        if char == separator and depth == 0:
             parts.append(current)
             current = ""
         else:
@@ -167,7 +177,7 @@ def run_ablation(
     axes = parse_vary(vary)
     if not axes:
         raise InputError("give at least one --vary KEY=V1,V2")
-    combos = list(itertools.product(*axes))
+    combos = [[o for choice in combo for o in choice] for combo in itertools.product(*axes)]
     # every variant validates (and is scaled) before the first one trains
     recipes = [variant_recipe(recipe, [*base_overrides, *combo], steps_scale, plugins) for combo in combos]
     rows: list[dict[str, Any]] = []

@@ -30,7 +30,8 @@ def setup(parser: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="KEY=V1,V2",
-        help="values to compare (repeat for a grid: every combination runs)",
+        help="values to compare (repeat for a grid: every combination runs); keys joined by ';' change "
+        "together, e.g. 'prior.depth=2,4; stages.prior.steps=800,400' is two variants",
     )
     parser.add_argument(
         "--steps-scale",

@@ -6,9 +6,11 @@ import csv
 import importlib.util
 from pathlib import Path
 
+import pytest
 import yaml
 
 from genkit.ablate import parse_vary, run_ablation, variant_name
+from genkit.errors import InputError
 
 _spec = importlib.util.spec_from_file_location("tiny", Path(__file__).with_name("tiny.py"))
 tiny = importlib.util.module_from_spec(_spec)
@@ -17,9 +19,17 @@ _spec.loader.exec_module(tiny)
 
 def test_parse_vary_keeps_bracketed_values_together():
     assert parse_vary(["prior.attention=[row,column],paper", "autoencoder=dvae,vqvae"]) == [
-        ["prior.attention=[row,column]", "prior.attention=paper"],
-        ["autoencoder=dvae", "autoencoder=vqvae"],
+        [["prior.attention=[row,column]"], ["prior.attention=paper"]],
+        [["autoencoder=dvae"], ["autoencoder=vqvae"]],
     ]
+
+
+def test_keys_joined_by_semicolons_vary_together():
+    assert parse_vary(["prior={kind: a, d: [1,2]},{kind: b}; stages.prior.steps=800,400"]) == [
+        [["prior={kind: a, d: [1,2]}", "stages.prior.steps=800"], ["prior={kind: b}", "stages.prior.steps=400"]]
+    ]
+    with pytest.raises(InputError, match=r"as many values each \(prior.depth: 2, stages.prior.steps: 3\)"):
+        parse_vary(["prior.depth=2,4; stages.prior.steps=8,4,2"])
     assert variant_name(["autoencoder=vqvae", "prior.depth=2"]) == "autoencoder-vqvae__prior.depth-2"
     assert variant_name(["autoencoder={kind: vqvae, hidden: 32}"]) == "autoencoder-vqvae"
 
