@@ -4,6 +4,9 @@ meta build."""
 import pytest
 import torch
 import torch.nn.functional as F
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis_budget import costly
 
 import genkit
 
@@ -239,3 +242,36 @@ def test_conv_feed_forward_makes_image_tokens_see_their_neighbours_without_atten
     far[0, 0, 2] = (image[0, 0, 2] + 1) % CONTEXT.image_vocab_size
     assert not torch.allclose(prior(text, lengths, near)[0, 0], base)
     torch.testing.assert_close(prior(text, lengths, far)[0, 0], base)
+
+
+@costly(8)
+@given(h=st.integers(1, 4), w=st.integers(1, 4), text=st.integers(0, 3), seed=st.integers(0, 2**16))
+def test_relative_bias_depends_only_on_the_grid_offset_and_leaves_text_pairs_alone(h, w, text, seed):
+    """The reference: for image tokens i, j at (yi, xi), (yj, xj), the bias is the table's entry for (yj - yi,
+    xj - xi); every pair with a text token gets 0."""
+    from genkit_maskgit.blocks import AttentionBranch
+
+    branch = AttentionBranch(8, 2, grid=(h, w), relative_bias=True)
+    with torch.no_grad():
+        branch.bias_table.copy_(torch.randn(branch.bias_table.shape, generator=torch.Generator().manual_seed(seed)))
+    bias = branch.attention_bias(text + h * w, torch.float32)
+    table = branch.bias_table.view(2, 2 * h - 1, 2 * w - 1)
+    for i in range(h * w):
+        for j in range(h * w):
+            dy, dx = j // w - i // w, j % w - i % w
+            assert torch.equal(bias[:, text + i, text + j], table[:, dy + h - 1, dx + w - 1])
+    assert not bias[:, :text].any() and not bias[:, :, :text].any()
+
+
+def test_relative_bias_starts_at_zero_and_then_changes_the_attention():
+    plain, biased = build(), build({**SMALL, "relative_bias": True})
+    missing, unexpected = biased.load_state_dict(plain.state_dict(), strict=False)
+    assert not unexpected and all("bias_table" in name for name in missing) and missing
+    text, lengths, image = batch()
+    torch.testing.assert_close(biased.eval()(text, lengths, image), plain.eval()(text, lengths, image))
+    with torch.no_grad():
+        biased.blocks[0].attention.bias_table.normal_()
+    assert not torch.allclose(biased(text, lengths, image), plain(text, lengths, image))
+    loss, _ = biased.train().loss(text, lengths, image)
+    loss.backward()
+    assert biased.blocks[0].attention.bias_table.grad.abs().sum() > 0

@@ -53,7 +53,7 @@ class MaskGITPrior(CaptionPads, nn.Module):
         self.image_column = nn.Embedding(w, width)
         hidden = int(round(params.mlp_ratio * width))
         self.blocks = nn.ModuleList(
-            Block(width, params.heads, hidden, params.dropout, self.grid, params.conv_kernel)
+            Block(width, params.heads, hidden, params.dropout, self.grid, params.conv_kernel, params.relative_bias)
             for _ in range(params.depth)
         )
         self.final_norm = nn.LayerNorm(width)
@@ -86,6 +86,9 @@ class MaskGITPrior(CaptionPads, nn.Module):
     def reset_parameters(self) -> None:
         outputs = [layer for block in self._typed_blocks() for layer in (block.attention.out, block.mlp.proj)]
         gpt2_init(self, self.params.init_std, outputs, len(self.blocks))
+        for block in self._typed_blocks():
+            if block.attention.bias_table is not None:
+                nn.init.zeros_(block.attention.bias_table)  # no locality preference until training finds one
 
     # -- inputs ----------------------------------------------------------------------------------------
     def embed(self, text_full: torch.Tensor, image_flat: torch.Tensor) -> torch.Tensor:

@@ -50,6 +50,11 @@ class MaskGITParams(genkit.Params):
         "token grid (a convolutional feed-forward, the locality bias of the sparse transformer's conv_kernel); "
         "0: none.",
     )
+    relative_bias: bool = Field(
+        False,
+        description="Each attention head adds a learned bias per grid offset (dy, dx) between two image tokens "
+        "(Swin's relative position bias; zero at start): a locality prior for the bidirectional attention.",
+    )
     init_std: float = Field(0.02, gt=0, description="Std of the normal weight initialisation.")
     checkpoint_activations: CheckpointActivations = Field(False, description=checkpoint_description())
 
