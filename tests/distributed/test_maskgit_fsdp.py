@@ -26,7 +26,7 @@ CONTEXT = genkit.BuildContext(text_vocab_size=12, text_length=4, image_vocab_siz
 
 def _model(checkpointing=False):
     torch.manual_seed(0)
-    values = {"width": 16, "depth": 2, "heads": 2, "caption_dropout": 0.0, "conv_kernel": 3}
+    values = {"width": 16, "depth": 2, "heads": 2, "caption_dropout": 0.0, "conv_kernel": 3, "relative_bias": True}
     values["checkpoint_activations"] = checkpointing
     return genkit.build_component("prior", genkit.make_params("prior", "maskgit", values), CONTEXT).train()
 
