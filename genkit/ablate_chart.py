@@ -15,7 +15,9 @@ def bar_chart(rows: Sequence[dict[str, Any]], metrics: Sequence[str], path: Path
     """One group of bars per metric (values in [0, 1]), one colour per variant, legend below."""
     font = ImageFont.load_default()
     group_width = 40 + 26 * len(rows)
-    width = 60 + group_width * len(metrics)
+    labels = [str(row["variant"]) for row in rows]
+    widest_label = max((font.getlength(label) for label in labels), default=0)
+    width = int(max(60 + group_width * len(metrics), 90 + widest_label))  # the legend is never cut off
     legend = 16 * len(rows) + 8
     canvas = Image.new("RGB", (width, height + 40 + legend), "white")
     draw = ImageDraw.Draw(canvas)
@@ -39,7 +41,7 @@ def bar_chart(rows: Sequence[dict[str, Any]], metrics: Sequence[str], path: Path
     for r, row in enumerate(rows):
         y = height + 34 + 16 * r
         draw.rectangle([60, y, 72, y + 10], fill=PALETTE[r % len(PALETTE)])
-        draw.text((78, y - 1), str(row["variant"]), fill="black", font=font)
+        draw.text((78, y - 1), labels[r], fill="black", font=font)
     path.parent.mkdir(parents=True, exist_ok=True)
     canvas.save(path)
     return path
