@@ -2,9 +2,9 @@
 
 The autoregressive ``sparse_transformer`` (raster order, KV cache: one pass per image token after a shared
 prefill) against the masked ``maskgit`` prior (iterative parallel decoding: ``steps`` passes over the whole
-image), both at the demo's size (width 128, depth 4, 4 heads, BPE 512 x 16 text, 512 image codes) with freshly
-initialised weights: sampling time does not depend on what the weights learned. The masked prior has the
-convolutional feed-forward of ``shapes/demo_maskgit`` (``conv_kernel: 3``). Each configuration times whole
+image), each as its demo recipe declares it (``shapes/demo``, ``shapes/demo_maskgit``; BPE 512 x 16 text, 512
+image codes), with freshly initialised weights: sampling time does not depend on what the weights learned.
+Each configuration times whole
 ``sample`` calls (one caption, ``candidates`` images), best of ``--repeats`` after a warm-up, in one process, and
 reports ``speedup`` = autoregressive seconds per image / masked seconds per image. A last line compares a training
 step (forward, backward, AdamW) at the demo's batch of 32 on the 8x8 grid: ``train_step_ratio`` = masked seconds /
@@ -26,23 +26,20 @@ from typing import Any
 import torch
 
 import genkit
+from genkit.recipe.load import load_recipe
 
 TEXT_VOCAB, TEXT_LENGTH, IMAGE_VOCAB = 512, 16, 512
-SIZES = {"width": 128, "depth": 4, "heads": 4}
-PRIORS = {
-    "sparse_transformer": {**SIZES, "attention": "paper", "conv_kernel": 5},
-    "maskgit": {**SIZES, "conv_kernel": 3},  # as shapes/demo_maskgit
-}
+PRIORS = {"sparse_transformer": "shapes/demo", "maskgit": "shapes/demo_maskgit"}  # each prior as its recipe has it
 
 
 def build(kind: str, grid: tuple[int, int], device: torch.device, steps: int | None) -> Any:
     context = genkit.BuildContext(
         text_vocab_size=TEXT_VOCAB, text_length=TEXT_LENGTH, image_vocab_size=IMAGE_VOCAB, image_grid=grid
     )
-    values = dict(PRIORS[kind])
+    params = load_recipe(PRIORS[kind]).recipe.prior
     if kind == "maskgit" and steps is not None:
-        values["steps"] = steps
-    prior = genkit.build_component("prior", genkit.make_params("prior", kind, values), context)
+        params = params.model_copy(update={"steps": steps})
+    prior = genkit.build_component("prior", params, context)
     return prior.to(device).eval()
 
 
