@@ -38,10 +38,10 @@ def bar_chart(rows: Sequence[dict[str, Any]], metrics: Sequence[str], path: Path
             draw.rectangle([x, bottom - (bottom - top) * value, x + 20, bottom], fill=PALETTE[r % len(PALETTE)])
             draw.text((x, bottom - (bottom - top) * value - 12), f"{value:.2f}", fill="black", font=font)
         draw.text((x0, bottom + 6), metric, fill="black", font=font)
-    for r, row in enumerate(rows):
+    for r, label in enumerate(labels):
         y = height + 34 + 16 * r
         draw.rectangle([60, y, 72, y + 10], fill=PALETTE[r % len(PALETTE)])
-        draw.text((78, y - 1), labels[r], fill="black", font=font)
+        draw.text((78, y - 1), label, fill="black", font=font)
     path.parent.mkdir(parents=True, exist_ok=True)
     canvas.save(path)
     return path

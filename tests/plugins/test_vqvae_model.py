@@ -52,7 +52,7 @@ def test_nearest_code_is_exact_under_bf16_autocast():
     expected = torch.cdist(flat, model.codebook_vectors().detach().double()).argmin(1).view(2, 2, 2)
     book = model.codebook_vectors().detach()
     with torch.autocast("cpu", dtype=torch.bfloat16):
-        naive = (flat.float().pow(2).sum(1, keepdim=True) - 2 * flat.float() @ book.t() + book.pow(2).sum(1)[None])
+        naive = flat.float().pow(2).sum(1, keepdim=True) - 2 * flat.float() @ book.t() + book.pow(2).sum(1)[None]
         assert not torch.equal(naive.argmin(1).view(2, 2, 2), expected)  # the case is one bf16 gets wrong
         assert torch.equal(model.nearest(z_e), expected)
 
