@@ -28,7 +28,15 @@ from genkit.plugins.manager import Plugins, get_plugins
 from genkit.recipe import LoadedRecipe, dump_recipe, load_recipe
 from genkit.steps import step_count_overrides
 
-METRICS = ("faithfulness", "faithfulness_first", "val_bits_per_image_token", "psnr", "codebook_usage", "reranker_top1")
+METRICS = (
+    "faithfulness",
+    "faithfulness_first",
+    "candidates_faithful",
+    "val_bits_per_image_token",
+    "psnr",
+    "codebook_usage",
+    "reranker_top1",
+)
 
 
 @dataclass
@@ -230,4 +238,8 @@ def write_table(rows: list[dict[str, Any]], out: Path) -> None:
     (out / "ablation.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
     from genkit.ablate_chart import bar_chart
 
-    bar_chart(rows, ["faithfulness", "faithfulness_first", "codebook_usage", "reranker_top1"], out / "ablation.png")
+    bar_chart(
+        rows,
+        ["faithfulness", "faithfulness_first", "candidates_faithful", "codebook_usage", "reranker_top1"],
+        out / "ablation.png",
+    )

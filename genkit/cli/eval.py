@@ -11,7 +11,8 @@ HELP = "measure a finished run: faithfulness, bits per image token, PSNR, codebo
 DESCRIPTION = """\
 Print one JSON object (also written to RUN_DIR/eval.json) with: faithfulness (distinct validation captions
 whose top-1 reranked sample has the right colour and shape, judged by the shapes generator's pixel checker),
-faithfulness_first (same without reranking), unseen_captions (share of those captions that no training item
+faithfulness_first (same without reranking), candidates_faithful (share of every drawn candidate judged
+faithful: what a random pick would score, far less noisy than faithfulness_first), unseen_captions (share of those captions that no training item
 has: 1.0 with the shapes data's held_out option), per-attribute accuracy (colour, shape, count; position and
 size over the captions that say them), val_bits_per_image_token (prior), psnr and codebook_usage
 (autoencoder), reranker_top1 (in-batch text->image retrieval).

@@ -72,3 +72,4 @@ def test_every_stage_runs_and_the_samples_match_their_captions(tmp_path, capsys)
     assert report["reranker_top1"] > 0.2  # chance: 1/64 in a batch of 64
     assert report["attributes"]["color"] >= 0.6, report  # chance 1/6
     assert report["faithfulness"] >= 0.2, report  # chance 1/24
+    assert 0.1 <= report["candidates_faithful"] <= 1.0, report  # every drawn candidate judged; chance 1/24
