@@ -12,10 +12,10 @@ DESCRIPTION = """\
 Print one JSON object (also written to RUN_DIR/eval.json) with: faithfulness (distinct validation captions
 whose top-1 reranked sample has the right colour and shape, judged by the shapes generator's pixel checker),
 faithfulness_first (same without reranking), candidates_faithful (share of every drawn candidate judged
-faithful: what a random pick would score, far less noisy than faithfulness_first), unseen_captions (share of those captions that no training item
-has: 1.0 with the shapes data's held_out option), per-attribute accuracy (colour, shape, count; position and
-size over the captions that say them), val_bits_per_image_token (prior), psnr and codebook_usage
-(autoencoder), reranker_top1 (in-batch text->image retrieval).
+faithful: what a random pick would score, far less noisy than faithfulness_first), unseen_captions (share of
+those captions that no training item has: 1.0 with the shapes data's held_out option), per-attribute
+accuracy (colour, shape, count; position and size over the captions that say them), val_bits_per_image_token
+(prior), psnr and codebook_usage (autoencoder), reranker_top1 (in-batch text->image retrieval).
 
 example:
   genkit eval runs/demo --captions 64 --candidates 16
