@@ -175,6 +175,7 @@ def run_ablation(
     base_overrides: Sequence[str] = (),
     eval_captions: int = 64,
     eval_candidates: int | None = None,
+    eval_seeds: int = 1,
     plugins: Plugins | None = None,
     log: Callable[[str], object] = print,
 ) -> list[dict[str, Any]]:
@@ -182,6 +183,8 @@ def run_ablation(
     from genkit.stages.pipeline import run_pipeline
 
     plugins = plugins or get_plugins()
+    if eval_seeds < 1:
+        raise InputError(f"--seeds {eval_seeds}: must be at least 1")
     axes = parse_vary(vary)
     if not axes:
         raise InputError("give at least one --vary KEY=V1,V2")
@@ -208,7 +211,9 @@ def run_ablation(
         trained = time.perf_counter() - started
         for key in keys.values():
             seen.setdefault(key, variant.run_dir)
-        report = evaluate_run(variant.run_dir, captions=eval_captions, candidates=eval_candidates, plugins=plugins)
+        report = evaluate_run(
+            variant.run_dir, captions=eval_captions, candidates=eval_candidates, seeds=eval_seeds, plugins=plugins
+        )
         row = {
             "variant": " ".join(variant_label(o) for o in combo),
             **{m: report.get(m) for m in METRICS},
@@ -217,6 +222,9 @@ def run_ablation(
         }
         rows.append(row)
         log(f"[{variant.name}] " + ", ".join(f"{k}={_fmt(v)}" for k, v in row.items() if k in METRICS))
+        if "per_seed" in report:
+            seeds = ", ".join(f"{k}=" + "/".join(_fmt(v) for v in values) for k, values in report["per_seed"].items())
+            log(f"[{variant.name}] seeds {report['seeds']}: {seeds}")
     write_table(rows, out)
     return rows
 

@@ -155,16 +155,42 @@ def faithfulness(
     }
 
 
+SEEDED = ("faithfulness", "faithfulness_first", "candidates_faithful")
+
+
+def mean_over_seeds(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """One :func:`faithfulness` report from several seeds' reports: the mean of each figure and of each attribute
+    (``None`` stays ``None``); the rest as the first report has it."""
+
+    def mean(values: list[Any]) -> float | None:
+        known = [v for v in values if v is not None]
+        return sum(known) / len(known) if known else None
+
+    out = dict(runs[0])
+    for key in SEEDED:
+        out[key] = mean([r[key] for r in runs])
+    for group in ("attributes", "attributes_first"):
+        out[group] = {name: mean([r[group][name] for r in runs]) for name in runs[0][group]}
+    return out
+
+
 def evaluate_run(
     run_dir: str | Path,
     *,
     captions: int = 64,
     candidates: int | None = None,
     seed: int = 0,
+    seeds: int = 1,
     plugins: Plugins | None = None,
 ) -> dict[str, Any]:
     """The metrics of the module docstring. Sampling uses the run's ``stages.sample`` settings (temperature,
-    top_k, top_p, guidance, candidates) when the recipe has them; ``candidates`` overrides the count."""
+    top_k, top_p, guidance, candidates) when the recipe has them; ``candidates`` overrides the count.
+
+    ``seeds`` > 1 draws the candidates with sampling seeds ``seed .. seed + seeds - 1``: the faithfulness figures
+    (and each attribute's accuracy) are then their means over the seeds, and ``per_seed`` holds each seed's
+    ``faithfulness``, ``faithfulness_first`` and ``candidates_faithful``."""
+    if seeds < 1:
+        raise InputError(f"seeds {seeds}: must be at least 1")
     plugins = plugins or get_plugins()
     run_dir = Path(run_dir)
     pipeline = Pipeline.from_run(run_dir, plugins)
@@ -183,7 +209,11 @@ def evaluate_run(
     judge = plugins.hook.genkit_select_judge(data=recipe.data)
     judged = distinct_captions([e for e in examples if judge.judges(e)])[:captions] if judge is not None else []
     if judge is not None and judged:
-        report.update(faithfulness(pipeline, judge, judged, candidates, seed, **sampling))
+        runs = [faithfulness(pipeline, judge, judged, candidates, seed + k, **sampling) for k in range(seeds)]
+        report.update(mean_over_seeds(runs))
+        if seeds > 1:
+            report["seeds"] = [seed + k for k in range(seeds)]
+            report["per_seed"] = {key: [r[key] for r in runs] for key in SEEDED}
         trained_on = set(dataset.captions("train"))
         report["unseen_captions"] = sum(e.caption not in trained_on for e in judged) / len(judged)
     else:

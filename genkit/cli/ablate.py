@@ -48,6 +48,12 @@ def setup(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--candidates", type=int, help="candidates per caption in the evaluation (default: the recipe's)"
     )
+    parser.add_argument(
+        "--seeds",
+        type=int,
+        default=1,
+        help="sampling seeds per variant's evaluation (0 .. N-1); the table holds the means (default 1)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -65,6 +71,7 @@ def run(args: argparse.Namespace) -> int:
         base_overrides=args.overrides,
         eval_captions=args.captions,
         eval_candidates=args.candidates,
+        eval_seeds=args.seeds,
     )
     print((out / "ablation.md").read_text(encoding="utf-8"))
     print(f"wrote {out / 'ablation.md'}, {out / 'ablation.csv'} and {out / 'ablation.png'}")

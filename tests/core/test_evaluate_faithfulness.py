@@ -3,11 +3,13 @@ candidates judged faithful."""
 
 from __future__ import annotations
 
+import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import genkit.evaluate as evaluate
+from genkit.errors import InputError
 from genkit.roles import Example
 from genkit.sample.pipeline import PromptSamples
 
@@ -61,7 +63,7 @@ def test_top1_first_and_every_candidate_are_judged(data):
     pipeline = KnownCandidates(right, order)
     report = evaluate.faithfulness(pipeline, ValueJudge(), examples, candidates, 0)
     assert pipeline.calls == [candidates]
-    assert report["faithfulness"] == sum(r[o[0]] for r, o in zip(right, order)) / captions
+    assert report["faithfulness"] == sum(r[o[0]] for r, o in zip(right, order, strict=True)) / captions
     assert report["faithfulness_first"] == sum(r[0] for r in right) / captions
     expected = sum(sum(r) / candidates for r in right) / captions
     assert abs(report["candidates_faithful"] - expected) < 1e-12
@@ -76,3 +78,24 @@ def test_too_many_pixels_keeps_only_the_best_and_reports_no_share(monkeypatch):
     assert pipeline.calls == [1]
     assert report["faithfulness"] == 1.0 and report["faithfulness_first"] == 0.0
     assert report["candidates_faithful"] is None
+
+
+def test_several_seeds_report_the_mean_of_each_figure():
+    examples = [Example(torch.zeros(3, 4, 4), f"caption {i}", {}) for i in range(2)]
+    one = evaluate.faithfulness(
+        KnownCandidates([[True, False], [True, True]], [[1, 0], [0, 1]]), ValueJudge(), examples, 2, 0
+    )
+    two = evaluate.faithfulness(
+        KnownCandidates([[False, False], [True, False]], [[0, 1], [0, 1]]), ValueJudge(), examples, 2, 1
+    )
+    mean = evaluate.mean_over_seeds([one, two])
+    assert (one["faithfulness"], two["faithfulness"]) == (0.5, 0.5) and mean["faithfulness"] == 0.5
+    assert (one["faithfulness_first"], two["faithfulness_first"]) == (1.0, 0.5) and mean["faithfulness_first"] == 0.75
+    assert (one["candidates_faithful"], two["candidates_faithful"]) == (0.75, 0.25)
+    assert mean["candidates_faithful"] == 0.5 and mean["attributes"]["shape"] == 0.5
+    assert mean["captions"] == 2 and evaluate.mean_over_seeds([one]) == one
+
+
+def test_seeds_below_one_is_a_one_line_error(tmp_path):
+    with pytest.raises(InputError, match="seeds 0: must be at least 1"):
+        evaluate.evaluate_run(tmp_path, seeds=0)

@@ -39,9 +39,17 @@ def test_ablation_reuses_identical_stages_and_writes_the_table(tmp_path):
     recipe.write_text(yaml.safe_dump(tiny.TINY_RECIPE))
     lines: list[str] = []
     rows = run_ablation(
-        str(recipe), ["prior.depth=1,2"], tmp_path / "ablate", eval_captions=4, eval_candidates=2, log=lines.append
+        str(recipe),
+        ["prior.depth=1,2"],
+        tmp_path / "ablate",
+        eval_captions=4,
+        eval_candidates=2,
+        eval_seeds=2,
+        log=lines.append,
     )
     assert [r["variant"] for r in rows] == ["prior.depth=1", "prior.depth=2"]
+    per_seed = [line for line in lines if "seeds [0, 1]: faithfulness=" in line]
+    assert len(per_seed) == 2, lines  # each variant judged with sampling seeds 0 and 1, both logged
     reused = [line for line in lines if "reusing stage" in line]
     # the second variant differs only in the prior: autoencoder and tokenizer come from the first run
     assert any("reusing stage autoencoder" in line for line in reused)
