@@ -110,7 +110,8 @@ def faithfulness(
     pipeline: Pipeline, judge: Judge, examples: list[Example], candidates: int, seed: int, **sampling: Any
 ) -> dict[str, Any]:
     """Judge the top-1 reranked and the first drawn candidate of each example's caption with ``judge`` (from the
-    ``genkit_select_judge`` hook); ``sampling``: temperature, top_k, top_p, guidance."""
+    ``genkit_select_judge`` hook), and every candidate (``candidates_faithful``) unless their pixels exceed
+    :data:`JUDGE_ALL_LIMIT` floats; ``sampling``: temperature, top_k, top_p, guidance."""
     pixels = examples[0].image.numel() if examples else 0
     judge_all = len(examples) * candidates * pixels <= JUDGE_ALL_LIMIT
     results = pipeline.sample(
