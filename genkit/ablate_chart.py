@@ -14,7 +14,8 @@ PALETTE = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 1
 def bar_chart(rows: Sequence[dict[str, Any]], metrics: Sequence[str], path: Path, height: int = 260) -> Path:
     """One group of bars per metric (values in [0, 1]), one colour per variant, legend below."""
     font = ImageFont.load_default()
-    group_width = 40 + 26 * len(rows)
+    widest_metric = max((font.getlength(metric) for metric in metrics), default=0)
+    group_width = int(max(40 + 26 * len(rows), widest_metric + 14))  # metric names under the bars never touch
     labels = [str(row["variant"]) for row in rows]
     widest_label = max((font.getlength(label) for label in labels), default=0)
     width = int(max(60 + group_width * len(metrics), 90 + widest_label))  # the legend is never cut off
