@@ -122,17 +122,16 @@ def faithfulness(
         warn=lambda message: None,
         **sampling,
     )  # eval judges the captions as the data gives them; keep only changes what is returned, not what is drawn
-    best = [judge.judge(r.images[0], e) for r, e in zip(results, examples, strict=True)]
+    # every kept candidate judged once, best first: the top-1 only, or all of them with judge_all
+    verdicts = [[judge.judge(image, e) for image in r.images] for r, e in zip(results, examples, strict=True)]
+    best = [kept[0] for kept in verdicts]
     first = []
     for r, e in zip(results, examples, strict=True):
         assert r.first_image is not None  # Pipeline.sample always sets it
         first.append(judge.judge(r.first_image, e))
     every = None
     if judge_all:
-        shares = [
-            sum(float(judge.judge(image, e)["faithful"] or 0.0) for image in r.images) / len(r.images)
-            for r, e in zip(results, examples, strict=True)
-        ]
+        shares = [sum(float(v["faithful"] or 0.0) for v in kept) / len(kept) for kept in verdicts]
         every = sum(shares) / len(shares)
 
     def summary(scores: list[dict[str, float | None]]) -> tuple[float, dict[str, float | None]]:
