@@ -10,7 +10,7 @@
 - Activation checkpointing: ``CheckpointActivations`` (the type of a ``checkpoint_activations`` parameter),
   ``checkpointed_blocks``, ``run_block``, ``checkpoint_interval``, ``checkpoint_description``.
 - Autoencoders: ``ConvAutoencoderParams`` (the parameters a convolutional encoder/decoder with a codebook shares,
-  and their size rules) and ``resolve_multipliers``.
+  and their size rules), ``resolve_multipliers`` and ``resolve_decoder_blocks``.
 - Transformer priors: ``CaptionPads`` (a learned pad per caption position, the null caption of guidance),
   ``filter_logits`` (temperature, top-k, top-p), ``gpt2_init``, ``prior_sizes`` (what a prior's build reads from
   its context).
@@ -32,7 +32,7 @@ from genkit.helpers.checkpointing import (
     run_block,
 )
 from genkit.helpers.collectives import from_rank_zero, gather_rows, sum_over_ranks
-from genkit.helpers.conv_autoencoder import ConvAutoencoderParams, resolve_multipliers
+from genkit.helpers.conv_autoencoder import ConvAutoencoderParams, resolve_decoder_blocks, resolve_multipliers
 from genkit.helpers.gumbel import gumbel_like
 from genkit.helpers.restricted_pickle import TENSOR_GLOBALS
 from genkit.helpers.transformer_prior import CaptionPads, filter_logits, gpt2_init, prior_sizes
@@ -56,6 +56,7 @@ __all__ = [
     "image_mask",
     "paper_schedule",
     "prior_sizes",
+    "resolve_decoder_blocks",
     "resolve_multipliers",
     "run_block",
     "select_attention",

@@ -48,6 +48,12 @@ class ConvAutoencoderParams(Params):
         None, description="Width multiplier of each group, one per group (default 1, 2, 4, 8, ...)."
     )
     blocks_per_group: int = Field(2, ge=1, le=1024, description="Resblocks per group (OpenAI: 2).")
+    decoder_blocks: tuple[int, ...] | None = Field(
+        None,
+        description="Resblocks in each decoder group, from the lowest resolution to the image's, one per group "
+        "(default: blocks_per_group in every group). A low-resolution group is cheap: icons/vqvae_32px decodes "
+        "with [2, 2, 1].",
+    )
     codebook_dim: int = Field(128, ge=1, le=MAX_WIDTH, description="Width of the codebook vectors (OpenAI: 128).")
 
     @model_validator(mode="after")
@@ -56,7 +62,8 @@ class ConvAutoencoderParams(Params):
         codebook), against :data:`genkit.MAX_PARAMETERS` (raises ``ValueError``, as a pydantic validator)."""
         multipliers = self.multipliers or default_multipliers(self.downsample.bit_length())
         widths = [self.hidden * m for m in multipliers]
-        estimate = 2 * self.blocks_per_group * sum(1.125 * w * w for w in widths)
+        decoder = self.decoder_blocks or [self.blocks_per_group] * len(widths)  # lowest resolution first
+        estimate = sum(1.125 * w * w * (self.blocks_per_group + n) for w, n in zip(widths[::-1], decoder, strict=False))
         too_many_parameters(
             estimate + self.codebook_size * self.codebook_dim, "hidden x multipliers x blocks_per_group"
         )
@@ -64,9 +71,10 @@ class ConvAutoencoderParams(Params):
 
     def recipe_problems(self, context: BuildContext) -> dict[str, str]:
         """What the build would refuse, found when the recipe validates: ``downsample`` a power of two, one
-        ``multipliers`` entry per group, and an image size (from the data section) that ``downsample`` divides
-        (the token grid is ``image_size / downsample`` a side). The build keeps its own checks
-        (:func:`resolve_multipliers`) for params made outside a recipe (:func:`genkit.make_params`)."""
+        ``multipliers`` and one ``decoder_blocks`` entry per group, and an image size (from the data section) that
+        ``downsample`` divides (the token grid is ``image_size / downsample`` a side). The build keeps its own
+        checks (:func:`resolve_multipliers`, :func:`resolve_decoder_blocks`) for params made outside a recipe
+        (:func:`genkit.make_params`)."""
         factor = self.downsample
         if factor & (factor - 1):
             return {"downsample": f"must be a power of two (1, 2, 4, 8, ...), got {factor}"}
@@ -75,6 +83,11 @@ class ConvAutoencoderParams(Params):
         if self.multipliers is not None and (len(self.multipliers) != groups or min(self.multipliers) < 1):
             problems["multipliers"] = (
                 f"needs {groups} positive entries (one per group) for downsample {factor}, got {list(self.multipliers)}"
+            )
+        if self.decoder_blocks is not None and (len(self.decoder_blocks) != groups or min(self.decoder_blocks) < 1):
+            problems["decoder_blocks"] = (
+                f"needs {groups} positive entries (one per group) for downsample {factor}, "
+                f"got {list(self.decoder_blocks)}"
             )
         size = context.image_size
         if size is not None and (size < factor or size % factor):
@@ -100,3 +113,19 @@ def resolve_multipliers(params: ConvAutoencoderParams, kind: str) -> tuple[int, 
             f"got {multipliers}"
         )
     return params.downsample, multipliers
+
+
+def resolve_decoder_blocks(params: ConvAutoencoderParams, kind: str) -> list[int]:
+    """Resblocks in each decoder group, lowest resolution first: ``decoder_blocks``, else ``blocks_per_group`` in
+    every group; a one-line :class:`genkit.InputError` naming the ``autoencoder`` ``kind`` when the count of
+    entries is not the number of groups."""
+    _, multipliers = resolve_multipliers(params, kind)
+    if params.decoder_blocks is None:
+        return [params.blocks_per_group] * len(multipliers)
+    blocks = list(params.decoder_blocks)
+    if len(blocks) != len(multipliers) or min(blocks) < 1:
+        raise InputError(
+            f"autoencoder {kind}: decoder_blocks needs {len(multipliers)} positive entries for downsample "
+            f"{params.downsample}, got {blocks}"
+        )
+    return blocks

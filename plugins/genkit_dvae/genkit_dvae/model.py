@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from genkit.helpers import gumbel_like
+from genkit.helpers import gumbel_like, resolve_decoder_blocks
 from genkit_dvae.common import (
     check_codes,
     check_images,
@@ -58,8 +58,12 @@ class DVAE(EncoderDecoderStructure, nn.Module):
             hidden=params.hidden, multipliers=multipliers, blocks_per_group=params.blocks_per_group
         )
         self.encoder = Encoder(**shape, out_channels=params.codebook_size)
+        blocks = resolve_decoder_blocks(params, KIND)
         self.decoder = Decoder(
-            **shape, in_channels=params.codebook_size, init_width=params.codebook_dim, out_channels=6
+            **{**shape, "blocks_per_group": blocks},
+            in_channels=params.codebook_size,
+            init_width=params.codebook_dim,
+            out_channels=6,
         )
 
     # -- schedules -------------------------------------------------------------------------------------

@@ -10,7 +10,8 @@ Layout (module and parameter names are OpenAI's, so their checkpoints map key fo
   (nearest x2) between groups, ``blocks.output`` (relu, 1x1 conv to ``out_channels``).
 - A resblock is ``id_path(x) + res_path(x)``: ``id_path`` is the identity when the widths agree, else a 1x1 conv;
   ``res_path`` is relu-conv x4 with hidden width ``n_out // 4`` and multiplies its output by the post-gain
-  ``1 / n_layers**2`` (``n_layers`` = groups x blocks per group). Encoder kernels 3,3,3,1; decoder 1,3,3,3.
+  ``1 / n_layers**2`` (``n_layers``: the resblocks of the network, groups x blocks per group in OpenAI's). Encoder
+  kernels 3,3,3,1; decoder 1,3,3,3. The decoder may have a different count of resblocks in each group.
 - Every conv is :class:`Conv2d` with parameters ``w`` ``[out, in, k, k]`` and ``b`` ``[out]``, ``w`` drawn from
   ``N(0, 1 / (in * k * k))``, ``b`` zero, "same" padding.
 
@@ -88,23 +89,33 @@ def group_widths(hidden: int, multipliers: Sequence[int]) -> list[int]:
 def resblock_groups(
     n_in: int,
     widths: Sequence[int],
-    blocks_per_group: int,
+    blocks: Sequence[int],
     kernels: Sequence[int],
     between: tuple[str, Callable[[], nn.Module]],
 ) -> tuple[list[tuple[str, nn.Module]], int]:
-    """OpenAI's ``group_g`` modules: ``block_1..block_n`` resblocks, then ``between`` (a named resampling layer)
-    after every group but the last. Returns the named groups and the last width."""
-    n_layers = len(widths) * blocks_per_group
+    """OpenAI's ``group_g`` modules: ``block_1..block_n`` resblocks (``blocks[g]`` of them), then ``between`` (a
+    named resampling layer) after every group but the last. Every branch's post-gain is ``1 / n_layers**2`` with
+    ``n_layers`` the resblocks of all groups. Returns the named groups and the last width."""
+    n_layers = sum(blocks)
     groups: list[tuple[str, nn.Module]] = []
-    for g, width in enumerate(widths):
+    for g, (width, count) in enumerate(zip(widths, blocks, strict=True)):
         group: list[tuple[str, nn.Module]] = []
-        for i in range(blocks_per_group):
+        for i in range(count):
             group.append((f"block_{i + 1}", ResBlock(n_in, width, n_layers, kernels)))
             n_in = width
         if g < len(widths) - 1:
             group.append((between[0], between[1]()))
         groups.append((f"group_{g + 1}", nn.Sequential(OrderedDict(group))))
     return groups, n_in
+
+
+def per_group(blocks_per_group: int | Sequence[int], groups: int) -> list[int]:
+    """Resblocks of each group: the same count in every group, or one count per group."""
+    if isinstance(blocks_per_group, int):
+        return [blocks_per_group] * groups
+    if len(blocks_per_group) != groups:
+        raise ValueError(f"{groups} groups need {groups} resblock counts, got {list(blocks_per_group)}")
+    return list(blocks_per_group)
 
 
 def run_channels_last(blocks: nn.Module, x: torch.Tensor) -> torch.Tensor:
@@ -135,7 +146,11 @@ class Encoder(nn.Module):
         widths = group_widths(hidden, multipliers)
         layers: list[tuple[str, nn.Module]] = [("input", Conv2d(in_channels, widths[0], 7))]
         groups, n_in = resblock_groups(
-            widths[0], widths, blocks_per_group, ENCODER_KERNELS, ("pool", lambda: nn.MaxPool2d(kernel_size=2))
+            widths[0],
+            widths,
+            per_group(blocks_per_group, len(widths)),
+            ENCODER_KERNELS,
+            ("pool", lambda: nn.MaxPool2d(kernel_size=2)),
         )
         layers += [*groups, ("output", output_head(n_in, out_channels))]
         self.blocks = nn.Sequential(OrderedDict(layers))
@@ -148,14 +163,16 @@ class Encoder(nn.Module):
 
 
 class Decoder(nn.Module):
-    """``[B, in_channels, h, w]`` -> ``[B, out_channels, h*f, w*f]``; groups run from the widest to the narrowest."""
+    """``[B, in_channels, h, w]`` -> ``[B, out_channels, h*f, w*f]``; groups run from the widest to the narrowest.
+    ``blocks_per_group``: one count for every group, or one per group in the decoder's order (lowest resolution
+    first)."""
 
     def __init__(
         self,
         *,
         hidden: int,
         multipliers: Sequence[int],
-        blocks_per_group: int,
+        blocks_per_group: int | Sequence[int],
         in_channels: int,
         init_width: int,
         out_channels: int,
@@ -166,7 +183,7 @@ class Decoder(nn.Module):
         groups, n_in = resblock_groups(
             init_width,
             widths,
-            blocks_per_group,
+            per_group(blocks_per_group, len(widths)),
             DECODER_KERNELS,
             ("upsample", lambda: nn.Upsample(scale_factor=2, mode="nearest")),
         )

@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from genkit.helpers import resolve_decoder_blocks
 from genkit_dvae.common import check_codes, check_images, code_counts, psnr, usage_and_perplexity
 from genkit_dvae.networks import Decoder, Encoder, EncoderDecoderStructure
 from genkit_fsq.params import FSQParams
@@ -46,7 +47,13 @@ class FSQ(EncoderDecoderStructure, nn.Module):
             hidden=params.hidden, multipliers=multipliers, blocks_per_group=params.blocks_per_group
         )
         self.encoder = Encoder(**shape, out_channels=len(levels))
-        self.decoder = Decoder(**shape, in_channels=len(levels), init_width=params.codebook_dim, out_channels=3)
+        blocks = resolve_decoder_blocks(params, KIND)
+        self.decoder = Decoder(
+            **{**shape, "blocks_per_group": blocks},
+            in_channels=len(levels),
+            init_width=params.codebook_dim,
+            out_channels=3,
+        )
         basis = [1]
         for level in levels[:-1]:
             basis.append(basis[-1] * level)

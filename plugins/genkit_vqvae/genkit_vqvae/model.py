@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from genkit.helpers import from_rank_zero, sum_over_ranks
+from genkit.helpers import from_rank_zero, resolve_decoder_blocks, sum_over_ranks
 from genkit_dvae.common import check_codes, check_images, code_counts, psnr, usage_and_perplexity
 from genkit_dvae.networks import Decoder, Encoder, EncoderDecoderStructure
 from genkit_vqvae.params import VQVAEParams
@@ -81,7 +81,8 @@ class VQVAE(EncoderDecoderStructure, nn.Module):
             hidden=params.hidden, multipliers=multipliers, blocks_per_group=params.blocks_per_group
         )
         self.encoder = Encoder(**shape, out_channels=dim)
-        self.decoder = Decoder(**shape, in_channels=dim, init_width=dim, out_channels=3)
+        blocks = resolve_decoder_blocks(params, KIND)
+        self.decoder = Decoder(**{**shape, "blocks_per_group": blocks}, in_channels=dim, init_width=dim, out_channels=3)
         book = torch.randn(params.codebook_size, dim) / dim**0.5
         if params.codebook_update == "ema":
             self.register_buffer("codebook", book)
