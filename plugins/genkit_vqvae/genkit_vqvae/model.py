@@ -6,6 +6,8 @@ family, 3 output channels, sigmoid). Training loss, per element::
 
     loss = mse(x_hat, x) + ||sg(z_e) - e||^2 (codebook_update: loss) + commitment * ||z_e - sg(e)||^2
 
+(``reconstruction_loss: log_mse`` replaces the first term with :func:`log_mse`.)
+
 With ``codebook_update: ema`` the codebook follows EMAs of assigned counts and sums (decay ``ema_decay``) instead
 of the codebook term. Each training call also updates ``code_usage`` (running codes per batch); every
 ``restart_every`` steps codes whose usage is below ``dead_code_threshold`` are re-seeded from random encoder
@@ -57,6 +59,16 @@ def rotated(z_e: torch.Tensor, e: torch.Tensor, eps: float = 1e-6) -> torch.Tens
     r = (r / r.norm(dim=1, keepdim=True).clamp_min(eps)).detach()
     rotation = z_e - 2 * (z_e * r).sum(1, keepdim=True) * r + 2 * (z_e * u).sum(1, keepdim=True) * q
     return (norm_e / norm_z).detach() * rotation
+
+
+def log_mse(recon: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
+    """The mean over images of ``log(mse_i)``, scaled by the batch's mean ``mse`` (a constant), as
+    ``mean_i(sg(mean mse / mse_i) * mse_i)``: its value is the batch's mse, its gradient that of the mean per-image
+    PSNR times ``-mean mse * ln(10) / 10``. An image reconstructed twice as well (half the mse) gets twice the
+    weight."""
+    per_image = (recon - images.to(recon.dtype)).pow(2).flatten(1).mean(1)
+    weights = (per_image.mean() / per_image.clamp_min(1e-10)).detach()
+    return (weights * per_image).mean()
 
 
 class VQVAE(EncoderDecoderStructure, nn.Module):
@@ -142,7 +154,8 @@ class VQVAE(EncoderDecoderStructure, nn.Module):
         z_q = rotated(z_e, e) if self.params.gradient == "rotation" else z_e + (e - z_e).detach()
         recon = self.reconstruct(z_q)
         mse = F.mse_loss(recon, images.float())
-        loss = mse + self.params.commitment * commit
+        reconstruction = log_mse(recon, images) if self.params.reconstruction_loss == "log_mse" else mse
+        loss = reconstruction + self.params.commitment * commit
         codebook_loss = F.mse_loss(e, z_e.detach())
         if self.params.codebook_update == "loss":
             loss = loss + codebook_loss

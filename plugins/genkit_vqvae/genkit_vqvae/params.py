@@ -27,6 +27,13 @@ class VQVAEParams(ConvAutoencoderParams):
         "encoder output unchanged) or rotation (the rotation trick, Fifty et al. 2025: through the rotation and "
         "rescaling that carry the encoder output onto its code).",
     )
+    reconstruction_loss: Literal["mse", "log_mse"] = Field(
+        "mse",
+        description="mse: the squared error over every pixel of the batch; log_mse: the mean over images of "
+        "log(each image's mse), whose gradient is that of the mean per-image PSNR (scaled to mse's size: each "
+        "image's error weighted by the batch's mean error over its own), so an image already close counts as much "
+        "as a hard one.",
+    )
     ema_decay: float = Field(0.99, gt=0, lt=1, description="Decay of the EMA codebook (codebook_update: ema).")
     restart_dead_codes: bool = Field(True, description="Re-seed codes unused for a while from recent encoder outputs.")
     dead_code_threshold: float = Field(
