@@ -153,8 +153,11 @@ class VQVAE(EncoderDecoderStructure, nn.Module):
         commit = F.mse_loss(z_e, e.detach())
         z_q = rotated(z_e, e) if self.params.gradient == "rotation" else z_e + (e - z_e).detach()
         recon = self.reconstruct(z_q)
-        mse = F.mse_loss(recon, images.float())
-        reconstruction = log_mse(recon, images) if self.params.reconstruction_loss == "log_mse" else mse
+        if self.params.reconstruction_loss == "log_mse":
+            reconstruction = log_mse(recon, images)
+            mse = reconstruction.detach()  # log_mse's value is the batch's mse
+        else:
+            reconstruction = mse = F.mse_loss(recon, images.float())
         loss = reconstruction + self.params.commitment * commit
         codebook_loss = F.mse_loss(e, z_e.detach())
         if self.params.codebook_update == "loss":

@@ -31,8 +31,7 @@ class VQVAEParams(ConvAutoencoderParams):
         "mse",
         description="mse: the squared error over every pixel of the batch; log_mse: the mean over images of "
         "log(each image's mse), whose gradient is that of the mean per-image PSNR (scaled to mse's size: each "
-        "image's error weighted by the batch's mean error over its own), so an image already close counts as much "
-        "as a hard one.",
+        "image's error weighted by the batch's mean error over its own): every image counts the same in decibels.",
     )
     ema_decay: float = Field(0.99, gt=0, lt=1, description="Decay of the EMA codebook (codebook_update: ema).")
     restart_dead_codes: bool = Field(True, description="Re-seed codes unused for a while from recent encoder outputs.")
